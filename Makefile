@@ -1,0 +1,96 @@
+# Trailboss — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export TRAILBOSS_CACHE ?= $(HOME)/.cache/trailboss
+export TRAILBOSS_STACK_DIR ?= $(TRAILBOSS_CACHE)/stack
+
+##@ Getting started
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	  /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: dev
+dev: $(STAMP) ## Create .venv and install trailboss with its dev tools
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: demo
+demo: $(STAMP) stack-build ## The main job: local stack, operator, train -> register, with a summary
+	$(PY) e2e/demo.py
+
+##@ Testing
+
+.PHONY: test
+test: $(STAMP) stack-build ## Unit tests, then e2e tests on the local stack (or TRAILBOSS_E2E_KUBECONFIG)
+	$(PY) -m pytest tests e2e
+
+.PHONY: unit
+unit: $(STAMP) ## Unit tests only (pure, no servers)
+	$(PY) -m pytest tests
+
+.PHONY: e2e
+e2e: $(STAMP) stack-build ## End-to-end tests only
+	$(PY) -m pytest e2e
+
+.PHONY: bench
+bench: $(STAMP) stack-build ## Benchmarks on the local stack, with the baseline measured in the same run
+	$(PY) e2e/bench.py
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
+	$(VENV)/bin/ruff check operator tests e2e
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+##@ Generated files
+
+.PHONY: crds
+crds: $(STAMP) ## Regenerate crds/ and the chart's copy from the pydantic models
+	$(VENV)/bin/trailboss crds -o crds
+	$(VENV)/bin/trailboss crds -o charts/trailboss/crds
+
+.PHONY: verify
+verify: $(STAMP) ## Fail when generated files are stale
+	$(VENV)/bin/trailboss crds --check -o crds
+	$(VENV)/bin/trailboss crds --check -o charts/trailboss/crds
+
+##@ Local stack (real control plane, MLflow and S3 on loopback)
+
+.PHONY: stack-build
+stack-build: ## Build etcd, kube-*, kubectl, kwok, helm (and MinIO) from Go modules, cached
+	bash e2e/stack/build.sh
+
+.PHONY: stack-up
+stack-up: $(STAMP) stack-build ## Start the local stack; prints the kubeconfig path
+	$(PY) e2e/stack/stack.py up
+
+.PHONY: stack-down
+stack-down: ## Stop everything the local stack started
+	@if [ -x $(PY) ]; then $(PY) e2e/stack/stack.py down; fi
+
+.PHONY: stack-clean
+stack-clean: stack-down ## Stop the stack and delete the binary cache
+	rm -rf $(TRAILBOSS_CACHE)
+
+##@ Operator
+
+.PHONY: run
+run: $(STAMP) ## Run the operator against the current kubeconfig
+	$(VENV)/bin/trailboss run --all-namespaces --verbose
+
+.PHONY: clean
+clean: ## Remove the venv and caches in the tree
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Builds the binaries of the local e2e stack from the Go module proxy and keeps
+# them in a cache outside the repository:
+#
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#   kwok, helm and (when it builds) the MinIO server.
+#
+# Usage: e2e/stack/build.sh [tool ...]        (default: all tools)
+#
+# A tool is skipped when its binary exists and its version stamp matches, so a
+# second run costs a second. Upgrading a tool is a one-line change below.
+# Environment:
+#   TRAILBOSS_CACHE        cache root (default ~/.cache/trailboss); binaries in $TRAILBOSS_CACHE/bin
+#   TRAILBOSS_SKIP_MINIO=1 do not try to build MinIO (the stack then uses moto for S3)
+set -euo pipefail
+
+KUBERNETES_VERSION=v1.36.3                          # go list -m -versions k8s.io/kubernetes
+ETCD_VERSION=v3.6.16                                # go list -m -versions go.etcd.io/etcd/server/v3
+KWOK_VERSION=v0.8.0                                 # go list -m -versions sigs.k8s.io/kwok
+HELM_VERSION=v4.3.1                                 # go list -m -versions helm.sh/helm/v4
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c    # go list -m github.com/minio/minio@latest (no semver tags)
+
+# Bump when the way a tool is built changes, so cached binaries are rebuilt.
+RECIPE=1
+
+CACHE_DIR=${TRAILBOSS_CACHE:-$HOME/.cache/trailboss}
+BIN_DIR=$CACHE_DIR/bin
+STAMP_DIR=$BIN_DIR/.stamps
+MOD_DIR=$CACHE_DIR/modules   # the small wrapper modules the tools are built from
+LOG_DIR=$CACHE_DIR/build-logs
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm minio)
+
+export CGO_ENABLED=0
+export GOFLAGS=-mod=mod
+# Never switch to another Go toolchain behind the user's back.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+
+GO_VERSION=$(go env GOVERSION)
+START=$(date +%s)
+
+log() { printf '[build %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
+
+module_of() {
+  case $1 in
+    etcd) echo "go.etcd.io/etcd/server/v3 $ETCD_VERSION" ;;
+    kube-*|kubectl) echo "k8s.io/kubernetes $KUBERNETES_VERSION" ;;
+    kwok) echo "sigs.k8s.io/kwok $KWOK_VERSION" ;;
+    helm) echo "helm.sh/helm/v4 $HELM_VERSION" ;;
+    minio) echo "github.com/minio/minio $MINIO_VERSION" ;;
+    *) echo "unknown tool: $1" >&2; return 1 ;;
+  esac
+}
+
+stamp_of() { echo "$(module_of "$1") recipe=$RECIPE $GO_VERSION"; }
+
+is_current() {
+  [[ -x $BIN_DIR/$1 && -f $STAMP_DIR/$1 && "$(cat "$STAMP_DIR/$1")" == "$(stamp_of "$1")" ]]
+}
+
+# The time the proxy records for a module version: used as the build date so
+# that two builds of one version are identical.
+module_time() {
+  go list -m -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Time"])'
+}
+
+# A wrapper module that requires one upstream module, with a "go" line taken
+# from that module's own go.mod.
+plain_wrapper() {
+  local dir=$1 path=$2 version=$3 gomod
+  mkdir -p "$dir"
+  gomod=$(go mod download -json "$path@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module trailboss.local/stack/$(basename "$dir")"
+    echo
+    grep -m1 '^go ' "$gomod"
+    echo
+    echo "require $path $version"
+  } >"$dir/go.mod"
+}
+
+# k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go,
+# ...) with directories inside its own tree; a module that depends on it must
+# replace them with the published versions instead (v1.X.Y -> v0.X.Y). The list
+# is read from k8s.io/kubernetes's own go.mod so it follows the release. A
+# staging module the proxy does not serve at that version (only test code uses
+# such modules) is replaced by an empty local module.
+kubernetes_wrapper() {
+  local dir=$MOD_DIR/kubernetes staging=v0.${KUBERNETES_VERSION#v1.} gomod
+  rm -rf "$dir" && mkdir -p "$dir"
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  go mod edit -json "$gomod" >"$dir/upstream.json"
+  python3 - "$dir" "$KUBERNETES_VERSION" "$staging" <<'EOF'
+import json, subprocess, sys
+from pathlib import Path
+
+wrapper, release, staging = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+upstream = json.loads((wrapper / "upstream.json").read_text())
+modules = sorted(r["Old"]["Path"] for r in upstream.get("Replace") or []
+                 if r["New"]["Path"].startswith("./staging/"))
+found = subprocess.run(["go", "list", "-m", "-e", "-json", *(f"{m}@{staging}" for m in modules)],
+                       check=True, capture_output=True, text=True, cwd=wrapper).stdout
+# "go list -e -json" prints one JSON object per module; unserved ones carry "Error".
+served, decoder, text, pos = set(), json.JSONDecoder(), found, 0
+while pos < len(text):
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos == len(text):
+        break
+    obj, pos = decoder.raw_decode(text, pos)
+    if not obj.get("Error"):
+        served.add(obj["Path"])
+
+lines = ["module trailboss.local/stack/kubernetes", "", f"go {upstream['Go']}", ""]
+lines += [f"godebug {g['Key']}={g['Value']}" for g in upstream.get("GoDebug") or []]
+lines += ["", f"require k8s.io/kubernetes {release}", "", "replace ("]
+for m in modules:
+    if m in served:
+        lines.append(f"\t{m} => {m} {staging}")
+    else:
+        stub = wrapper / "unpublished" / m
+        stub.mkdir(parents=True)
+        (stub / "go.mod").write_text(f"module {m}\n\ngo {upstream['Go']}\n")
+        lines.append(f"\t{m} => ./unpublished/{m}")
+        print(f"  {m} {staging} is not on the proxy; replaced by an empty module", file=sys.stderr)
+lines.append(")")
+(wrapper / "go.mod").write_text("\n".join(lines) + "\n")
+EOF
+}
+
+# Prints "still building" every 30s so a long cold build is visibly alive.
+with_ticker() {
+  local tool=$1; shift
+  ( while sleep 30; do log "  ... still building $tool"; done ) &
+  local ticker=$!
+  local rc=0
+  "$@" || rc=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  return $rc
+}
+
+gobuild() { # tool, wrapper dir, package, ldflags
+  local tool=$1 dir=$2 pkg=$3 ldflags=$4
+  with_ticker "$tool" go_build_logged "$tool" "$dir" "$pkg" "$ldflags"
+}
+
+go_build_logged() {
+  local tool=$1 dir=$2 pkg=$3 ldflags=$4
+  ( cd "$dir" && go build -trimpath -tags=notest,grpcnotrace \
+      -ldflags "-s -w $ldflags" -o "$BIN_DIR/$tool.new" "$pkg" ) >"$LOG_DIR/$tool.log" 2>&1
+}
+
+build_tool() {
+  local tool=$1 path version date x
+  read -r path version <<<"$(module_of "$tool")"
+  case $tool in
+    etcd)
+      plain_wrapper "$MOD_DIR/etcd" "$path" "$version"
+      gobuild etcd "$MOD_DIR/etcd" go.etcd.io/etcd/server/v3 \
+        "-X go.etcd.io/etcd/api/v3/version.GitSHA=${version}"
+      ;;
+    kube-*|kubectl)
+      [[ -f $MOD_DIR/kubernetes/go.mod ]] && grep -q "k8s.io/kubernetes $version" "$MOD_DIR/kubernetes/go.mod" ||
+        kubernetes_wrapper
+      date=$(module_time "$path" "$version")
+      local major minor; IFS=. read -r major minor _ <<<"${version#v}"
+      x=""
+      for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        x+=" -X $p.gitVersion=$version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        x+=" -X $p.gitCommit= -X $p.gitTreeState=clean -X $p.buildDate=$date"
+      done
+      gobuild "$tool" "$MOD_DIR/kubernetes" "k8s.io/kubernetes/cmd/$tool" "$x"
+      ;;
+    kwok)
+      plain_wrapper "$MOD_DIR/kwok" "$path" "$version"
+      gobuild kwok "$MOD_DIR/kwok" sigs.k8s.io/kwok/cmd/kwok \
+        "-X sigs.k8s.io/kwok/pkg/consts.Version=${version#v} -X sigs.k8s.io/kwok/pkg/consts.PreRelease=GA"
+      ;;
+    helm)
+      plain_wrapper "$MOD_DIR/helm" "$path" "$version"
+      x="-X helm.sh/helm/v4/internal/version.version=$version -X helm.sh/helm/v4/internal/version.metadata="
+      x+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+      gobuild helm "$MOD_DIR/helm" helm.sh/helm/v4/cmd/helm "$x"
+      ;;
+    minio)
+      plain_wrapper "$MOD_DIR/minio" "$path" "$version"
+      date=$(module_time "$path" "$version")            # e.g. 2026-02-12T20:18:48Z
+      local commit=${version##*-}
+      x="-X github.com/minio/minio/cmd.Version=$date -X github.com/minio/minio/cmd.CopyrightYear=${date:0:4}"
+      x+=" -X github.com/minio/minio/cmd.ReleaseTag=DEVELOPMENT.${date//:/-}"
+      x+=" -X github.com/minio/minio/cmd.CommitID=$commit -X github.com/minio/minio/cmd.ShortCommitID=$commit"
+      gobuild minio "$MOD_DIR/minio" github.com/minio/minio "$x"
+      ;;
+  esac
+  mv "$BIN_DIR/$tool.new" "$BIN_DIR/$tool"
+  stamp_of "$tool" >"$STAMP_DIR/$tool"
+}
+
+main() {
+  local tools=("$@") failed=() t0
+  [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+  mkdir -p "$BIN_DIR" "$STAMP_DIR" "$MOD_DIR" "$LOG_DIR"
+  log "cache $BIN_DIR ($GO_VERSION, kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION)"
+  for tool in "${tools[@]}"; do
+    module_of "$tool" >/dev/null
+    if is_current "$tool"; then
+      log "$tool: up to date"
+      continue
+    fi
+    if [[ $tool == minio && ${TRAILBOSS_SKIP_MINIO:-} == 1 ]]; then
+      log "minio: skipped (TRAILBOSS_SKIP_MINIO=1)"
+      continue
+    fi
+    t0=$(date +%s)
+    log "$tool: building $(module_of "$tool")"
+    if build_tool "$tool"; then
+      rm -f "$STAMP_DIR/$tool.failed"
+      log "$tool: built in $(($(date +%s) - t0))s"
+    else
+      rm -f "$BIN_DIR/$tool.new"
+      tail -n 30 "$LOG_DIR/$tool.log" | tee "$STAMP_DIR/$tool.failed" >&2
+      log "$tool: FAILED after $(($(date +%s) - t0))s (log: $LOG_DIR/$tool.log)"
+      failed+=("$tool")
+    fi
+  done
+  log "done in $(($(date +%s) - START))s"
+  # MinIO is optional: the stack falls back to moto's S3 server without it.
+  for t in "${failed[@]}"; do
+    if [[ $t != minio ]]; then
+      log "required tools failed: ${failed[*]}"
+      exit 1
+    fi
+  done
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    log "minio did not build; the stack will use moto for S3"
+  fi
+}
+
+main "$@"

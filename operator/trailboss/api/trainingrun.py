@@ -1,0 +1,240 @@
+"""TrainingRun: one training of a model, run as a Kubernetes Job and tracked
+as an MLflow run; on success it can register a ModelVersion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from trailboss.api.common import (
+    AGE_COLUMN,
+    MAX_ITEMS,
+    MAX_MAP,
+    MAX_NAME,
+    MAX_STRING,
+    READY_COLUMN,
+    ApiModel,
+    CommonStatus,
+    EnvVar,
+    KindInfo,
+    ModelName,
+    Name,
+    PrinterColumn,
+    Resource,
+    ResourceRequirements,
+    S3Uri,
+    Toleration,
+    ValidationGate,
+)
+
+
+class TrainingPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class TrainingReason(StrEnum):
+    """Reasons on the TrainingRun's conditions and events."""
+
+    JOB_CREATED = "JobCreated"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    DATASET_NOT_FOUND = "DatasetNotFound"
+    DATA_STORE_UNAVAILABLE = "DataStoreUnavailable"
+    TRACKING_UNAVAILABLE = "TrackingServerUnavailable"
+    INVALID_SPEC = "InvalidSpec"
+    REGISTERED = "Registered"
+
+
+class DatasetSpec(ApiModel):
+    """The training data. It is pinned when the run starts so the run can be
+    reproduced: the object's ETag and version id, or a digest over a prefix."""
+
+    uri: S3Uri
+    """``s3://bucket/key`` for one object, or ``s3://bucket/prefix/`` (trailing
+    slash) for every object under a prefix."""
+
+
+class RegisterSpec(ApiModel):
+    """What to register as a ModelVersion when the run succeeds."""
+
+    artifact_path: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = "model"
+    """Path of the logged model inside the MLflow run's artifacts."""
+    flavor: Annotated[str, Field(max_length=64)] = "python_function"
+    """MLflow flavor the model is served with."""
+    validation: ValidationGate | None = None
+    """Metric bounds the new ModelVersion must meet to become Validated."""
+    reference_data: S3Uri | None = None
+    """Data the model's drift is measured against; defaults to the training dataset."""
+    deletion_policy: Annotated[str, Field(pattern=r"^(Retain|Delete)$")] = "Retain"
+    """Passed to the ModelVersion: what deleting it does to the registry version."""
+
+
+class TrainingRunSpec(ApiModel):
+    """What to train, on what data, with which container and resources."""
+
+    model: ModelName
+    """Name of the model being trained; the registered model name in MLflow."""
+    image: Annotated[str, Field(min_length=1, max_length=1024)]
+    """Container image holding the training code."""
+    command: Annotated[
+        list[Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_ITEMS)
+    ] = []
+    """Entrypoint; the image's ENTRYPOINT when empty."""
+    args: Annotated[
+        list[Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_ITEMS)
+    ] = []
+    """Arguments to the entrypoint."""
+    env: Annotated[list[EnvVar], Field(max_length=MAX_ITEMS)] = []
+    """Extra environment variables for the training container."""
+    hyperparameters: Annotated[
+        dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_MAP)
+    ] = {}
+    """Passed to the container as ``HP_<NAME>`` variables and as
+    ``TRAILBOSS_HYPERPARAMETERS`` (JSON), and logged as MLflow params.
+    Values are strings: quote numbers (``learning_rate: "0.1"``)."""
+    dataset: DatasetSpec | None = None
+    """Training data in S3, pinned at start."""
+    experiment: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] | None = None
+    """MLflow experiment; defaults to the model name."""
+    resources: ResourceRequirements | None = None
+    """CPU and memory for each worker."""
+    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    """GPUs per worker, requested as ``nvidia.com/gpu``."""
+    node_selector: Annotated[
+        dict[str, Annotated[str, Field(max_length=MAX_NAME)]], Field(max_length=MAX_MAP)
+    ] = {}
+    """Schedule only on nodes with these labels."""
+    tolerations: Annotated[list[Toleration], Field(max_length=MAX_ITEMS)] = []
+    """Tolerate these node taints, e.g. a GPU pool's."""
+    service_account_name: Name | None = None
+    """Service account the training pods run as (e.g. one bound to S3 access)."""
+    s3_credentials_secret: Name | None = None
+    """Secret with ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` for the
+    container; defaults to the operator's configured secret."""
+    workers: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Number of pods. More than one gives an Indexed Job, a headless Service and
+    the MASTER_ADDR / MASTER_PORT / WORLD_SIZE / RANK variables PyTorch DDP expects."""
+    backoff_limit: Annotated[int, Field(ge=0, le=100)] = 0
+    """Retries before the run is marked Failed."""
+    active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Fail the run when it takes longer than this."""
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    """Delete the Job (not the TrainingRun) this long after it finishes."""
+    suspend: bool = False
+    """Pause the run: no pods run while true. The only field that may change."""
+    registration: RegisterSpec | None = Field(default=None, alias="register")
+    """Register the trained model as a ModelVersion on success."""
+
+
+class MlflowRunStatus(ApiModel):
+    """The MLflow run that tracks this training."""
+
+    run_id: str | None = None
+    """MLflow run id."""
+    experiment_id: str | None = None
+    """MLflow experiment id."""
+    url: str | None = None
+    """Link to the run in the MLflow UI."""
+
+
+class DatasetPin(ApiModel):
+    """The exact data a run trained on."""
+
+    uri: str
+    """The dataset URI from the spec."""
+    etag: str | None = None
+    """ETag of the object (single-object datasets)."""
+    version_id: str | None = None
+    """S3 version id, when the bucket is versioned."""
+    digest: str | None = None
+    """``sha256:`` over keys, sizes and ETags of every object (prefix datasets)."""
+    objects: int | None = None
+    """Number of objects pinned."""
+    size_bytes: int | None = None
+    """Total size in bytes."""
+    pinned_at: dt.datetime | None = None
+    """When the data was pinned."""
+
+
+class FailureStatus(ApiModel):
+    """Why the run failed, from the Job and its pods."""
+
+    reason: str | None = None
+    """Job or container reason, e.g. ``BackoffLimitExceeded`` or ``Error``."""
+    message: str | None = None
+    """Termination message or log tail of the failed container."""
+    exit_code: int | None = None
+    """Exit code of the failed container."""
+
+
+class TrainingRunStatus(CommonStatus):
+    """Observed state of a TrainingRun."""
+
+    phase: TrainingPhase | None = None
+    """Pending, Running, Succeeded or Failed."""
+    job_name: str | None = None
+    """The Job running the training."""
+    attempts: int | None = None
+    """Pods started so far (retries included)."""
+    start_time: dt.datetime | None = None
+    """When the Job started."""
+    completion_time: dt.datetime | None = None
+    """When the run finished."""
+    mlflow: MlflowRunStatus | None = None
+    """The MLflow run tracking this training."""
+    dataset: DatasetPin | None = None
+    """The pinned training data."""
+    metrics: dict[str, float] = {}
+    """Final metrics read from the MLflow run."""
+    failure: FailureStatus | None = None
+    """Why the run failed."""
+    model_version: str | None = None
+    """The ModelVersion registered from this run."""
+
+
+def _immutable_except_suspend() -> str:
+    fields = [f.alias or n for n, f in TrainingRunSpec.model_fields.items() if n != "suspend"]
+    parts = [
+        f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+        for f in fields
+    ]
+    return " && ".join(f"({p})" for p in parts)
+
+
+class TrainingRun(Resource):
+    """A training run of a model."""
+
+    info: ClassVar[KindInfo] = KindInfo(
+        kind="TrainingRun",
+        plural="trainingruns",
+        short_names=("tr",),
+        spec_rules=(
+            {
+                "rule": _immutable_except_suspend(),
+                "message": "a TrainingRun's spec is immutable except spec.suspend: "
+                "create a new TrainingRun to train with other settings",
+            },
+        ),
+        columns=(
+            PrinterColumn("Model", ".spec.model"),
+            PrinterColumn("Phase", ".status.phase"),
+            READY_COLUMN,
+            PrinterColumn("Job", ".status.jobName", priority=1),
+            PrinterColumn("MLflow Run", ".status.mlflow.runId", priority=1),
+            PrinterColumn("Model Version", ".status.modelVersion"),
+            AGE_COLUMN,
+        ),
+    )
+
+    kind: str = "TrainingRun"
+    spec: TrainingRunSpec
+    status: TrainingRunStatus = TrainingRunStatus()

@@ -1,0 +1,101 @@
+"""The ``trailboss`` command: run the operator, print the CRDs, show the version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trailboss import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    result: int = args.func(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trailboss",
+        description="Kubernetes operator for the machine-learning model lifecycle.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the operator")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="watch this namespace (repeatable; default: TRAILBOSS_NAMESPACES or all)",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    run.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: off)")
+    run.add_argument("--liveness-port", type=int, help="/healthz port (0: off)")
+    run.add_argument("--peering", help="kopf peering name for HA; default standalone")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_run)
+
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions, or write them")
+    crds.add_argument("-o", "--output-dir", type=Path, help="write one file per CRD here")
+    crds.add_argument(
+        "--check", action="store_true", help="exit 1 if the files in --output-dir are stale"
+    )
+    crds.set_defaults(func=_crds)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=_version)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from trailboss.runtime import run_operator
+    from trailboss.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if args.all_namespaces:
+        overrides["namespaces"] = []
+    elif args.namespaces:
+        overrides["namespaces"] = args.namespaces
+    for name in ("metrics_port", "liveness_port", "peering"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    run_operator(settings, verbose=args.verbose)
+    return 0
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from trailboss import crdgen
+
+    if args.check:
+        if not args.output_dir:
+            print("trailboss crds --check needs --output-dir", file=sys.stderr)
+            return 2
+        stale = crdgen.stale(args.output_dir)
+        for name in stale:
+            print(f"stale: {name} (run `make crds`)", file=sys.stderr)
+        return 1 if stale else 0
+    if args.output_dir:
+        for written in crdgen.write(args.output_dir):
+            print(f"wrote {written}")
+        return 0
+    sys.stdout.write("---\n".join(crdgen.render(crd) for crd in crdgen.all_crds()))
+    return 0
+
+
+def _version(_: argparse.Namespace) -> int:
+    print(f"trailboss {__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

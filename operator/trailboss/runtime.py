@@ -1,0 +1,59 @@
+"""Start the operator: configure kopf once, serve metrics, run until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+
+from trailboss.settings import Settings
+
+FIELD_MANAGER = "trailboss"
+FINALIZER = "trailboss.dev/finalizer"
+
+
+def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
+    """Identity set once: finalizer, where kopf keeps its own bookkeeping."""
+    settings.persistence.finalizer = FINALIZER
+    # Progress and diff-base live in annotations so kopf never writes into
+    # the strict, generated status schema.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="trailboss.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="trailboss.dev", key="last-handled-configuration"
+    )
+    # The operator posts its own events with reasons users can match on.
+    settings.posting.enabled = False
+    settings.peering.standalone = peering is None
+    if peering:
+        settings.peering.name = peering
+        settings.peering.mandatory = True
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.execution.max_workers = 16
+
+
+def run_operator(settings: Settings, *, verbose: bool = False) -> None:
+    import trailboss.handlers as handlers  # registers the kopf handlers
+
+    handlers.install(settings)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+    liveness = (
+        f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+    )
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            liveness_endpoint=liveness,
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+        )
+    )

@@ -1,0 +1,52 @@
+"""Operator settings, from flags and ``TRAILBOSS_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the operator needs to know about its surroundings.
+
+    Credentials are never settings: boto3 and MLflow read them from their usual
+    environment variables (``AWS_ACCESS_KEY_ID``, ``MLFLOW_TRACKING_TOKEN``…),
+    which the Helm chart fills from a Secret.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRAILBOSS_", extra="ignore")
+
+    namespaces: Annotated[list[str], NoDecode] = []
+    """Namespaces to watch; empty watches all namespaces."""
+    metrics_port: int = 9090
+    """Port of the Prometheus ``/metrics`` endpoint; 0 disables it."""
+    liveness_port: int = 8081
+    """Port of the ``/healthz`` liveness endpoint; 0 disables it."""
+    peering: str | None = None
+    """kopf peering name for running two replicas (one active); none runs standalone."""
+    mlflow_tracking_uri: str = Field(
+        default="http://mlflow.mlflow:5000", validation_alias="MLFLOW_TRACKING_URI"
+    )
+    """Tracking server the operator and training containers use."""
+    mlflow_ui_url: str | None = None
+    """Base URL of the MLflow UI for links in status; defaults to the tracking URI."""
+    s3_endpoint_url: str | None = None
+    """S3 endpoint for non-AWS stores such as MinIO; empty uses AWS."""
+    s3_credentials_secret: str | None = None
+    """Secret (in each TrainingRun's namespace) with AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY for training containers."""
+    training_pod_labels: dict[str, str] = {}
+    """Extra labels on every training pod, e.g. for a mesh or a node runner."""
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ns.strip() for ns in value.split(",") if ns.strip()]
+        return value
+
+    @property
+    def ui_url(self) -> str:
+        return (self.mlflow_ui_url or self.mlflow_tracking_uri).rstrip("/")

@@ -1,0 +1,145 @@
+"""Every example a user would copy is valid; bad manifests fail naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from tests.unit.schema import MODELS, schema_errors
+from trailboss.api.common import explain
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+def _load(name: str) -> dict[str, Any]:
+    path = next(p for p in EXAMPLES if p.name == name)
+    manifest: dict[str, Any] = yaml.safe_load(path.read_text())
+    return manifest
+
+
+def _model_errors(manifest: dict[str, Any]) -> str:
+    try:
+        MODELS[manifest["kind"]].model_validate(manifest)
+    except ValidationError as error:
+        return explain(error)
+    return ""
+
+
+def test_there_is_an_example_of_every_kind() -> None:
+    kinds = {yaml.safe_load(p.read_text())["kind"] for p in EXAMPLES}
+    assert kinds == set(MODELS)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_is_valid(path: Path) -> None:
+    manifest = yaml.safe_load(path.read_text())
+    assert manifest["apiVersion"] == "trailboss.dev/v1alpha1"
+    assert schema_errors(manifest) == []
+    assert _model_errors(manifest) == ""
+
+
+def _with(name: str, path: str, value: Any) -> dict[str, Any]:
+    """The example ``name`` with ``path`` (dotted) set to ``value`` (None deletes)."""
+    manifest = copy.deepcopy(_load(name))
+    *parents, leaf = path.split(".")
+    node = manifest
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    if value is None:
+        node.pop(leaf)
+    elif isinstance(node, list):
+        node[int(leaf)] = value
+    else:
+        node[leaf] = value
+    return manifest
+
+
+TR = "trainingrun-churn.yaml"
+MV = "modelversion-import.yaml"
+DEP = "deployment-pinned.yaml"
+
+# (manifest, what the API server's schema says, what the operator's model says)
+BAD = {
+    "workers below one": (
+        _with(TR, "spec.workers", 0),
+        "spec.workers: 0 is less than the minimum of 1",
+        "spec.workers: Input should be greater than or equal to 1",
+    ),
+    "no image": (
+        _with(TR, "spec.image", None),
+        "spec: 'image' is a required property",
+        "spec.image: Field required",
+    ),
+    "dataset not in s3": (
+        _with(TR, "spec.dataset.uri", "/data/churn.csv"),
+        "spec.dataset.uri: '/data/churn.csv' does not match",
+        "spec.dataset.uri: String should match pattern",
+    ),
+    "hyperparameter not quoted": (
+        _with(TR, "spec.hyperparameters.n_estimators", 100),
+        "spec.hyperparameters.n_estimators: 100 is not of type 'string'",
+        "spec.hyperparameters.n_estimators: Input should be a valid string",
+    ),
+    "bad memory quantity": (
+        _with(TR, "spec.resources.requests.memory", "lots"),
+        "spec.resources.requests.memory: 'lots' does not match",
+        "",
+    ),
+    "artifact not s3 or runs": (
+        _with(MV, "spec.artifactUri", "gs://bucket/model"),
+        "spec.artifactUri: 'gs://bucket/model' does not match",
+        "spec.artifactUri: String should match pattern",
+    ),
+    "unknown deletion policy": (
+        _with(MV, "spec.deletionPolicy", "Archive"),
+        "spec.deletionPolicy: 'Archive' is not one of ['Retain', 'Delete']",
+        "spec.deletionPolicy: Input should be 'Retain' or 'Delete'",
+    ),
+    "canary weight over 100": (
+        _with(DEP, "spec.rollout.steps.2", {"weight": 150}),
+        "spec.rollout.steps.2.weight: 150 is greater than the maximum of 100",
+        "spec.rollout.steps.2.weight: Input should be less than or equal to 100",
+    ),
+    "canary weights decrease": (
+        _with(DEP, "spec.rollout.steps.1", {"weight": 5}),
+        "",  # a CEL rule on the API server; see e2e
+        "spec.rollout.steps: Value error, weights must strictly increase",
+    ),
+    "both a pinned version and a policy": (
+        _with(DEP, "spec.versionPolicy", {"latest": "Validated"}),
+        "",  # a CEL rule on the API server; see e2e
+        "spec: Value error, set exactly one of spec.modelVersion",
+    ),
+    "neither a pinned version nor a policy": (
+        _with(DEP, "spec.modelVersion", None),
+        "",
+        "spec: Value error, set exactly one of spec.modelVersion",
+    ),
+    "pause not a duration": (
+        _with(DEP, "spec.rollout.steps.0.pause", "five minutes"),
+        "spec.rollout.steps.0.pause: 'five minutes' does not match",
+        "spec.rollout.steps.0.pause: String should match pattern",
+    ),
+    "unknown strategy": (
+        _with(DEP, "spec.rollout.strategy", "BlueGreen"),
+        "spec.rollout.strategy: 'BlueGreen' is not one of ['Canary', 'Replace', 'Shadow']",
+        "spec.rollout.strategy: Input should be 'Canary', 'Replace' or 'Shadow'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_manifest_is_rejected_naming_the_field(case: str) -> None:
+    manifest, schema_message, model_message = BAD[case]
+    errors = schema_errors(manifest)
+    if schema_message:
+        assert any(e.startswith(schema_message) for e in errors), errors
+    else:
+        assert errors == []
+    if model_message:
+        assert model_message in _model_errors(manifest)
