@@ -9,22 +9,14 @@ from typing import Any
 
 import kopf
 
+from trailboss.handlers import trainingrun
+from trailboss.handlers.services import install, services
 from trailboss.runtime import configure
-from trailboss.settings import Settings
 
-_settings = Settings()
-
-
-def install(settings: Settings) -> None:
-    """Use these settings instead of the ones read from the environment."""
-    global _settings
-    _settings = settings
-
-
-def current_settings() -> Settings:
-    return _settings
+__all__ = ["install", "trainingrun"]
 
 
 @kopf.on.startup()
 def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    configure(settings, _settings.peering)
+    svc = services()
+    configure(settings, svc.settings.peering)

@@ -1,0 +1,77 @@
+"""The ModelVersion a successful TrainingRun registers. Pure.
+
+It is named after the run and labelled with it, but not owned by it: the model
+must outlive the run's Job TTL and a clean-up of old TrainingRuns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trailboss.api.common import API_VERSION
+from trailboss.api.trainingrun import DatasetPin, TrainingRunSpec, TrainingRunStatus
+from trailboss.builders.labels import MODEL_LABEL, SOURCE_RUN_LABEL, label_value, standard
+from trailboss.builders.training import Owner
+
+
+def model_version_name(owner: Owner) -> str:
+    return owner.name
+
+
+def dataset_lineage(pin: DatasetPin | None) -> str | None:
+    """``s3://bucket/key@etag:…`` — the URI plus the exact version trained on."""
+    if pin is None:
+        return None
+    if pin.version_id:
+        return f"{pin.uri}@version:{pin.version_id}"
+    if pin.etag:
+        return f"{pin.uri}@etag:{pin.etag}"
+    return f"{pin.uri}@{pin.digest}" if pin.digest else pin.uri
+
+
+def build_model_version(
+    owner: Owner, spec: TrainingRunSpec, status: TrainingRunStatus
+) -> dict[str, Any]:
+    registration = spec.registration
+    if registration is None or status.mlflow is None or not status.mlflow.run_id:
+        raise ValueError("registration needs spec.register and a tracked MLflow run")
+    run_id = status.mlflow.run_id
+    reference = registration.reference_data
+    if reference is None and spec.dataset and not spec.dataset.uri.endswith("/"):
+        reference = spec.dataset.uri
+    mv_spec: dict[str, Any] = {
+        "model": spec.model,
+        "artifactUri": f"runs:/{run_id}/{registration.artifact_path}",
+        "flavor": registration.flavor,
+        "source": {
+            k: v
+            for k, v in {
+                "trainingRun": owner.name,
+                "mlflowRunId": run_id,
+                "image": spec.image,
+                "dataset": dataset_lineage(status.dataset),
+            }.items()
+            if v
+        },
+        "metrics": dict(status.metrics),
+        "deletionPolicy": registration.deletion_policy,
+    }
+    if registration.validation:
+        mv_spec["validation"] = registration.validation.to_json()
+    if reference:
+        mv_spec["referenceData"] = reference
+    name = model_version_name(owner)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": {
+                **standard("trailboss-model", "model", label_value(name)),
+                MODEL_LABEL: label_value(spec.model),
+                SOURCE_RUN_LABEL: label_value(owner.name),
+            },
+        },
+        "spec": mv_spec,
+    }

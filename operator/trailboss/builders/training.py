@@ -1,0 +1,215 @@
+"""Build the Job (and, for distributed runs, the headless Service) of a TrainingRun.
+
+Pure functions: the same TrainingRun and context always give the same manifests,
+which is what makes re-applying them after a restart harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailboss.api.common import API_VERSION, EnvVar, ResourceRequirements
+from trailboss.api.trainingrun import DatasetPin, TrainingRunSpec
+from trailboss.builders.labels import (
+    COMPONENT_TRAINING,
+    MODEL_LABEL,
+    TRAININGRUN_LABEL,
+    label_value,
+    owner_reference,
+    standard,
+)
+from trailboss.builders.names import child_name
+
+CONTAINER = "trainer"
+DDP_PORT = 29500
+GPU_RESOURCE = "nvidia.com/gpu"
+COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+# Leave room for the "-<index>" suffix Indexed Jobs give pod hostnames.
+JOB_NAME_LIMIT = 52
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The TrainingRun as an owner of its children."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, object]:
+        return owner_reference(API_VERSION, "TrainingRun", self.name, self.uid)
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """What the operator knows besides the spec when it builds the Job."""
+
+    tracking_uri: str
+    run_id: str
+    experiment_id: str
+    dataset: DatasetPin | None = None
+    s3_endpoint_url: str | None = None
+    credentials_secret: str | None = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+
+def job_name(owner: Owner) -> str:
+    return child_name(owner.name, "train", owner.uid, limit=JOB_NAME_LIMIT)
+
+
+def service_name(owner: Owner) -> str:
+    return child_name(owner.name, "workers", owner.uid)
+
+
+def labels(owner: Owner, spec: TrainingRunSpec) -> dict[str, str]:
+    return {
+        **standard("trailboss-trainer", COMPONENT_TRAINING, label_value(owner.name)),
+        TRAININGRUN_LABEL: label_value(owner.name),
+        MODEL_LABEL: label_value(spec.model),
+    }
+
+
+def build_job(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict[str, Any]:
+    name = job_name(owner)
+    meta_labels = labels(owner, spec)
+    job_spec: dict[str, Any] = {
+        "completions": spec.workers,
+        "parallelism": spec.workers,
+        "backoffLimit": spec.backoff_limit,
+        "suspend": spec.suspend,
+        "template": {
+            "metadata": {"labels": {**ctx.pod_labels, **meta_labels}},
+            "spec": _pod_spec(owner, spec, ctx),
+        },
+    }
+    if spec.workers > 1:
+        job_spec["completionMode"] = "Indexed"
+    if spec.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": meta_labels,
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": job_spec,
+    }
+
+
+def build_worker_service(owner: Owner, spec: TrainingRunSpec) -> dict[str, Any]:
+    """Headless Service giving each worker a stable DNS name for rendezvous."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(owner),
+            "namespace": owner.namespace,
+            "labels": labels(owner, spec),
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {TRAININGRUN_LABEL: label_value(owner.name)},
+            "ports": [{"name": "rendezvous", "port": DDP_PORT, "targetPort": DDP_PORT}],
+        },
+    }
+
+
+def _pod_spec(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "env": training_env(owner, spec, ctx),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.args:
+        container["args"] = list(spec.args)
+    resources = _resources(spec.resources, spec.gpus)
+    if resources:
+        container["resources"] = resources
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if spec.workers > 1:
+        pod["subdomain"] = service_name(owner)
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod["tolerations"] = [t.to_json() for t in spec.tolerations]
+    if spec.service_account_name:
+        pod["serviceAccountName"] = spec.service_account_name
+    return pod
+
+
+def _resources(resources: ResourceRequirements | None, gpus: int) -> dict[str, Any]:
+    out: dict[str, Any] = resources.to_json() if resources else {}
+    out = {k: v for k, v in out.items() if v}
+    if gpus:
+        out.setdefault("limits", {})[GPU_RESOURCE] = gpus
+    return out
+
+
+def training_env(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> list[dict[str, Any]]:
+    """Everything the training code needs to report its results, then the user's env
+    (the user's values win: Kubernetes keeps the last duplicate)."""
+    env: list[dict[str, Any]] = [
+        _plain("MLFLOW_TRACKING_URI", ctx.tracking_uri),
+        _plain("MLFLOW_RUN_ID", ctx.run_id),
+        _plain("MLFLOW_EXPERIMENT_ID", ctx.experiment_id),
+        _plain("TRAILBOSS_MODEL", spec.model),
+        _plain("TRAILBOSS_TRAININGRUN", owner.name),
+        _plain("TRAILBOSS_HYPERPARAMETERS", json.dumps(spec.hyperparameters, sort_keys=True)),
+    ]
+    env += [_plain(hp_variable(k), v) for k, v in sorted(spec.hyperparameters.items())]
+    if spec.registration:
+        env.append(_plain("TRAILBOSS_ARTIFACT_PATH", spec.registration.artifact_path))
+    if ctx.dataset:
+        env.append(_plain("TRAILBOSS_DATASET_URI", ctx.dataset.uri))
+        version = ctx.dataset.version_id or ctx.dataset.etag or ctx.dataset.digest
+        if version:
+            env.append(_plain("TRAILBOSS_DATASET_VERSION", version))
+    if ctx.s3_endpoint_url:
+        env.append(_plain("MLFLOW_S3_ENDPOINT_URL", ctx.s3_endpoint_url))
+        env.append(_plain("AWS_ENDPOINT_URL_S3", ctx.s3_endpoint_url))
+    secret = spec.s3_credentials_secret or ctx.credentials_secret
+    if secret:
+        env += [_from_secret(key, secret) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    if spec.workers > 1:
+        env += _rendezvous_env(owner, spec)
+    return env + [_user_env(e) for e in spec.env]
+
+
+def hp_variable(name: str) -> str:
+    """``learning-rate`` becomes ``HP_LEARNING_RATE``."""
+    return "HP_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _rendezvous_env(owner: Owner, spec: TrainingRunSpec) -> list[dict[str, Any]]:
+    leader = f"{job_name(owner)}-0.{service_name(owner)}"
+    return [
+        _plain("MASTER_ADDR", leader),
+        _plain("MASTER_PORT", str(DDP_PORT)),
+        _plain("WORLD_SIZE", str(spec.workers)),
+        {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
+    ]
+
+
+def _plain(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def _from_secret(key: str, secret: str) -> dict[str, Any]:
+    return {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _user_env(var: EnvVar) -> dict[str, Any]:
+    return var.to_json()

@@ -1,0 +1,132 @@
+"""S3 as the operator uses it: pin a dataset, verify a model artifact.
+
+Credentials come from boto3's usual chain (environment, IRSA, instance
+profile); only the endpoint is configured, for S3-compatible stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from trailboss.api.trainingrun import DatasetPin
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+
+
+class DataNotFound(Exception):
+    """Nothing exists at the URI."""
+
+
+class StoreUnavailable(Exception):
+    """S3 could not be reached, or refused the request."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    uri: str
+    objects: int
+    size_bytes: int
+    digest: str
+    keys: tuple[str, ...]
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` into ``(bucket, key)``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def digest(entries: list[tuple[str, int, str]]) -> str:
+    """``sha256:`` over sorted (relative key, size, ETag) lines: changes when any object does."""
+    h = hashlib.sha256()
+    for key, size, etag in sorted(entries):
+        h.update(f"{key}\t{size}\t{etag}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+class Storage:
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self._s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=20,
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def pin(self, uri: str, now: dt.datetime) -> DatasetPin:
+        """Pin one object (ETag, version id) or, for a ``/``-terminated URI, a prefix."""
+        bucket, key = split_uri(uri)
+        if not key or key.endswith("/"):
+            listing = self.list(uri)
+            return DatasetPin(
+                uri=uri,
+                digest=listing.digest,
+                objects=listing.objects,
+                size_bytes=listing.size_bytes,
+                pinned_at=now,
+            )
+        head = self._call("head_object", Bucket=bucket, Key=key)
+        return DatasetPin(
+            uri=uri,
+            etag=str(head.get("ETag", "")).strip('"') or None,
+            version_id=_version_id(head),
+            objects=1,
+            size_bytes=int(head.get("ContentLength", 0)),
+            pinned_at=now,
+        )
+
+    def list(self, uri: str) -> Listing:
+        """Every object under a prefix; DataNotFound when there is none."""
+        bucket, prefix = split_uri(uri)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        entries: list[tuple[str, int, str]] = []
+        token: dict[str, Any] = {}
+        while True:
+            page = self._call("list_objects_v2", Bucket=bucket, Prefix=prefix, **token)
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(prefix) :]
+                entries.append((rel, int(obj["Size"]), str(obj.get("ETag", "")).strip('"')))
+            if not page.get("IsTruncated"):
+                break
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+        if not entries:
+            raise DataNotFound(f"no objects under {uri}")
+        return Listing(
+            uri=uri,
+            objects=len(entries),
+            size_bytes=sum(size for _, size, _ in entries),
+            digest=digest(entries),
+            keys=tuple(sorted(key for key, _, _ in entries)),
+        )
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._s3, method)(**kwargs)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
+            if code in _NOT_FOUND:
+                raise DataNotFound(f"{where} does not exist") from error
+            raise StoreUnavailable(f"{where}: {code or error}") from error
+        except BotoCoreError as error:
+            raise StoreUnavailable(str(error)) from error
+
+
+def _version_id(head: dict[str, Any]) -> str | None:
+    """Unversioned buckets report no version id, or the literal ``null``."""
+    version = head.get("VersionId")
+    return None if version in (None, "null") else str(version)

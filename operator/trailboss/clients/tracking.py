@@ -1,0 +1,215 @@
+"""MLflow tracking and registry, as the operator uses them.
+
+Every method is idempotent with respect to the Kubernetes object it serves:
+runs and registry versions carry the object's UID as a tag and are found again
+by it, so a restart or a retried reconcile never creates a second one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+# The operator retries on its own schedule; the client's default of 7 retries
+# with exponential backoff would hold a worker thread for minutes.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+
+UID_TAG = "trailboss.dev/uid"
+OBJECT_TAG = "trailboss.dev/object"
+FINAL_RUN_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+
+class TrackingUnavailable(Exception):
+    """The tracking server could not be reached or answered with a server error."""
+
+
+class TrackingRejected(Exception):
+    """The tracking server refused the request (bad name, missing run…)."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    status: str
+    artifact_uri: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    name: str
+    version: str
+    status: str
+    source: str
+    run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Tracking:
+    """A thin wrapper over ``MlflowClient`` that maps its errors to two kinds."""
+
+    def __init__(self, tracking_uri: str, ui_url: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient  # imported late: it is heavy
+
+        self.uri = tracking_uri
+        self.ui_url = (ui_url or tracking_uri).rstrip("/")
+        self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return getattr(self._client, method)(*args, **kwargs)
+        except MlflowException as error:
+            if _is_client_error(error):
+                raise TrackingRejected(str(error.message)[:500]) from error
+            raise TrackingUnavailable(_short(error)) from error
+        except Exception as error:  # connection refused, timeouts, DNS
+            raise TrackingUnavailable(_short(error)) from error
+
+    # Runs -----------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> str:
+        experiment = self._call("get_experiment_by_name", name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            return str(self._call("create_experiment", name))
+        except TrackingRejected:  # created concurrently
+            experiment = self._call("get_experiment_by_name", name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def find_run(self, experiment_id: str, uid: str) -> RunInfo | None:
+        runs = self._call(
+            "search_runs",
+            experiment_ids=[experiment_id],
+            filter_string=f"tags.`{UID_TAG}` = '{uid}'",
+            max_results=1,
+        )
+        return _run_info(runs[0]) if runs else None
+
+    def ensure_run(
+        self,
+        experiment: str,
+        uid: str,
+        run_name: str,
+        tags: dict[str, str],
+        params: dict[str, str],
+    ) -> RunInfo:
+        """The run tagged with ``uid``, created on first call only."""
+        experiment_id = self.experiment_id(experiment)
+        run = self.find_run(experiment_id, uid)
+        if run is None:
+            created = self._call(
+                "create_run", experiment_id, run_name=run_name, tags={**tags, UID_TAG: uid}
+            )
+            run = _run_info(created)
+        if params:
+            from mlflow.entities import Param
+
+            # Same key and value again is accepted, so this is safe to repeat.
+            self._call("log_batch", run.run_id, params=[Param(k, v) for k, v in params.items()])
+        return run
+
+    def get_run(self, run_id: str) -> RunInfo:
+        return _run_info(self._call("get_run", run_id))
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Close the run unless the training code already did."""
+        if self.get_run(run_id).status not in FINAL_RUN_STATES:
+            self._call("set_terminated", run_id, status=status)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    # Registry ---------------------------------------------------------------
+
+    def ensure_registered_model(self, name: str) -> None:
+        try:
+            self._call("create_registered_model", name, tags={"trailboss.dev/managed": "true"})
+        except TrackingRejected as error:
+            if "already exists" not in str(error).lower():
+                raise
+
+    def find_version(self, name: str, uid: str) -> RegistryVersion | None:
+        found = self._call(
+            "search_model_versions", f"name = '{_quote(name)}' and tag.`{UID_TAG}` = '{uid}'"
+        )
+        return _version(found[0]) if found else None
+
+    def create_version(
+        self, name: str, source: str, run_id: str | None, tags: dict[str, str]
+    ) -> RegistryVersion:
+        return _version(self._call("create_model_version", name, source, run_id=run_id, tags=tags))
+
+    def get_version(self, name: str, version: str) -> RegistryVersion:
+        return _version(self._call("get_model_version", name, version))
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self._call("set_model_version_tag", name, version, key, value)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._call("set_registered_model_alias", name, alias, version)
+
+    def delete_version(self, name: str, version: str) -> None:
+        try:
+            self._call("delete_model_version", name, version)
+        except TrackingRejected as error:
+            if "not found" not in str(error).lower() and "does not exist" not in str(error):
+                raise
+
+    def artifact_uri_of_run(self, run_id: str) -> str:
+        return self.get_run(run_id).artifact_uri
+
+
+def _run_info(run: Any) -> RunInfo:
+    return RunInfo(
+        run_id=run.info.run_id,
+        experiment_id=str(run.info.experiment_id),
+        status=run.info.status,
+        artifact_uri=run.info.artifact_uri,
+        metrics={k: float(v) for k, v in (run.data.metrics or {}).items()},
+    )
+
+
+def _version(mv: Any) -> RegistryVersion:
+    return RegistryVersion(
+        name=mv.name,
+        version=str(mv.version),
+        status=str(mv.status),
+        source=mv.source,
+        run_id=mv.run_id or None,
+        tags=dict(mv.tags or {}),
+    )
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+_CLIENT_ERRORS = {
+    "INVALID_PARAMETER_VALUE",
+    "RESOURCE_ALREADY_EXISTS",
+    "RESOURCE_DOES_NOT_EXIST",
+    "INVALID_STATE",
+    "BAD_REQUEST",
+    "NOT_FOUND",
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+}
+
+
+def _is_client_error(error: Any) -> bool:
+    return str(getattr(error, "error_code", "")) in _CLIENT_ERRORS
+
+
+def _short(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:300]

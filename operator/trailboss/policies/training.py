@@ -1,0 +1,124 @@
+"""Decide a TrainingRun's phase from what its Job and pods report. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from trailboss.api.trainingrun import FailureStatus, TrainingPhase, TrainingReason
+
+TERMINAL = frozenset({TrainingPhase.SUCCEEDED, TrainingPhase.FAILED})
+MESSAGE_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    """The parts of a batch/v1 Job status a TrainingRun cares about."""
+
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_reason: str | None = None
+    failed_message: str | None = None
+    suspended: bool = False
+    start_time: dt.datetime | None = None
+    completion_time: dt.datetime | None = None
+
+    @property
+    def attempts(self) -> int:
+        return self.active + self.succeeded + self.failed
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: TrainingPhase
+    reason: str
+    message: str
+
+
+def observe_job(job: dict[str, Any]) -> JobObservation:
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    failed = conditions.get("Failed")
+    return JobObservation(
+        active=status.get("active") or 0,
+        ready=status.get("ready") or 0,
+        succeeded=status.get("succeeded") or 0,
+        failed=status.get("failed") or 0,
+        complete="Complete" in conditions,
+        failed_reason=failed.get("reason") if failed else None,
+        failed_message=failed.get("message") if failed else None,
+        suspended="Suspended" in conditions or bool((job.get("spec") or {}).get("suspend")),
+        start_time=_time(status.get("startTime")),
+        completion_time=_time(status.get("completionTime")),
+    )
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def progress(job: JobObservation, failure: FailureStatus | None) -> Progress:
+    """The first rule that matches decides; order matters."""
+    if job.complete:
+        return Progress(TrainingPhase.SUCCEEDED, TrainingReason.SUCCEEDED, "training finished")
+    if job.failed_reason is not None:
+        return _failed(job, failure)
+    if job.suspended:
+        return Progress(
+            TrainingPhase.PENDING, TrainingReason.SUSPENDED, "suspended: set spec.suspend to false"
+        )
+    if job.active:
+        return Progress(
+            TrainingPhase.RUNNING,
+            TrainingReason.RUNNING,
+            f"{job.active} worker(s) running, {job.ready} ready",
+        )
+    return Progress(TrainingPhase.PENDING, TrainingReason.JOB_CREATED, "waiting for pods to start")
+
+
+def _failed(job: JobObservation, failure: FailureStatus | None) -> Progress:
+    reason = (
+        TrainingReason.DEADLINE_EXCEEDED
+        if job.failed_reason == "DeadlineExceeded"
+        else TrainingReason.FAILED
+    )
+    parts = [job.failed_message or job.failed_reason or "the Job failed"]
+    if failure and failure.exit_code is not None:
+        parts.append(f"exit code {failure.exit_code}")
+    if failure and failure.message:
+        parts.append(failure.message.strip().splitlines()[-1][:200])
+    return Progress(TrainingPhase.FAILED, reason, ": ".join(parts))
+
+
+def pod_failure(pods: list[dict[str, Any]], job: JobObservation) -> FailureStatus | None:
+    """Why the most recent failed worker stopped: its exit code and last words."""
+    terminated = [
+        (pod, state)
+        for pod in pods
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        if (state := (cs.get("state") or {}).get("terminated")) and state.get("exitCode")
+    ]
+    if not terminated and job.failed_reason is None:
+        return None
+    if not terminated:
+        return FailureStatus(reason=job.failed_reason, message=job.failed_message)
+    _, state = max(terminated, key=lambda item: str(item[1].get("finishedAt") or ""))
+    message = (state.get("message") or "").strip()
+    return FailureStatus(
+        reason=job.failed_reason or state.get("reason") or "Error",
+        message=message[-MESSAGE_LIMIT:] or None,
+        exit_code=state.get("exitCode"),
+    )
+
+
+def mlflow_run_status(phase: TrainingPhase) -> str:
+    """How the MLflow run is closed when the trainer did not close it."""
+    return "FINISHED" if phase == TrainingPhase.SUCCEEDED else "FAILED"

@@ -1,0 +1,75 @@
+"""What every reconciler shares: the I/O it may use, per-object locks, backoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailboss.clients.kube import Kube
+from trailboss.clients.storage import Storage
+from trailboss.clients.tracking import Tracking
+from trailboss.settings import Settings
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@dataclass
+class Services:
+    """Clients for the outside world, made once at startup."""
+
+    settings: Settings
+    kube: Kube
+    tracking: Tracking
+    storage: Storage
+    clock: Callable[[], dt.datetime] = utcnow
+
+
+class ObjectLocks:
+    """One lock per object UID: a timer tick and a child's event never reconcile
+    the same object at the same time, which keeps creations single."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def __call__(self, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._locks.pop(uid, None)
+
+
+@dataclass
+class Backoff:
+    """Exponential retry delays per object for outages and missing inputs."""
+
+    base: float = 5.0
+    cap: float = 300.0
+    _failures: dict[str, int] = field(default_factory=dict)
+    _not_before: dict[str, float] = field(default_factory=dict)
+
+    def ready(self, uid: str) -> bool:
+        return time.monotonic() >= self._not_before.get(uid, 0.0)
+
+    def failed(self, uid: str) -> float:
+        count = self._failures.get(uid, 0)
+        self._failures[uid] = count + 1
+        delay = float(min(self.cap, self.base * 2**count))
+        self._not_before[uid] = time.monotonic() + delay
+        return delay
+
+    def succeeded(self, uid: str) -> None:
+        self._failures.pop(uid, None)
+        self._not_before.pop(uid, None)
+
+
+def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return old != new

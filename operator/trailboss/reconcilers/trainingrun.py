@@ -1,0 +1,369 @@
+"""Drive one TrainingRun: pin data, open the MLflow run, run the Job, record
+the outcome, register the model.
+
+Each step is idempotent, so the reconcile can stop anywhere (crash, outage,
+conflict) and the next one picks up without duplicating work: the Job has a
+deterministic name, the MLflow run is found again by the TrainingRun's UID, and
+the ModelVersion has a deterministic name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from trailboss import metrics
+from trailboss.api.common import API_VERSION, explain
+from trailboss.api.conditions import set_ready
+from trailboss.api.trainingrun import (
+    FailureStatus,
+    MlflowRunStatus,
+    TrainingPhase,
+    TrainingReason,
+    TrainingRun,
+    TrainingRunStatus,
+)
+from trailboss.builders import training
+from trailboss.builders.registration import build_model_version
+from trailboss.clients.storage import DataNotFound, StoreUnavailable
+from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.policies import training as policy
+from trailboss.reconcilers.common import Backoff, ObjectLocks, Services
+
+KIND = "TrainingRun"
+log = logging.getLogger(__name__)
+locks = ObjectLocks()
+backoff = Backoff()
+
+
+class Waiting(Exception):
+    """A step cannot finish yet; the status says why, and it is retried later."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Context:
+    """One reconcile: the object, its parsed form and the status being built."""
+
+    body: dict[str, Any]
+    run: TrainingRun
+    status: TrainingRunStatus
+    svc: Services
+
+    @property
+    def owner(self) -> training.Owner:
+        meta = self.body["metadata"]
+        return training.Owner(meta["name"], meta["namespace"], meta["uid"])
+
+    @property
+    def generation(self) -> int | None:
+        generation: int | None = self.body["metadata"].get("generation")
+        return generation
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.svc.kube.event(self.body, reason, message, warning=warning)
+
+
+def reconcile(body: dict[str, Any], svc: Services) -> None:
+    """Bring one TrainingRun one step closer to done. Never raises for a bad object."""
+    uid = body["metadata"]["uid"]
+    with locks(uid), metrics.RECONCILE_SECONDS.labels(KIND).time():
+        if not backoff.ready(uid):
+            return
+        try:
+            run = TrainingRun.model_validate(body)
+        except ValidationError as error:
+            _reject(body, svc, explain(error))
+            return
+        if _settled(run):
+            return
+        ctx = Context(body, run, run.status.model_copy(deep=True), svc)
+        before = run.status.to_json()
+        try:
+            _advance(ctx)
+        except Waiting as wait:
+            _waiting(ctx, wait)
+            backoff.failed(uid)
+        else:
+            backoff.succeeded(uid)
+        finally:
+            _write_status(ctx, before)
+        metrics.RECONCILES.labels(KIND, "ok").inc()
+
+
+def _settled(run: TrainingRun) -> bool:
+    """Finished, and everything that follows a finish has been done."""
+    status = run.status
+    if status.phase not in policy.TERMINAL:
+        return False
+    wants_model = run.spec.registration is not None and status.phase == TrainingPhase.SUCCEEDED
+    return not wants_model or status.model_version is not None
+
+
+def _advance(ctx: Context) -> None:
+    if ctx.status.phase is None:
+        ctx.status.phase = TrainingPhase.PENDING
+    ctx.status.observed_generation = ctx.generation
+    if ctx.status.phase not in policy.TERMINAL:
+        _pin_dataset(ctx)
+        _open_mlflow_run(ctx)
+        job = _ensure_job(ctx)
+        _observe(ctx, job)
+    if ctx.status.phase == TrainingPhase.SUCCEEDED and ctx.run.spec.registration:
+        _register(ctx)
+
+
+def _pin_dataset(ctx: Context) -> None:
+    dataset = ctx.run.spec.dataset
+    if dataset is None or ctx.status.dataset is not None:
+        return
+    try:
+        ctx.status.dataset = ctx.svc.storage.pin(dataset.uri, ctx.svc.clock())
+    except DataNotFound as error:
+        raise Waiting(
+            TrainingReason.DATASET_NOT_FOUND,
+            f"spec.dataset.uri: {error}; upload it or fix the URI (retrying)",
+        ) from error
+    except StoreUnavailable as error:
+        raise Waiting(TrainingReason.DATA_STORE_UNAVAILABLE, f"S3: {error} (retrying)") from error
+    pin = ctx.status.dataset
+    ctx.event("DatasetPinned", f"pinned {pin.uri} at {pin.version_id or pin.etag or pin.digest}")
+
+
+def _open_mlflow_run(ctx: Context) -> None:
+    if ctx.status.mlflow and ctx.status.mlflow.run_id:
+        return
+    spec = ctx.run.spec
+    params = dict(spec.hyperparameters)
+    if ctx.status.dataset:
+        pin = ctx.status.dataset
+        params["trailboss.dataset"] = pin.uri
+        params["trailboss.dataset_version"] = pin.version_id or pin.etag or pin.digest or ""
+    tracking = ctx.svc.tracking
+    try:
+        info = tracking.ensure_run(
+            experiment=spec.experiment or spec.model,
+            uid=ctx.owner.uid,
+            run_name=ctx.owner.name,
+            tags={
+                "trailboss.dev/trainingrun": f"{ctx.owner.namespace}/{ctx.owner.name}",
+                "trailboss.dev/model": spec.model,
+                "trailboss.dev/image": spec.image,
+            },
+            params=params,
+        )
+    except TrackingUnavailable as error:
+        raise Waiting(
+            TrainingReason.TRACKING_UNAVAILABLE,
+            f"MLflow at {tracking.uri} is unreachable: {error} (retrying; no Job is "
+            "created until the run is tracked)",
+        ) from error
+    except TrackingRejected as error:
+        raise Waiting(TrainingReason.INVALID_SPEC, f"MLflow refused the run: {error}") from error
+    ctx.status.mlflow = MlflowRunStatus(
+        run_id=info.run_id,
+        experiment_id=info.experiment_id,
+        url=tracking.run_url(info.experiment_id, info.run_id),
+    )
+
+
+def _ensure_job(ctx: Context) -> dict[str, Any] | None:
+    """The Job, created when missing. None when it was lost after it had started."""
+    kube, owner, spec = ctx.svc.kube, ctx.owner, ctx.run.spec
+    name = training.job_name(owner)
+    ctx.status.job_name = name
+    job = kube.get("batch/v1", "Job", owner.namespace, name)
+    if job is None and ctx.status.start_time is not None:
+        return None
+    if job is None:
+        if spec.workers > 1:
+            kube.create(training.build_worker_service(owner, spec))
+        manifest = training.build_job(owner, spec, _training_context(ctx))
+        job = kube.create(manifest) or kube.get("batch/v1", "Job", owner.namespace, name)
+        ctx.event(TrainingReason.JOB_CREATED, f"created Job {name}")
+    elif bool((job.get("spec") or {}).get("suspend")) != spec.suspend:
+        job = kube.apply(_suspend_patch(job, spec.suspend))
+    return job
+
+
+def _suspend_patch(job: dict[str, Any], suspend: bool) -> dict[str, Any]:
+    meta = job["metadata"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"suspend": suspend},
+    }
+
+
+def _training_context(ctx: Context) -> training.TrainingContext:
+    settings = ctx.svc.settings
+    mlflow = ctx.status.mlflow
+    if mlflow is None or not mlflow.run_id or not mlflow.experiment_id:
+        raise RuntimeError("the Job is built only after the MLflow run is open")
+    return training.TrainingContext(
+        tracking_uri=settings.mlflow_tracking_uri,
+        run_id=mlflow.run_id,
+        experiment_id=mlflow.experiment_id,
+        dataset=ctx.status.dataset,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        credentials_secret=settings.s3_credentials_secret,
+        pod_labels=settings.training_pod_labels,
+    )
+
+
+def _observe(ctx: Context, job: dict[str, Any] | None) -> None:
+    if job is None:
+        _lost_job(ctx)
+        return
+    observed = policy.observe_job(job)
+    failure = None
+    if observed.failed:
+        pods = ctx.svc.kube.list(
+            "v1", "Pod", ctx.owner.namespace, {"job-name": job["metadata"]["name"]}
+        )
+        failure = policy.pod_failure(pods, observed)
+    progress = policy.progress(observed, failure)
+    status = ctx.status
+    status.attempts = observed.attempts
+    status.start_time = status.start_time or observed.start_time
+    if progress.phase == TrainingPhase.FAILED:
+        status.failure = failure or FailureStatus(reason=observed.failed_reason)
+    if progress.phase in policy.TERMINAL:
+        status.completion_time = observed.completion_time or ctx.svc.clock()
+    _transition(ctx, progress.phase, progress.reason, progress.message)
+
+
+def _lost_job(ctx: Context) -> None:
+    """The Job vanished after it started (deleted by hand, or its TTL ran out
+    while the operator was away): the MLflow run tells how training ended."""
+    run_id = ctx.status.mlflow.run_id if ctx.status.mlflow else None
+    state = ctx.svc.tracking.get_run(run_id).status if run_id else "UNKNOWN"
+    ctx.status.completion_time = ctx.svc.clock()
+    if state == "FINISHED":
+        _transition(ctx, TrainingPhase.SUCCEEDED, TrainingReason.SUCCEEDED, "training finished")
+        return
+    ctx.status.failure = FailureStatus(reason="JobDeleted", message=f"MLflow run is {state}")
+    _transition(
+        ctx,
+        TrainingPhase.FAILED,
+        TrainingReason.FAILED,
+        f"Job {ctx.status.job_name} was deleted before it finished",
+    )
+
+
+def _transition(ctx: Context, phase: TrainingPhase, reason: str, message: str) -> None:
+    status = ctx.status
+    previous = status.phase
+    status.phase = phase
+    succeeded = phase == TrainingPhase.SUCCEEDED
+    status.conditions = set_ready(status.conditions, succeeded, reason, message, ctx.generation)
+    if previous == phase:
+        return
+    ctx.event(reason, message, warning=phase == TrainingPhase.FAILED)
+    if phase in policy.TERMINAL:
+        _finish(ctx)
+
+
+def _finish(ctx: Context) -> None:
+    """Record metrics from MLflow, close the run, count the outcome."""
+    status = ctx.status
+    phase = status.phase
+    assert phase is not None
+    if status.mlflow and status.mlflow.run_id:
+        try:
+            ctx.svc.tracking.finish_run(status.mlflow.run_id, policy.mlflow_run_status(phase))
+            status.metrics = ctx.svc.tracking.get_run(status.mlflow.run_id).metrics
+        except (TrackingUnavailable, TrackingRejected) as error:
+            log.warning("could not close MLflow run %s: %s", status.mlflow.run_id, error)
+    outcome = str(phase).lower()
+    metrics.TRAINING_RUNS.labels(outcome).inc()
+    if status.start_time and status.completion_time:
+        seconds = (status.completion_time - status.start_time).total_seconds()
+        metrics.TRAINING_SECONDS.labels(outcome).observe(max(0.0, seconds))
+
+
+def _register(ctx: Context) -> None:
+    if ctx.status.model_version is not None:
+        return
+    status = ctx.status
+    if not status.metrics and status.mlflow and status.mlflow.run_id:
+        try:
+            status.metrics = ctx.svc.tracking.get_run(status.mlflow.run_id).metrics
+        except TrackingUnavailable as error:
+            raise Waiting(TrainingReason.TRACKING_UNAVAILABLE, f"MLflow: {error}") from error
+    manifest = build_model_version(ctx.owner, ctx.run.spec, status)
+    existing = ctx.svc.kube.create(manifest)
+    name = manifest["metadata"]["name"]
+    if existing is None:
+        found = ctx.svc.kube.get(API_VERSION, "ModelVersion", ctx.owner.namespace, name) or {}
+        source = (found.get("spec") or {}).get("source") or {}
+        if source.get("trainingRun") != ctx.owner.name:
+            raise Waiting(
+                TrainingReason.INVALID_SPEC,
+                f"ModelVersion {name} exists and was not made by this run; delete or rename it",
+            )
+    status.model_version = name
+    status.conditions = set_ready(
+        status.conditions,
+        True,
+        TrainingReason.REGISTERED,
+        f"registered as ModelVersion {name}",
+        ctx.generation,
+    )
+    ctx.event(TrainingReason.REGISTERED, f"created ModelVersion {name}")
+
+
+def _waiting(ctx: Context, wait: Waiting) -> None:
+    status = ctx.status
+    previous = next((c for c in status.conditions if c.type == "Ready"), None)
+    status.conditions = set_ready(
+        status.conditions, False, wait.reason, wait.message, ctx.generation
+    )
+    if previous is None or previous.reason != wait.reason:
+        ctx.event(wait.reason, wait.message, warning=True)
+    log.info("TrainingRun %s/%s waiting: %s", ctx.owner.namespace, ctx.owner.name, wait.message)
+
+
+def _write_status(ctx: Context, before: dict[str, Any]) -> None:
+    after = ctx.status.to_json()
+    if after != before:
+        meta = ctx.body["metadata"]
+        ctx.svc.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], after)
+
+
+def _reject(body: dict[str, Any], svc: Services, problem: str) -> None:
+    """An object the API server let through but the operator cannot run
+    (for example one written before a CRD upgrade)."""
+    meta = body["metadata"]
+    status = TrainingRunStatus.model_validate(body.get("status") or {})
+    if status.phase == TrainingPhase.FAILED:
+        return
+    status.phase = TrainingPhase.FAILED
+    status.observed_generation = meta.get("generation")
+    status.conditions = set_ready(
+        status.conditions, False, TrainingReason.INVALID_SPEC, problem, meta.get("generation")
+    )
+    svc.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], status.to_json())
+    svc.kube.event(body, TrainingReason.INVALID_SPEC, problem, warning=True)
+    metrics.RECONCILE_ERRORS.labels(KIND).inc()
+
+
+def forget(uid: str) -> None:
+    locks.forget(uid)
+    backoff.succeeded(uid)
+
+
+def kill_mlflow_run(body: dict[str, Any], svc: Services) -> None:
+    """On deletion of an unfinished run: mark its MLflow run KILLED."""
+    status = TrainingRunStatus.model_validate(body.get("status") or {})
+    if status.phase in policy.TERMINAL or not (status.mlflow and status.mlflow.run_id):
+        return
+    svc.tracking.finish_run(status.mlflow.run_id, "KILLED")

@@ -1,0 +1,122 @@
+"""The example trainer's pure parts: hyperparameters, label detection, train and evaluate."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+
+TRAIN_PY = Path(__file__).resolve().parents[2] / "examples" / "trainer" / "train.py"
+
+
+def _load_trainer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("example_trainer", TRAIN_PY)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+trainer = _load_trainer()
+
+
+def test_hyperparameters_are_typed_with_defaults() -> None:
+    params = trainer.parse_hyperparameters({"n_estimators": "10", "max_depth": "6"})
+    assert params == {"n_estimators": 10, "max_depth": 6, "random_state": 42}
+    assert trainer.parse_hyperparameters({"max_depth": "None"})["max_depth"] is None
+
+
+def test_unknown_hyperparameter_is_named() -> None:
+    with pytest.raises(trainer.TrainerError, match=r"unknown hyperparameters: learning_rate\b"):
+        trainer.parse_hyperparameters({"n_estimators": "10", "learning_rate": "0.1"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [({"n_estimators": "ten"}, "n_estimators"), ({"max_depth": "0"}, "max_depth")],
+)
+def test_bad_hyperparameter_value_is_named(raw: dict[str, str], named: str) -> None:
+    with pytest.raises(trainer.TrainerError, match=named):
+        trainer.parse_hyperparameters(raw)
+
+
+def test_hyperparameters_from_json_or_hp_variables() -> None:
+    env = {"TRAILBOSS_HYPERPARAMETERS": '{"n_estimators": "100"}', "HP_N_ESTIMATORS": "7"}
+    assert trainer.hyperparameters_from_env(env) == {"n_estimators": "100"}
+    assert trainer.hyperparameters_from_env({"HP_MAX_DEPTH": "3"}) == {"max_depth": "3"}
+    with pytest.raises(trainer.TrainerError, match="JSON object"):
+        trainer.hyperparameters_from_env({"TRAILBOSS_HYPERPARAMETERS": '["n_estimators"]'})
+
+
+def test_label_is_the_target_column_wherever_it_is() -> None:
+    frame = pd.DataFrame({"target": [0, 1] * 6, "a": range(12), "b": range(12)})
+    features, labels = trainer.split_features(frame)
+    assert labels.name == "target"
+    assert list(features.columns) == ["a", "b"]
+
+
+def test_label_is_the_last_column_without_a_target() -> None:
+    frame = pd.DataFrame({"a": range(12), "b": range(12), "churned": ["no", "yes"] * 6})
+    features, labels = trainer.split_features(frame)
+    assert labels.name == "churned"
+    assert list(features.columns) == ["a", "b"]
+
+
+def test_text_features_are_named() -> None:
+    frame = pd.DataFrame({"plan": ["basic", "pro"] * 6, "a": range(12), "target": [0, 1] * 6})
+    with pytest.raises(trainer.TrainerError, match="numeric: plan"):
+        trainer.split_features(frame)
+
+
+def test_binary_metrics_on_the_bundled_dataset() -> None:
+    frame = trainer.bundled_dataset()
+    assert "target" in frame.columns
+    assert not any(" " in str(c) for c in frame.columns)
+    features, labels = trainer.split_features(frame)
+    params = trainer.parse_hyperparameters({"n_estimators": "25", "max_depth": "4"})
+    model, metrics = trainer.train_and_evaluate(features, labels, params)
+    assert set(metrics) >= {"accuracy", "f1", "roc_auc", "log_loss", "train_rows"}
+    assert 0.85 <= metrics["accuracy"] <= 1.0
+    assert 0.85 <= metrics["f1"] <= 1.0
+    assert 0.9 <= metrics["roc_auc"] <= 1.0
+    assert 0.0 < metrics["log_loss"] < 0.5
+    assert metrics["train_rows"] + metrics["test_rows"] == len(frame)
+    assert metrics["train_rows"] == pytest.approx(0.8 * len(frame), abs=1)
+    assert list(model.feature_names_in_) == list(features.columns)
+
+
+def test_training_is_reproducible_with_a_fixed_seed() -> None:
+    features, labels = trainer.split_features(trainer.bundled_dataset())
+    params = trainer.parse_hyperparameters({"n_estimators": "10", "random_state": "7"})
+    _, first = trainer.train_and_evaluate(features, labels, params)
+    _, second = trainer.train_and_evaluate(features, labels, params)
+    assert first == second
+
+
+def test_multiclass_string_labels_skip_roc_auc() -> None:
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.assign(target=wine.target.map(dict(enumerate(wine.target_names))))
+    features, labels = trainer.split_features(frame)
+    params = trainer.parse_hyperparameters({"n_estimators": "25"})
+    _, metrics = trainer.train_and_evaluate(features, labels, params)
+    assert "roc_auc" not in metrics
+    assert 0.8 <= metrics["accuracy"] <= 1.0
+    assert 0.8 <= metrics["f1"] <= 1.0
+
+
+def test_binary_string_labels() -> None:
+    frame = trainer.bundled_dataset()
+    frame["target"] = frame["target"].map({0: "churned", 1: "stayed"})
+    features, labels = trainer.split_features(frame)
+    params = trainer.parse_hyperparameters({"n_estimators": "25"})
+    model, metrics = trainer.train_and_evaluate(features, labels, params)
+    assert list(model.classes_) == ["churned", "stayed"]
+    assert 0.9 <= metrics["roc_auc"] <= 1.0
+    assert 0.85 <= metrics["f1"] <= 1.0
