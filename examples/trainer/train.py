@@ -137,19 +137,19 @@ def train_and_evaluate(
 def run(env: Mapping[str, str]) -> None:
     if not (run_id := env.get("MLFLOW_RUN_ID")):
         raise TrainerError("MLFLOW_RUN_ID is not set; the operator creates the run")
-    raw = hyperparameters_from_env(env)
-    params = parse_hyperparameters(raw)
     artifact_path = env.get("TRAILBOSS_ARTIFACT_PATH") or "model"
-    if uri := env.get("TRAILBOSS_DATASET_URI"):
-        frame = read_s3_csv(uri, env.get("TRAILBOSS_DATASET_VERSION"))
-    else:
-        log("no TRAILBOSS_DATASET_URI: using the bundled breast-cancer dataset")
-        frame = bundled_dataset()
-    features, labels = split_features(frame)
-    log(f"{len(frame)} rows, {features.shape[1]} features, label {labels.name!r}")
-
+    # Any error inside the block marks the run FAILED in MLflow as well.
     with mlflow.start_run(run_id=run_id) as active:
         log(f"attached to MLflow run {run_id} ({active.info.artifact_uri})")
+        raw = hyperparameters_from_env(env)
+        params = parse_hyperparameters(raw)
+        if uri := env.get("TRAILBOSS_DATASET_URI"):
+            frame = read_s3_csv(uri, env.get("TRAILBOSS_DATASET_VERSION"))
+        else:
+            log("no TRAILBOSS_DATASET_URI: using the bundled breast-cancer dataset")
+            frame = bundled_dataset()
+        features, labels = split_features(frame)
+        log(f"{len(frame)} rows, {features.shape[1]} features, label {labels.name!r}")
         # The operator logged the given hyperparameters; record only the defaults used.
         mlflow.log_params({k: str(v) for k, v in params.items() if k not in raw})
         if env.get("TRAILBOSS_FAIL"):

@@ -130,3 +130,12 @@ def _version_id(head: dict[str, Any]) -> str | None:
     """Unversioned buckets report no version id, or the literal ``null``."""
     version = head.get("VersionId")
     return None if version in (None, "null") else str(version)
+
+
+MLMODEL = "MLmodel"
+
+
+def verify_model_dir(listing: Listing) -> None:
+    """An MLflow model directory has an ``MLmodel`` file at its root."""
+    if MLMODEL not in listing.keys:
+        raise DataNotFound(f"{listing.uri} has no {MLMODEL} file: not an MLflow model directory")

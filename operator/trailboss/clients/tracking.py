@@ -148,8 +148,11 @@ class Tracking:
     ) -> RegistryVersion:
         return _version(self._call("create_model_version", name, source, run_id=run_id, tags=tags))
 
-    def get_version(self, name: str, version: str) -> RegistryVersion:
-        return _version(self._call("get_model_version", name, version))
+    def get_version(self, name: str, version: str) -> RegistryVersion | None:
+        try:
+            return _version(self._call("get_model_version", name, version))
+        except TrackingRejected:
+            return None
 
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -157,6 +160,13 @@ class Tracking:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._call("set_registered_model_alias", name, alias, version)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version an alias points at, or None when the alias is unset."""
+        try:
+            return str(self._call("get_model_version_by_alias", name, alias).version)
+        except TrackingRejected:
+            return None
 
     def delete_version(self, name: str, version: str) -> None:
         try:

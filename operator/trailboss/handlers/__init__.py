@@ -9,11 +9,11 @@ from typing import Any
 
 import kopf
 
-from trailboss.handlers import trainingrun
+from trailboss.handlers import modelversion, trainingrun
 from trailboss.handlers.services import install, services
 from trailboss.runtime import configure
 
-__all__ = ["install", "trainingrun"]
+__all__ = ["install", "modelversion", "trainingrun"]
 
 
 @kopf.on.startup()

@@ -19,6 +19,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+class Waiting(Exception):
+    """A step cannot finish yet; the status says why, and it is retried later."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
 @dataclass
 class Services:
     """Clients for the outside world, made once at startup."""

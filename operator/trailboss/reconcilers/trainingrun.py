@@ -31,21 +31,12 @@ from trailboss.builders.registration import build_model_version
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import training as policy
-from trailboss.reconcilers.common import Backoff, ObjectLocks, Services
+from trailboss.reconcilers.common import Backoff, ObjectLocks, Services, Waiting
 
 KIND = "TrainingRun"
 log = logging.getLogger(__name__)
 locks = ObjectLocks()
 backoff = Backoff()
-
-
-class Waiting(Exception):
-    """A step cannot finish yet; the status says why, and it is retried later."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass

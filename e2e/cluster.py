@@ -1,0 +1,234 @@
+"""Helpers the end-to-end tests share: the cluster, the operator process, waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "e2e" / "stack" / "stack.py"
+GROUP, VERSION = "trailboss.dev", "v1alpha1"
+RUN_LOCALLY = "trailboss.dev/run-locally"
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 120.0, interval: float = 0.5
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Cluster:
+    """The API server under test and the MLflow / S3 the operator is pointed at."""
+
+    env: dict[str, str]
+    kubectl_bin: str
+    api: client.ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = config.new_client_from_config(config_file=self.env["KUBECONFIG"])
+        self.core = client.CoreV1Api(self.api)
+        self.batch = client.BatchV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", self.env["KUBECONFIG"], *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    # Custom resources --------------------------------------------------------
+
+    def create(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        plural = manifest["kind"].lower() + "s"
+        result: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, manifest
+        )
+        return result
+
+    def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
+    def list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural
+        )["items"]
+        return items
+
+    def delete(self, namespace: str, plural: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+
+    def status(self, namespace: str, plural: str, name: str) -> dict[str, Any]:
+        obj = self.get(namespace, plural, name) or {}
+        status: dict[str, Any] = obj.get("status") or {}
+        return status
+
+    def wait_phase(
+        self, namespace: str, plural: str, name: str, phases: set[str], timeout: float = 180.0
+    ) -> dict[str, Any]:
+        return wait_for(
+            f"{plural}/{name} in {sorted(phases)}",
+            lambda: (s := self.status(namespace, plural, name)).get("phase") in phases and s,
+            timeout,
+        )
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        events = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return list(events.items)
+
+    def jobs(self, namespace: str) -> list[Any]:
+        return list(self.batch.list_namespaced_job(namespace).items)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Operator:
+    """``trailboss run`` as a real process, so tests can kill and restart it."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        env = {
+            **os.environ,
+            **self.env,
+            "TRAILBOSS_METRICS_PORT": str(self.metrics_port),
+            "TRAILBOSS_LIVENESS_PORT": str(free_port()),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trailboss.cli", "run", "--all-namespaces"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        wait_for("the operator's /metrics endpoint", self._serving, timeout=60)
+
+    def _serving(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no last status write."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        path = self.log_dir / f"operator-{self.starts}.log"
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            text: str = r.read().decode()
+            return text
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def stack_command(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(STACK), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse the stack's ``export K='v'`` lines."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("export ") or "PATH=" in line.split("=", 1)[0]:
+            continue
+        key, _, value = line[len("export ") :].partition("=")
+        env[key] = value.strip("'").replace("'\"'\"'", "'")
+    return env
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
+
+
+def namespaces(cluster: Cluster, prefix: str) -> Iterator[str]:
+    name = unique(prefix)
+    cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    cluster.core.delete_namespace(name)

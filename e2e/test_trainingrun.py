@@ -1,0 +1,210 @@
+"""TrainingRuns on the real stack: a real trainer, a real MLflow server, real S3."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from e2e.cluster import Cluster, Operator, wait_for
+from e2e.lifecycle import (
+    mlflow,
+    runs_tagged,
+    s3,
+    seed_dataset,
+    split,
+    training_run,
+    versions_tagged,
+)
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+QUICK = ["python", "-c", "import time; time.sleep(2); print('done')"]
+
+
+def _uid(cluster: Cluster, namespace: str, plural: str, name: str) -> str:
+    obj = cluster.get(namespace, plural, name)
+    assert obj is not None
+    uid: str = obj["metadata"]["uid"]
+    return uid
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+
+
+def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
+    cluster: Cluster, namespace: str
+) -> None:
+    env = cluster.env
+    dataset = f"s3://datasets/{namespace}/churn.csv"
+    seed_dataset(env, dataset)
+    run = training_run(
+        "churn",
+        dataset=dataset,
+        hyperparameters={"n_estimators": "20", "max_depth": "4"},
+        register={"validation": {"minimums": {"accuracy": 0.8}}},
+    )
+    cluster.create(namespace, run)
+    status = cluster.wait_phase(namespace, "trainingruns", "churn", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Succeeded", status
+    assert _ready(status)["status"] == "True"
+    assert 0.8 < status["metrics"]["accuracy"] <= 1.0
+    assert status["dataset"]["uri"] == dataset
+    assert status["dataset"]["etag"]
+    assert status["attempts"] == 1
+    assert status["startTime"]
+    assert status["completionTime"]
+    run_id = status["mlflow"]["runId"]
+    assert status["mlflow"]["url"].endswith(f"/runs/{run_id}")
+
+    runs = runs_tagged(env, _uid(cluster, namespace, "trainingruns", "churn"))
+    assert [r.info.run_id for r in runs] == [run_id]
+    tracked = runs[0]
+    assert tracked.info.status == "FINISHED"
+    assert tracked.data.params["n_estimators"] == "20"
+    assert tracked.data.params["trailboss.dataset_version"] == status["dataset"]["etag"]
+    assert tracked.data.metrics["accuracy"] == status["metrics"]["accuracy"]
+    bucket, key = split(tracked.info.artifact_uri + "/model/MLmodel")
+    assert s3(env).head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+    assert status["modelVersion"] == "churn"
+    mv = cluster.wait_phase(
+        namespace, "modelversions", "churn", {"Validated", "Rejected", "Failed"}
+    )
+    assert mv["phase"] == "Validated", mv
+    assert mv["modelUri"] == f"models:/churn/{mv['registryVersion']}"
+    mv_uid = _uid(cluster, namespace, "modelversions", "churn")
+    versions = versions_tagged(env, "churn", mv_uid)
+    assert len(versions) == 1
+    assert versions[0].run_id == run_id
+    assert versions[0].source == mv["artifact"]["uri"]
+    assert versions[0].tags["trailboss.dev/validation"] == "passed"
+    got = cluster.kubectl("-n", namespace, "get", "mv", "churn").stdout
+    assert "Validated" in got
+    assert mv["registryVersion"] in got
+    waited = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "mv/churn", "--timeout=10s"
+    )
+    assert waited.returncode == 0
+
+
+def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespace: str) -> None:
+    cluster.create(namespace, training_run("broken", env={"TRAILBOSS_FAIL": "simulated"}))
+    status = cluster.wait_phase(namespace, "trainingruns", "broken", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Failed"
+    assert status["failure"]["exitCode"] == 3
+    assert "simulated" in status["failure"]["message"]
+    assert _ready(status)["reason"] == "Failed"
+    assert "exit code 3" in _ready(status)["message"]
+    events = cluster.events(namespace, "broken")
+    assert any(e.reason == "Failed" and e.type == "Warning" for e in events)
+    assert "modelVersion" not in status
+    runs = runs_tagged(cluster.env, _uid(cluster, namespace, "trainingruns", "broken"))
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_missing_dataset_waits_without_a_job_then_converges(
+    cluster: Cluster, namespace: str
+) -> None:
+    dataset = f"s3://datasets/{namespace}/late.csv"
+    cluster.create(namespace, training_run("late", dataset=dataset, command=QUICK))
+    wait_for(
+        "Ready=False reason DatasetNotFound",
+        lambda: (
+            _ready(cluster.status(namespace, "trainingruns", "late")).get("reason")
+            == "DatasetNotFound"
+        ),
+        60,
+    )
+    message = _ready(cluster.status(namespace, "trainingruns", "late"))["message"]
+    assert "spec.dataset.uri" in message
+    assert "late.csv" in message
+    assert cluster.jobs(namespace) == []
+    seed_dataset(cluster.env, dataset)
+    status = cluster.wait_phase(namespace, "trainingruns", "late", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Succeeded"
+
+
+def test_deleting_a_running_run_deletes_its_job_and_kills_its_mlflow_run(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.create(
+        namespace, training_run("long", command=["python", "-c", "import time; time.sleep(120)"])
+    )
+    cluster.wait_phase(namespace, "trainingruns", "long", {"Running"}, 120)
+    uid = _uid(cluster, namespace, "trainingruns", "long")
+    cluster.delete(namespace, "trainingruns", "long")
+    wait_for("the Job to be garbage collected", lambda: cluster.jobs(namespace) == [], 120)
+    wait_for(
+        "the MLflow run to be KILLED",
+        lambda: [r.info.status for r in runs_tagged(cluster.env, uid)] == ["KILLED"],
+        60,
+    )
+
+
+def test_sigkill_during_runs_duplicates_neither_jobs_nor_mlflow_runs(
+    cluster: Cluster, namespace: str, running_operator: Operator
+) -> None:
+    names = [f"restart-{i}" for i in range(6)]
+    for name in names:
+        cluster.create(namespace, training_run(name, command=QUICK))
+    wait_for("some Jobs to exist", lambda: len(cluster.jobs(namespace)) >= 2, 60, interval=0.1)
+    running_operator.kill()
+    time.sleep(1)
+    running_operator.start()
+    for name in names:
+        status = cluster.wait_phase(namespace, "trainingruns", name, {"Succeeded", "Failed"}, 300)
+        assert status["phase"] == "Succeeded", (name, status)
+    jobs = [j.metadata.labels["trailboss.dev/trainingrun"] for j in cluster.jobs(namespace)]
+    assert sorted(jobs) == sorted(names)
+    for name in names:
+        uid = _uid(cluster, namespace, "trainingruns", name)
+        assert len(runs_tagged(cluster.env, uid)) == 1, name
+
+
+def test_fifty_runs_created_at_once_all_converge(cluster: Cluster, namespace: str) -> None:
+    names = [f"burst-{i:02d}" for i in range(50)]
+    for name in names:
+        cluster.create(
+            namespace, training_run(name, model="burst", command=["python", "-c", "pass"])
+        )
+
+    def phases() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for obj in cluster.list(namespace, "trainingruns"):
+            phase = (obj.get("status") or {}).get("phase", "None")
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
+    wait_for("all 50 TrainingRuns to succeed", lambda: phases().get("Succeeded") == 50, 600, 2)
+    assert len(cluster.jobs(namespace)) == 50
+    experiment = mlflow(cluster.env).get_experiment_by_name("burst")
+    runs = mlflow(cluster.env).search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`trailboss.dev/trainingrun` LIKE '{namespace}/%'",
+        max_results=200,
+    )
+    assert len(runs) == 50
+
+
+def test_tracking_outage_holds_the_run_until_mlflow_is_back(
+    cluster: Cluster, namespace: str, mlflow_outage: Any
+) -> None:
+    mlflow_outage.stop()
+    cluster.create(namespace, training_run("patient", command=QUICK))
+    wait_for(
+        "Ready=False reason TrackingServerUnavailable",
+        lambda: (
+            _ready(cluster.status(namespace, "trainingruns", "patient")).get("reason")
+            == "TrackingServerUnavailable"
+        ),
+        90,
+    )
+    assert "MLflow at" in _ready(cluster.status(namespace, "trainingruns", "patient"))["message"]
+    assert cluster.jobs(namespace) == []
+    mlflow_outage.start()
+    status = cluster.wait_phase(namespace, "trainingruns", "patient", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Succeeded"
+    uid = _uid(cluster, namespace, "trainingruns", "patient")
+    assert len(runs_tagged(cluster.env, uid)) == 1
