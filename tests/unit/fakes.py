@@ -1,0 +1,127 @@
+"""In-memory stand-ins for the Kubernetes API, MLflow and S3, for reconciler unit
+tests. They keep just enough state to tell whether work was done twice."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+from typing import Any
+
+from trailboss.api.trainingrun import DatasetPin
+from trailboss.clients.storage import DataNotFound, Listing
+from trailboss.clients.tracking import RunInfo, TrackingUnavailable
+from trailboss.reconcilers.common import Services
+from trailboss.settings import Settings
+
+NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str]] = []
+        self.creations = 0
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(found) if found else None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, labels: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        meta = manifest["metadata"]
+        key = (manifest["kind"], meta["namespace"], meta["name"])
+        if key in self.objects:
+            return None
+        self.creations += 1
+        self.objects[key] = copy.deepcopy(manifest)
+        return manifest
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        obj = self.objects[(manifest["kind"], meta["namespace"], meta["name"])]
+        obj["spec"].update(manifest["spec"])
+        return obj
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        self.statuses.append(copy.deepcopy(status))
+
+    def event(
+        self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        self.events.append((reason, message))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [o for (k, _, _), o in self.objects.items() if k == "Job"]
+
+
+class FakeTracking:
+    uri = "http://mlflow:5000"
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.down = False
+        self._ids = itertools.count(1)
+
+    def _check(self) -> None:
+        if self.down:
+            raise TrackingUnavailable("connection refused")
+
+    def ensure_run(
+        self, experiment: str, uid: str, run_name: str, tags: dict[str, str], params: dict[str, str]
+    ) -> RunInfo:
+        self._check()
+        run = next((r for r in self.runs.values() if r["uid"] == uid), None)
+        if run is None:
+            run_id = f"run{next(self._ids)}"
+            run = {"id": run_id, "uid": uid, "status": "RUNNING", "metrics": {}, "params": {}}
+            self.runs[run_id] = run
+        run["params"].update(params)
+        return self.get_run(run["id"])
+
+    def get_run(self, run_id: str) -> RunInfo:
+        self._check()
+        run = self.runs[run_id]
+        return RunInfo(
+            run_id, "1", run["status"], f"s3://mlflow/1/{run_id}/artifacts", dict(run["metrics"])
+        )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._check()
+        if self.runs[run_id]["status"] == "RUNNING":
+            self.runs[run_id]["status"] = status
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.uri}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+class FakeStorage:
+    def __init__(self) -> None:
+        self.objects: dict[str, str] = {}
+
+    def pin(self, uri: str, now: dt.datetime) -> DatasetPin:
+        if uri not in self.objects:
+            raise DataNotFound(f"{uri} does not exist")
+        return DatasetPin(uri=uri, etag=self.objects[uri], objects=1, pinned_at=now)
+
+    def list(self, uri: str) -> Listing:
+        raise DataNotFound(uri)
+
+
+def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:
+    kube, tracking, storage = FakeKube(), FakeTracking(), FakeStorage()
+    svc = Services(
+        settings=Settings(mlflow_tracking_uri="http://mlflow:5000"),
+        kube=kube,  # type: ignore[arg-type]
+        tracking=tracking,  # type: ignore[arg-type]
+        storage=storage,  # type: ignore[arg-type]
+        clock=lambda: NOW,
+    )
+    return svc, kube, tracking, storage

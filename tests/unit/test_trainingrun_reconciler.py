@@ -1,0 +1,137 @@
+"""The TrainingRun reconciler against in-memory fakes: each step done once, even
+when a reconcile is repeated without the status it wrote (a crash before the write)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.unit.fakes import FakeKube, services
+from trailboss.reconcilers import trainingrun
+
+BODY: dict[str, Any] = {
+    "apiVersion": "trailboss.dev/v1alpha1",
+    "kind": "TrainingRun",
+    "metadata": {"name": "churn", "namespace": "ml", "uid": "uid-1", "generation": 1},
+    "spec": {
+        "model": "churn",
+        "image": "trainer:1",
+        "dataset": {"uri": "s3://datasets/churn.csv"},
+        "hyperparameters": {"n_estimators": "10"},
+        "register": {"validation": {"minimums": {"accuracy": 0.8}}},
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> None:
+    trainingrun.forget("uid-1")
+
+
+def _with_status(kube: FakeKube) -> dict[str, Any]:
+    body = copy.deepcopy(BODY)
+    body["status"] = kube.statuses[-1] if kube.statuses else {}
+    return body
+
+
+def _finish_job(kube: FakeKube, condition: str = "Complete") -> None:
+    job = kube.jobs()[0]
+    job["status"] = {
+        "succeeded": 1 if condition == "Complete" else 0,
+        "failed": 1 if condition == "Failed" else 0,
+        "startTime": "2026-11-22T10:00:00Z",
+        "completionTime": "2026-11-22T10:04:00Z",
+        "conditions": [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded"}],
+    }
+
+
+def test_first_reconcile_pins_data_opens_one_run_and_creates_one_job() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(BODY, svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Pending"
+    assert status["dataset"]["etag"] == "etag-1"
+    assert status["mlflow"]["runId"] == "run1"
+    assert status["jobName"].startswith("churn-train-")
+    assert len(kube.jobs()) == 1
+    assert tracking.runs["run1"]["params"] == {
+        "n_estimators": "10",
+        "trailboss.dataset": "s3://datasets/churn.csv",
+        "trailboss.dataset_version": "etag-1",
+    }
+    # A crash before the status write: the next reconcile sees no status at all.
+    trainingrun.reconcile(BODY, svc)
+    assert len(kube.jobs()) == 1
+    assert list(tracking.runs) == ["run1"]
+
+
+def test_success_records_metrics_closes_run_and_registers_once() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(BODY, svc)
+    tracking.runs["run1"]["metrics"] = {"accuracy": 0.91}
+    _finish_job(kube)
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Succeeded"
+    assert status["metrics"] == {"accuracy": 0.91}
+    assert status["modelVersion"] == "churn"
+    assert tracking.runs["run1"]["status"] == "FINISHED"
+    mv = kube.get("", "ModelVersion", "ml", "churn")
+    assert mv is not None
+    assert mv["spec"]["artifactUri"] == "runs:/run1/model"
+    writes = len(kube.statuses)
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert len(kube.statuses) == writes  # settled: nothing to write
+
+
+def test_missing_dataset_waits_without_job_or_run() -> None:
+    svc, kube, tracking, _ = services()
+    trainingrun.reconcile(BODY, svc)
+    status = kube.statuses[-1]
+    ready = status["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "DatasetNotFound")
+    assert "spec.dataset.uri" in ready["message"]
+    assert kube.jobs() == []
+    assert tracking.runs == {}
+
+
+def test_tracking_outage_waits_then_converges() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    tracking.down = True
+    trainingrun.reconcile(BODY, svc)
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "TrackingServerUnavailable"
+    assert kube.jobs() == []
+    tracking.down = False
+    trainingrun.forget("uid-1")  # skip the backoff delay
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert len(kube.jobs()) == 1
+    assert len(tracking.runs) == 1
+
+
+def test_failure_is_reported_with_an_event() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(BODY, svc)
+    _finish_job(kube, "Failed")
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Failed"
+    assert status["failure"]["reason"] == "BackoffLimitExceeded"
+    assert tracking.runs["run1"]["status"] == "FAILED"
+    assert "modelVersion" not in status
+    assert any(reason == "Failed" for reason, _ in kube.events)
+
+
+def test_invalid_object_fails_with_the_field_named() -> None:
+    svc, kube, _, _ = services()
+    body = copy.deepcopy(BODY)
+    body["spec"]["workers"] = 0
+    trainingrun.reconcile(body, svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Failed"
+    assert "spec.workers" in status["conditions"][0]["message"]
