@@ -1,11 +1,9 @@
-"""Example trainer: a scikit-learn random forest, tracked in the MLflow run Trailboss created.
-
-Trains on a CSV in S3 or scikit-learn's bundled breast-cancer data, logs metrics and uploads
-an MLflow model. Copy it and replace ``train_and_evaluate`` with your own model.
-"""
+"""Example trainer: a random forest on a CSV in S3 (or scikit-learn's bundled breast-cancer
+data), tracked in the MLflow run Trailboss created. Copy it; replace ``train_and_evaluate``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -25,6 +23,7 @@ from sklearn.model_selection import train_test_split
 
 LABEL = "target"
 DEFAULTS: dict[str, int | None] = {"n_estimators": 100, "max_depth": None, "random_state": 42}
+TERMINATION_LOG = Path("/dev/termination-log")
 
 
 class TrainerError(Exception):
@@ -113,9 +112,8 @@ def train_and_evaluate(
     features: pd.DataFrame, labels: pd.Series, params: Mapping[str, int | None]
 ) -> tuple[RandomForestClassifier, dict[str, float]]:
     """Fit on 80% of the rows; score on the held-out 20%."""
-    stratify = labels if labels.value_counts().min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
-        features, labels, test_size=0.2, random_state=params["random_state"], stratify=stratify
+        features, labels, test_size=0.2, random_state=params["random_state"], stratify=labels
     )
     model = RandomForestClassifier(**params, n_jobs=-1).fit(x_train, y_train)
     predicted = model.predict(x_test)
@@ -129,7 +127,7 @@ def train_and_evaluate(
         "train_rows": float(len(x_train)),
         "test_rows": float(len(x_test)),
     }
-    if binary and y_test.nunique() == 2:
+    if binary:
         metrics["roc_auc"] = float(roc_auc_score(y_test, proba[:, 1]))
     return model, metrics
 
@@ -180,9 +178,12 @@ def main() -> int:
         run(os.environ)
     except Exception as error:
         kind = "" if isinstance(error, TrainerError) else f"{type(error).__name__}: "
-        print(f"training failed: {kind}{error}".splitlines()[0], file=sys.stderr, flush=True)
+        message = f"training failed: {kind}{error}".splitlines()[0]
+        print(message, file=sys.stderr, flush=True)
+        if TERMINATION_LOG.exists():  # Kubernetes shows it as the container's exit message
+            with contextlib.suppress(OSError):
+                TERMINATION_LOG.write_text(message)
         return 3 if isinstance(error, SimulatedFailureError) else 1
-    log("done")
     return 0
 
 

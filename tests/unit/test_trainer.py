@@ -120,3 +120,16 @@ def test_binary_string_labels() -> None:
     assert list(model.classes_) == ["churned", "stayed"]
     assert 0.9 <= metrics["roc_auc"] <= 1.0
     assert 0.85 <= metrics["f1"] <= 1.0
+
+
+def test_failure_is_one_line_and_the_termination_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    termination_log = tmp_path / "termination-log"
+    termination_log.touch()
+    monkeypatch.setattr(trainer, "TERMINATION_LOG", termination_log)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    assert trainer.main() == 1
+    message = "training failed: MLFLOW_RUN_ID is not set; the operator creates the run"
+    assert capsys.readouterr().err == message + "\n"
+    assert termination_log.read_text() == message
