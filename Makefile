@@ -58,13 +58,13 @@ lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 ##@ Generated files
 
 .PHONY: crds
-crds: $(STAMP) ## Regenerate crds/ and the chart's copy from the pydantic models
-	$(VENV)/bin/trailboss crds -o crds
+crds: $(STAMP) ## Regenerate crds/, the chart's copy and docs/api.md from the pydantic models
+	$(VENV)/bin/trailboss crds -o crds --docs docs/api.md
 	$(VENV)/bin/trailboss crds -o charts/trailboss/crds
 
 .PHONY: verify
 verify: $(STAMP) ## Fail when generated files are stale
-	$(VENV)/bin/trailboss crds --check -o crds
+	$(VENV)/bin/trailboss crds --check -o crds --docs docs/api.md
 	$(VENV)/bin/trailboss crds --check -o charts/trailboss/crds
 
 ##@ Local stack (real control plane, MLflow and S3 on loopback)

@@ -29,8 +29,14 @@ def test_crds_install_with_names_columns_and_docs(cluster: Cluster, crds: list[s
     assert "tr " in resources.replace("\t", " ") or " tr " in resources
     for short in ("tr", "mv", "mdeploy"):
         assert short in resources
-    explained = cluster.kubectl("explain", "trainingrun.spec.dataset").stdout
-    assert "pinned when the run starts" in explained
+    # The API server publishes a new CRD's OpenAPI a moment after it is Established.
+    explained = wait_for(
+        "kubectl explain to know TrainingRun",
+        lambda: cluster.kubectl("explain", "trainingrun.spec.dataset", check=False).stdout,
+        60,
+    )
+    assert "Training data in S3, pinned at start." in explained
+    assert "`s3://bucket/prefix/` (trailing" in explained
     explained = cluster.kubectl("explain", "modelversion.spec.deletionPolicy").stdout
     assert "Retain keeps the registry version" in explained
     assert cluster.kubectl("get", "trailboss", "-A").returncode == 0

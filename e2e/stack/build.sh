@@ -8,7 +8,7 @@
 # Usage: e2e/stack/build.sh [tool ...]        (default: all tools)
 #
 # A tool is skipped when its binary exists and its version stamp matches, so a
-# second run costs a second. Upgrading a tool is a one-line change below.
+# second run costs well under a second. Upgrading a tool is a one-line change below.
 # Environment:
 #   TRAILBOSS_CACHE        cache root (default ~/.cache/trailboss); binaries in $TRAILBOSS_CACHE/bin
 #   TRAILBOSS_SKIP_MINIO=1 do not try to build MinIO (the stack then uses moto for S3)
@@ -57,10 +57,22 @@ is_current() {
   [[ -x $BIN_DIR/$1 && -f $STAMP_DIR/$1 && "$(cat "$STAMP_DIR/$1")" == "$(stamp_of "$1")" ]]
 }
 
+# Prints one field of the JSON object that `go mod download -json` or
+# `go list -m -json` wrote to stdin; fails (quietly: go said why) if there is none.
+json_field() {
+  python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+obj = json.loads(text) if text.startswith("{") else {}
+if not obj.get(sys.argv[1]):
+    sys.exit(obj.get("Error") or 1)
+print(obj[sys.argv[1]])' "$1"
+}
+
 # The time the proxy records for a module version: used as the build date so
 # that two builds of one version are identical.
 module_time() {
-  go list -m -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Time"])'
+  go list -m -json "$1@$2" | json_field Time
 }
 
 # A wrapper module that requires one upstream module, with a "go" line taken
@@ -68,7 +80,7 @@ module_time() {
 plain_wrapper() {
   local dir=$1 path=$2 version=$3 gomod
   mkdir -p "$dir"
-  gomod=$(go mod download -json "$path@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  gomod=$(go mod download -json "$path@$version" | json_field GoMod) || return 1
   {
     echo "module trailboss.local/stack/$(basename "$dir")"
     echo
@@ -87,9 +99,9 @@ plain_wrapper() {
 kubernetes_wrapper() {
   local dir=$MOD_DIR/kubernetes staging=v0.${KUBERNETES_VERSION#v1.} gomod
   rm -rf "$dir" && mkdir -p "$dir"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-  go mod edit -json "$gomod" >"$dir/upstream.json"
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | json_field GoMod) ||
+    return 1
+  go mod edit -json "$gomod" >"$dir/upstream.json" || return 1
   python3 - "$dir" "$KUBERNETES_VERSION" "$staging" <<'EOF'
 import json, subprocess, sys
 from pathlib import Path
@@ -131,7 +143,13 @@ EOF
 # Prints "still building" every 30s so a long cold build is visibly alive.
 with_ticker() {
   local tool=$1; shift
-  ( while sleep 30; do log "  ... still building $tool"; done ) &
+  # The sleep must not outlive the ticker: it would hold our stdout open.
+  ( trap 'kill $nap 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 >/dev/null 2>&1 & nap=$!
+      wait $nap
+      log "  ... still building $tool"
+    done ) &
   local ticker=$!
   local rc=0
   "$@" || rc=$?
@@ -147,52 +165,56 @@ gobuild() { # tool, wrapper dir, package, ldflags
 go_build_logged() {
   local tool=$1 dir=$2 pkg=$3 ldflags=$4
   ( cd "$dir" && go build -trimpath -tags=notest,grpcnotrace \
-      -ldflags "-s -w $ldflags" -o "$BIN_DIR/$tool.new" "$pkg" ) >"$LOG_DIR/$tool.log" 2>&1
+      -ldflags "-s -w $ldflags" -o "$BIN_DIR/$tool.new" "$pkg" ) >>"$LOG_DIR/$tool.log" 2>&1
 }
 
+# Every step says "|| return 1": the caller tests this function with "if", and
+# in that context bash ignores "set -e".
 build_tool() {
-  local tool=$1 path version date x
+  local tool=$1 path version date commit x major minor
   read -r path version <<<"$(module_of "$tool")"
   case $tool in
     etcd)
-      plain_wrapper "$MOD_DIR/etcd" "$path" "$version"
+      plain_wrapper "$MOD_DIR/etcd" "$path" "$version" || return 1
       gobuild etcd "$MOD_DIR/etcd" go.etcd.io/etcd/server/v3 \
-        "-X go.etcd.io/etcd/api/v3/version.GitSHA=${version}"
+        "-X go.etcd.io/etcd/api/v3/version.GitSHA=${version}" || return 1
       ;;
     kube-*|kubectl)
-      [[ -f $MOD_DIR/kubernetes/go.mod ]] && grep -q "k8s.io/kubernetes $version" "$MOD_DIR/kubernetes/go.mod" ||
-        kubernetes_wrapper
-      date=$(module_time "$path" "$version")
-      local major minor; IFS=. read -r major minor _ <<<"${version#v}"
+      if ! grep -qs "k8s.io/kubernetes $version" "$MOD_DIR/kubernetes/go.mod"; then
+        kubernetes_wrapper || return 1
+      fi
+      date=$(module_time "$path" "$version") || return 1
+      IFS=. read -r major minor _ <<<"${version#v}"
       x=""
       for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
         x+=" -X $p.gitVersion=$version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
         x+=" -X $p.gitCommit= -X $p.gitTreeState=clean -X $p.buildDate=$date"
       done
-      gobuild "$tool" "$MOD_DIR/kubernetes" "k8s.io/kubernetes/cmd/$tool" "$x"
+      gobuild "$tool" "$MOD_DIR/kubernetes" "k8s.io/kubernetes/cmd/$tool" "$x" || return 1
       ;;
     kwok)
-      plain_wrapper "$MOD_DIR/kwok" "$path" "$version"
+      plain_wrapper "$MOD_DIR/kwok" "$path" "$version" || return 1
       gobuild kwok "$MOD_DIR/kwok" sigs.k8s.io/kwok/cmd/kwok \
-        "-X sigs.k8s.io/kwok/pkg/consts.Version=${version#v} -X sigs.k8s.io/kwok/pkg/consts.PreRelease=GA"
+        "-X sigs.k8s.io/kwok/pkg/consts.Version=${version#v} -X sigs.k8s.io/kwok/pkg/consts.PreRelease=GA" ||
+        return 1
       ;;
     helm)
-      plain_wrapper "$MOD_DIR/helm" "$path" "$version"
+      plain_wrapper "$MOD_DIR/helm" "$path" "$version" || return 1
       x="-X helm.sh/helm/v4/internal/version.version=$version -X helm.sh/helm/v4/internal/version.metadata="
       x+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
-      gobuild helm "$MOD_DIR/helm" helm.sh/helm/v4/cmd/helm "$x"
+      gobuild helm "$MOD_DIR/helm" helm.sh/helm/v4/cmd/helm "$x" || return 1
       ;;
     minio)
-      plain_wrapper "$MOD_DIR/minio" "$path" "$version"
-      date=$(module_time "$path" "$version")            # e.g. 2026-02-12T20:18:48Z
-      local commit=${version##*-}
+      plain_wrapper "$MOD_DIR/minio" "$path" "$version" || return 1
+      date=$(module_time "$path" "$version") || return 1   # e.g. 2026-02-12T20:18:48Z
+      commit=${version##*-}
       x="-X github.com/minio/minio/cmd.Version=$date -X github.com/minio/minio/cmd.CopyrightYear=${date:0:4}"
       x+=" -X github.com/minio/minio/cmd.ReleaseTag=DEVELOPMENT.${date//:/-}"
       x+=" -X github.com/minio/minio/cmd.CommitID=$commit -X github.com/minio/minio/cmd.ShortCommitID=$commit"
-      gobuild minio "$MOD_DIR/minio" github.com/minio/minio "$x"
+      gobuild minio "$MOD_DIR/minio" github.com/minio/minio "$x" || return 1
       ;;
   esac
-  mv "$BIN_DIR/$tool.new" "$BIN_DIR/$tool"
+  mv "$BIN_DIR/$tool.new" "$BIN_DIR/$tool" || return 1
   stamp_of "$tool" >"$STAMP_DIR/$tool"
 }
 
@@ -211,14 +233,22 @@ main() {
       log "minio: skipped (TRAILBOSS_SKIP_MINIO=1)"
       continue
     fi
+    # An optional tool that failed at this very version is not retried on every
+    # run (that would make the no-op run slow); delete the .failed file to retry.
+    if [[ $tool == minio && "$(head -n1 "$STAMP_DIR/$tool.failed" 2>/dev/null)" == "$(stamp_of "$tool")" ]]; then
+      log "$tool: failed to build before, skipped (see $STAMP_DIR/$tool.failed)"
+      continue
+    fi
     t0=$(date +%s)
     log "$tool: building $(module_of "$tool")"
-    if build_tool "$tool"; then
+    : >"$LOG_DIR/$tool.log"
+    if build_tool "$tool" 2>>"$LOG_DIR/$tool.log"; then
       rm -f "$STAMP_DIR/$tool.failed"
       log "$tool: built in $(($(date +%s) - t0))s"
     else
       rm -f "$BIN_DIR/$tool.new"
-      tail -n 30 "$LOG_DIR/$tool.log" | tee "$STAMP_DIR/$tool.failed" >&2
+      { stamp_of "$tool"; tail -n 30 "$LOG_DIR/$tool.log"; } >"$STAMP_DIR/$tool.failed"
+      tail -n 30 "$LOG_DIR/$tool.log" >&2
       log "$tool: FAILED after $(($(date +%s) - t0))s (log: $LOG_DIR/$tool.log)"
       failed+=("$tool")
     fi

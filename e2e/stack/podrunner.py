@@ -12,7 +12,8 @@ runner takes the place of a kubelet:
   local process with the container's environment (plain values,
   ``secretKeyRef`` / ``configMapKeyRef`` / ``fieldRef``, ``envFrom``) and
   ``$(VAR)`` references expanded; ``python``/``python3`` is this interpreter,
-  so the project's venv is used;
+  so the project's venv is used; a missing Secret or ConfigMap leaves the pod
+  waiting (CreateContainerConfigError) until it appears;
 * output goes to ``<state>/podlogs/<namespace>_<pod>.log``;
 * the pod is set Running (podIP 127.0.0.1) when the process starts and
   Succeeded/Failed with the exit code when it ends; on failure the last lines
@@ -24,7 +25,8 @@ runner takes the place of a kubelet:
 Limits: one run per pod (no restarts, whatever the restartPolicy), only the
 first container runs (the others mirror its state), no volumes, no image: the
 command must exist on this machine. A pod claimed by an earlier runner that is
-not finished is marked Failed (reason PodRunnerRestarted): its exit code is lost.
+not finished is marked Failed (reason PodRunnerRestarted) and its leftover
+process is killed: its exit code is lost.
 
     python podrunner.py --kubeconfig KUBECONFIG --state-dir DIR
 """
@@ -59,6 +61,13 @@ CLAIMED = "podrunner.trailboss.dev/claimed-at"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 MESSAGE_LINES, MESSAGE_BYTES = 80, 4096  # the kubelet's limits for a log-tail message
 KILL_GRACE = 5.0
+POD_UID_ENV = "PODRUNNER_POD_UID"  # lets a restarted runner find the processes of its pods
+# A pod's image is stood in for by this checkout: relative paths in a command
+# (`python examples/trainer/train.py`) resolve against the repository root, the
+# way they would against the WORKDIR of an image built from it.
+IMAGE_WORKDIR = Path(
+    os.environ.get("TRAILBOSS_PODRUNNER_WORKDIR", Path(__file__).resolve().parents[2])
+)
 PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 
 log = logging.getLogger("podrunner")
@@ -84,8 +93,9 @@ class Kube:
         self.server = cluster["server"].rstrip("/")
         self._tmp = tempfile.TemporaryDirectory(prefix="podrunner-")
         self.tls = ssl.create_default_context(cafile=self._file(cluster, "certificate-authority"))
-        self.tls.load_cert_chain(self._file(user, "client-certificate"),
-                                 self._file(user, "client-key"))
+        self.tls.load_cert_chain(
+            self._file(user, "client-certificate"), self._file(user, "client-key")
+        )
 
     def _file(self, section: dict[str, str], key: str) -> str:
         if key in section:
@@ -95,12 +105,19 @@ class Kube:
         path.chmod(0o600)
         return str(path)
 
-    def call(self, method: str, path: str, body: object | None = None,
-             content_type: str = "application/json") -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         req = urllib.request.Request(
-            self.server + path, method=method,
+            self.server + path,
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": content_type, "Accept": "application/json"})
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10, context=self.tls) as resp:
             return json.loads(resp.read() or b"null")
 
@@ -110,8 +127,11 @@ class Kube:
 
     def fake_nodes(self) -> set[str]:
         nodes = self.call("GET", "/api/v1/nodes")["items"]
-        return {n["metadata"]["name"] for n in nodes
-                if FAKE_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})}
+        return {
+            n["metadata"]["name"]
+            for n in nodes
+            if FAKE_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})
+        }
 
     def patch(self, pod: Pod, body: object, subresource: str = "") -> None:
         m = pod["metadata"]
@@ -121,8 +141,11 @@ class Kube:
     def delete_now(self, pod: Pod) -> None:
         m = pod["metadata"]
         with contextlib.suppress(urllib.error.HTTPError):  # already gone
-            self.call("DELETE", f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}",
-                      {"gracePeriodSeconds": 0, "preconditions": {"uid": m["uid"]}})
+            self.call(
+                "DELETE",
+                f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}",
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": m["uid"]}},
+            )
 
     def key_ref(self, kind: str, namespace: str, ref: dict[str, Any]) -> str | None:
         """A key of a Secret or ConfigMap; None when it is missing and `optional`."""
@@ -136,9 +159,11 @@ class Kube:
         try:
             obj = self.call("GET", f"/api/v1/namespaces/{namespace}/{kind}/{ref['name']}")
         except urllib.error.HTTPError as e:
-            if e.code == 404 and ref.get("optional"):
+            if e.code != 404:
+                raise
+            if ref.get("optional"):
                 return {}
-            raise
+            raise ValueError(f'{kind[:-1]} "{ref["name"]}" not found') from None
         return _decoded(kind, obj)
 
 
@@ -154,24 +179,31 @@ def _decoded(kind: str, obj: dict[str, Any]) -> dict[str, str]:
 
 def _field(pod: Pod, path: str) -> str:
     m = pod["metadata"]
-    simple = {"metadata.name": m["name"], "metadata.namespace": m["namespace"],
-              "metadata.uid": m["uid"], "spec.nodeName": pod["spec"].get("nodeName", ""),
-              "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
-              "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1"}
+    simple = {
+        "metadata.name": m["name"],
+        "metadata.namespace": m["namespace"],
+        "metadata.uid": m["uid"],
+        "spec.nodeName": pod["spec"].get("nodeName", ""),
+        "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
+        "status.podIP": "127.0.0.1",
+        "status.hostIP": "127.0.0.1",
+    }
     if path in simple:
-        return simple[path]
+        return str(simple[path])
     found = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
     if found:
-        return (m.get(found[1]) or {}).get(found[2], "")
+        return str((m.get(found[1]) or {}).get(found[2], ""))
     raise ValueError(f"unsupported fieldRef {path}")
 
 
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: known names are replaced, $$ escapes a $."""
+
     def repl(m: re.Match[str]) -> str:
         if m[0] == "$$":
             return "$"
         return env.get(m[1], m[0])
+
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", repl, text)
 
 
@@ -205,10 +237,12 @@ def container_env(kube: Kube, pod: Pod, container: dict[str, Any]) -> dict[str, 
 def base_env() -> dict[str, str]:
     """What a container image would provide: a PATH (this venv first) and a home."""
     venv_bin = str(Path(sys.executable).parent)
-    keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
-            if k in os.environ}
-    return {**keep, "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "PYTHONUNBUFFERED": "1"}
+    keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR") if k in os.environ}
+    return {
+        **keep,
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 # --------------------------------------------------------------------------- status
@@ -216,44 +250,75 @@ def base_env() -> dict[str, str]:
 
 def _container_statuses(pod: Pod, state: dict[str, Any], ready: bool, pid: int) -> list[Any]:
     ident = {"containerID": f"podrunner://{pid}"} if pid else {}
-    return [{"name": c["name"], "image": c.get("image", ""), "imageID": "", **ident,
-             "ready": ready, "started": ready, "restartCount": 0, "state": state}
-            for c in pod["spec"]["containers"]]
+    return [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": "",
+            **ident,
+            "ready": ready,
+            "started": ready,
+            "restartCount": 0,
+            "state": state,
+        }
+        for c in pod["spec"]["containers"]
+    ]
 
 
 def waiting_status(pod: Pod, reason: str, message: str) -> dict[str, Any]:
-    return {"status": {"containerStatuses": _container_statuses(
-        pod, {"waiting": {"reason": reason, "message": message}}, False, 0)}}
+    return {
+        "status": {
+            "containerStatuses": _container_statuses(
+                pod, {"waiting": {"reason": reason, "message": message}}, False, 0
+            )
+        }
+    }
 
 
 def running_status(pod: Pod, pid: int, started: str) -> dict[str, Any]:
-    conditions = [{"type": t, "status": "True", "lastTransitionTime": started}
-                  for t in ("PodReadyToStartContainers", "Initialized", "ContainersReady",
-                            "Ready")]
-    return {"status": {
-        "phase": "Running", "startTime": started,
-        "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
-        "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
-        "conditions": conditions,
-        "containerStatuses": _container_statuses(
-            pod, {"running": {"startedAt": started}}, True, pid),
-    }}
+    conditions = [
+        {"type": t, "status": "True", "lastTransitionTime": started}
+        for t in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
+    ]
+    return {
+        "status": {
+            "phase": "Running",
+            "startTime": started,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "conditions": conditions,
+            "containerStatuses": _container_statuses(
+                pod, {"running": {"startedAt": started}}, True, pid
+            ),
+        }
+    }
 
 
-def finished_status(pod: Pod, pid: int, started: str, code: int, reason: str,
-                    message: str) -> dict[str, Any]:
+def finished_status(
+    pod: Pod, pid: int, started: str, code: int, reason: str, message: str
+) -> dict[str, Any]:
     finished = now()
-    terminated = {"exitCode": code, "reason": reason, "startedAt": started,
-                  "finishedAt": finished}
+    terminated = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished}
     if message:
         terminated["message"] = message
     phase_reason = "PodCompleted" if code == 0 else "PodFailed"
-    return {"status": {
-        "phase": "Succeeded" if code == 0 else "Failed",
-        "conditions": [{"type": t, "status": "False", "reason": phase_reason,
-                        "lastTransitionTime": finished} for t in ("ContainersReady", "Ready")],
-        "containerStatuses": _container_statuses(pod, {"terminated": terminated}, False, pid),
-    }}
+    return {
+        "status": {
+            "phase": "Succeeded" if code == 0 else "Failed",
+            "conditions": [
+                {
+                    "type": t,
+                    "status": "False",
+                    "reason": phase_reason,
+                    "lastTransitionTime": finished,
+                }
+                for t in ("ContainersReady", "Ready")
+            ],
+            "containerStatuses": _container_statuses(pod, {"terminated": terminated}, False, pid),
+        }
+    }
 
 
 def tail(path: Path) -> str:
@@ -288,9 +353,11 @@ class Runner:
     def sync(self) -> None:
         """One level-based pass over every labelled pod on a fake node."""
         fake = self.kube.fake_nodes()
-        pods = {p["metadata"]["uid"]: p for p in self.kube.pods()
-                if p["spec"].get("nodeName") in fake}
+        pods = {
+            p["metadata"]["uid"]: p for p in self.kube.pods() if p["spec"].get("nodeName") in fake
+        }
         self.waiting = {uid: why for uid, why in self.waiting.items() if uid in pods}
+        ours = set(self.procs)  # the listed state of these is older than our own
         for uid, proc in list(self.procs.items()):
             pod = pods.get(uid)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
@@ -298,7 +365,7 @@ class Runner:
             elif proc.popen.poll() is not None:
                 _guarded(proc.pod, self.finish, proc)
         for uid, pod in pods.items():
-            if uid in self.procs:
+            if uid in ours:
                 continue
             meta, phase = pod["metadata"], pod.get("status", {}).get("phase")
             if meta.get("deletionTimestamp"):
@@ -319,8 +386,9 @@ class Runner:
             # ConfigMap appears, retrying on every pass.
             if self.waiting.get(m["uid"]) != str(e):
                 log.warning("%s: waiting for its environment: %s", name, e)
-                self.kube.patch(pod, waiting_status(pod, "CreateContainerConfigError", str(e)),
-                                "/status")
+                self.kube.patch(
+                    pod, waiting_status(pod, "CreateContainerConfigError", str(e)), "/status"
+                )
             self.waiting[m["uid"]] = str(e)
             return
         self.waiting.pop(m["uid"], None)
@@ -330,31 +398,48 @@ class Runner:
         started = now()
         try:
             argv, env = self.command(pod, container, pod_env)
-            workdir = self.work / f"{m['namespace']}_{m['name']}"
-            workdir.mkdir(parents=True, exist_ok=True)
+            scratch = self.work / f"{m['namespace']}_{m['name']}"
+            scratch.mkdir(parents=True, exist_ok=True)
+            env.setdefault("TMPDIR", str(scratch))
+            workdir = container.get("workingDir") or str(IMAGE_WORKDIR)
             with log_path.open("ab") as out:
-                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, env=env, cwd=workdir,
-                                         start_new_session=True)
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=workdir,
+                    start_new_session=True,
+                )
         except (OSError, ValueError) as e:
             log.warning("%s: cannot start: %s", name, e)
             log_path.write_text(f"pod runner: cannot start: {e}\n")
-            self.kube.patch(pod, finished_status(pod, 0, started, 128, "StartError", str(e)),
-                            "/status")
+            self.kube.patch(
+                pod, finished_status(pod, 0, started, 128, "StartError", str(e)), "/status"
+            )
             return
         log.info("%s: started pid %d: %s", name, popen.pid, " ".join(argv))
         self.procs[m["uid"]] = Process(pod, popen, log_path, started)
         self.kube.patch(pod, running_status(pod, popen.pid, started), "/status")
 
-    def command(self, pod: Pod, container: dict[str, Any],
-                pod_env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    def command(
+        self, pod: Pod, container: dict[str, Any], pod_env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
         if not container.get("command"):
-            raise ValueError("the first container has no command; the pod runner cannot "
-                             "run an image's entrypoint")
+            raise ValueError(
+                "the first container has no command; the pod runner cannot "
+                "run an image's entrypoint"
+            )
         argv = [expand(a, pod_env) for a in container["command"] + (container.get("args") or [])]
         if PYTHON.match(Path(argv[0]).name):
             argv[0] = sys.executable
-        env = {**base_env(), "HOSTNAME": pod["metadata"]["name"], **pod_env}
+        env = {
+            **base_env(),
+            "HOSTNAME": pod["metadata"]["name"],
+            POD_UID_ENV: pod["metadata"]["uid"],
+            **pod_env,
+        }
         return argv, env
 
     def finish(self, proc: Process) -> None:
@@ -366,26 +451,41 @@ class Runner:
         message = tail(proc.log_path) if code != 0 else ""
         reason = "Completed" if code == 0 else "Error"
         with contextlib.suppress(urllib.error.HTTPError):  # deleted meanwhile
-            self.kube.patch(proc.pod, finished_status(proc.pod, proc.popen.pid, proc.started,
-                                                      code, reason, message), "/status")
+            self.kube.patch(
+                proc.pod,
+                finished_status(proc.pod, proc.popen.pid, proc.started, code, reason, message),
+                "/status",
+            )
         del self.procs[m["uid"]]
 
     def kill(self, proc: Process) -> None:
         m = proc.pod["metadata"]
-        log.info("%s/%s: pod deleted, stopping pid %d", m["namespace"], m["name"],
-                 proc.popen.pid)
+        log.info("%s/%s: pod deleted, stopping pid %d", m["namespace"], m["name"], proc.popen.pid)
         _kill_group(proc.popen)
         self.kube.delete_now(proc.pod)
         del self.procs[m["uid"]]
 
     def orphaned(self, pod: Pod) -> None:
         m = pod["metadata"]
-        log.warning("%s/%s: claimed by an earlier runner and not finished; marking it failed",
-                    m["namespace"], m["name"])
+        log.warning(
+            "%s/%s: claimed by an earlier runner and not finished; marking it failed",
+            m["namespace"],
+            m["name"],
+        )
+        _kill_orphan(pod)
         started = pod.get("status", {}).get("startTime") or now()
-        self.kube.patch(pod, finished_status(pod, 0, started, 137, "PodRunnerRestarted",
-                                             "the pod runner restarted while this pod ran"),
-                        "/status")
+        self.kube.patch(
+            pod,
+            finished_status(
+                pod,
+                0,
+                started,
+                137,
+                "PodRunnerRestarted",
+                "the pod runner restarted while this pod ran",
+            ),
+            "/status",
+        )
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -398,8 +498,25 @@ def _guarded(pod: Pod, action: Any, *args: Any) -> None:
         action(*args)
     except (OSError, ValueError) as e:  # urllib's errors are OSErrors
         m = pod["metadata"]
-        log.warning("%s/%s: %s failed, will retry: %s", m["namespace"], m["name"],
-                    action.__name__, e)
+        log.warning(
+            "%s/%s: %s failed, will retry: %s", m["namespace"], m["name"], action.__name__, e
+        )
+
+
+def _kill_orphan(pod: Pod) -> None:
+    """Kill the process an earlier runner started for this pod, if it still runs."""
+    statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+    found = re.fullmatch(r"podrunner://(\d+)", statuses[0].get("containerID", ""))
+    if not found:
+        return
+    pid = int(found[1])
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if f"{POD_UID_ENV}={pod['metadata']['uid']}".encode() in environ:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _kill_group(popen: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -34,7 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,14 @@ ORDER = (
     "kwok",
     "podrunner",
 )
-GO_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
-               "kwok")
+GO_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
+)
 
 
 class StackError(Exception):
@@ -98,37 +105,18 @@ class StackError(Exception):
 # --------------------------------------------------------------------------- paths
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: Path
+    """Where the stack keeps pids, logs, certificates, data and client configs."""
 
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def certs(self) -> Path:
-        return self.root / "certs"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def env(self) -> Path:
-        return self.root / "env"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.run = root / "run"  # <component>.pid
+        self.logs = root / "logs"  # <component>.log
+        self.certs = root / "certs"
+        self.data = root / "data"  # etcd, MLflow's SQLite, MinIO, serving certs
+        self.kubeconfig = root / "kubeconfig"  # cluster admin
+        self.env = root / "env"  # export K=V lines, printed by `env`
+        self.state = root / "state.json"  # ports, S3 backend and credentials
 
     def pidfile(self, name: str) -> Path:
         return self.run / f"{name}.pid"
@@ -180,8 +168,9 @@ def read_pid(name: str) -> Running | None:
     return Running(name, int(data["pid"]), int(data["ticks"]))
 
 
-def spawn(name: str, argv: list[str], env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a component in its own session (so its children die with it)."""
     P.logs.mkdir(parents=True, exist_ok=True)
     P.run.mkdir(parents=True, exist_ok=True)
@@ -189,8 +178,13 @@ def spawn(name: str, argv: list[str], env: dict[str, str] | None = None,
     log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
     log.flush()
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})}, cwd=cwd or P.root, start_new_session=True,
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or P.root,
+        start_new_session=True,
     )
     log.close()
     ticks = _proc_start_ticks(proc.pid) or 0
@@ -273,8 +267,16 @@ def pick_ports(names: list[str], previous: dict[str, int]) -> dict[str, int]:
     return ports
 
 
-PORT_NAMES = ["etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager",
-              "kube-scheduler", "mlflow", "s3", "s3-console"]
+PORT_NAMES = [
+    "etcd",
+    "etcd-peer",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "mlflow",
+    "s3",
+    "s3-console",
+]
 
 
 # --------------------------------------------------------------------------- certificates
@@ -289,15 +291,42 @@ def _openssl(*args: str) -> None:
 def _issue(name: str, subject: str, ext: str) -> None:
     """A key and a certificate signed by the stack's CA."""
     d = P.certs
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"),
-             "-subj", subject, "-out", str(d / f"{name}.csr"))
+    _openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(d / f"{name}.key"),
+        "-subj",
+        subject,
+        "-out",
+        str(d / f"{name}.csr"),
+    )
     (d / f"{name}.ext").write_text(
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext)
-    _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"),
-             "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "3650", "-sha256",
-             "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.crt"))
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(d / f"{name}.csr"),
+        "-CA",
+        str(d / "ca.crt"),
+        "-CAkey",
+        str(d / "ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-sha256",
+        "-extfile",
+        str(d / f"{name}.ext"),
+        "-out",
+        str(d / f"{name}.crt"),
+    )
     (d / f"{name}.csr").unlink()
 
 
@@ -309,6 +338,8 @@ CLIENTS = {
     "kube-scheduler": "/CN=system:kube-scheduler",
     # kwok writes status of nodes and pods and manages node leases: cluster admin.
     "kwok": "/O=system:masters/CN=kwok-controller",
+    # How the API server proves itself to aggregated API servers.
+    "front-proxy-client": "/CN=front-proxy-client",
 }
 
 
@@ -318,16 +349,40 @@ def ensure_certs() -> None:
     d.mkdir(parents=True, exist_ok=True)
     if (d / "complete").exists():
         return
-    _openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-             "-subj", "/CN=trailboss-local-ca", "-keyout", str(d / "ca.key"),
-             "-out", str(d / "ca.crt"),
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
-    sans = ["IP:127.0.0.1", f"IP:{SERVICE_IP}", "DNS:localhost", "DNS:kubernetes",
-            "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
-            "DNS:kubernetes.default.svc.cluster.local"]
-    _issue("kube-apiserver", "/CN=kube-apiserver",
-           f"extendedKeyUsage=serverAuth\nsubjectAltName={','.join(sans)}\n")
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=trailboss-local-ca",
+        "-keyout",
+        str(d / "ca.key"),
+        "-out",
+        str(d / "ca.crt"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+    )
+    sans = [
+        "IP:127.0.0.1",
+        f"IP:{SERVICE_IP}",
+        "DNS:localhost",
+        "DNS:kubernetes",
+        "DNS:kubernetes.default",
+        "DNS:kubernetes.default.svc",
+        "DNS:kubernetes.default.svc.cluster.local",
+    ]
+    _issue(
+        "kube-apiserver",
+        "/CN=kube-apiserver",
+        f"extendedKeyUsage=serverAuth\nsubjectAltName={','.join(sans)}\n",
+    )
     for name, subject in CLIENTS.items():
         _issue(name, subject, "extendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", str(d / "sa.key"), "2048")
@@ -347,11 +402,21 @@ def write_kubeconfig(path: Path, user: str, server: str) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "trailboss", "cluster": {
-            "server": server, "certificate-authority-data": _b64(d / "ca.crt")}}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": _b64(d / f"{user}.crt"),
-            "client-key-data": _b64(d / f"{user}.key")}}],
+        "clusters": [
+            {
+                "name": "trailboss",
+                "cluster": {"server": server, "certificate-authority-data": _b64(d / "ca.crt")},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(d / f"{user}.crt"),
+                    "client-key-data": _b64(d / f"{user}.key"),
+                },
+            }
+        ],
         "contexts": [{"name": "trailboss", "context": {"cluster": "trailboss", "user": user}}],
         "current-context": "trailboss",
     }
@@ -378,11 +443,17 @@ def _insecure_tls() -> ssl.SSLContext:
     return ctx
 
 
-def http(method: str, url: str, body: object | None = None,
-         tls: ssl.SSLContext | None = None, timeout: float = 3.0) -> tuple[int, bytes]:
+def http(
+    method: str,
+    url: str,
+    body: object | None = None,
+    tls: ssl.SSLContext | None = None,
+    timeout: float = 3.0,
+) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
             return resp.status, resp.read()
@@ -469,52 +540,127 @@ class Component:
 
 def _etcd(st: State) -> list[str]:
     client, peer = st.url("etcd"), st.url("etcd-peer")
-    return [str(BIN_DIR / "etcd"), "--name", "trailboss", "--data-dir", str(P.data / "etcd"),
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"trailboss={peer}", "--initial-cluster-state", "new",
-            # Throw-away test data: durability is not worth the fsyncs.
-            "--unsafe-no-fsync", "--quota-backend-bytes", str(2 * 1024**3),
-            "--log-level", "warn"]
+    return [
+        str(BIN_DIR / "etcd"),
+        "--name",
+        "trailboss",
+        "--data-dir",
+        str(P.data / "etcd"),
+        "--listen-client-urls",
+        client,
+        "--advertise-client-urls",
+        client,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        f"trailboss={peer}",
+        "--initial-cluster-state",
+        "new",
+        # Throw-away test data: durability is not worth the fsyncs.
+        "--unsafe-no-fsync",
+        "--quota-backend-bytes",
+        str(2 * 1024**3),
+        "--log-level",
+        "warn",
+    ]
 
 
 def _apiserver(st: State) -> list[str]:
     c = P.certs
-    return [str(BIN_DIR / "kube-apiserver"),
-            "--etcd-servers", st.url("etcd"),
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", str(st.ports["kube-apiserver"]),
-            "--tls-cert-file", str(c / "kube-apiserver.crt"),
-            "--tls-private-key-file", str(c / "kube-apiserver.key"),
-            "--client-ca-file", str(c / "ca.crt"),
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(c / "sa.pub"),
-            "--service-account-signing-key-file", str(c / "sa.key"),
-            "--authorization-mode", "Node,RBAC",
-            "--service-cluster-ip-range", SERVICE_CIDR,
-            "--allow-privileged=true",
-            "--profiling=false",
-            "--cert-dir", str(P.data / "kube-apiserver")]
+    return [
+        str(BIN_DIR / "kube-apiserver"),
+        "--etcd-servers",
+        st.url("etcd"),
+        "--bind-address",
+        "127.0.0.1",
+        "--advertise-address",
+        "127.0.0.1",
+        "--secure-port",
+        str(st.ports["kube-apiserver"]),
+        "--tls-cert-file",
+        str(c / "kube-apiserver.crt"),
+        "--tls-private-key-file",
+        str(c / "kube-apiserver.key"),
+        "--client-ca-file",
+        str(c / "ca.crt"),
+        "--service-account-issuer",
+        "https://kubernetes.default.svc.cluster.local",
+        "--service-account-key-file",
+        str(c / "sa.pub"),
+        "--service-account-signing-key-file",
+        str(c / "sa.key"),
+        "--authorization-mode",
+        "Node,RBAC",
+        # No node-lifecycle controller runs (there are no kubelets to watch), so
+        # nothing would lift the not-ready taint this plugin puts on new nodes.
+        "--disable-admission-plugins",
+        "TaintNodesByCondition",
+        # The front-proxy settings that controller-manager and scheduler read for
+        # their delegated authentication (and that aggregated API servers need).
+        "--requestheader-client-ca-file",
+        str(c / "ca.crt"),
+        "--requestheader-allowed-names",
+        "front-proxy-client",
+        "--requestheader-username-headers",
+        "X-Remote-User",
+        "--requestheader-group-headers",
+        "X-Remote-Group",
+        "--requestheader-extra-headers-prefix",
+        "X-Remote-Extra-",
+        "--proxy-client-cert-file",
+        str(c / "front-proxy-client.crt"),
+        "--proxy-client-key-file",
+        str(c / "front-proxy-client.key"),
+        "--service-cluster-ip-range",
+        SERVICE_CIDR,
+        "--allow-privileged=true",
+        # The "kubernetes" Service cannot point at a loopback address; nothing
+        # in this stack reaches the API server through it anyway.
+        "--endpoint-reconciler-type",
+        "none",
+        "--profiling=false",
+        "--cert-dir",
+        str(P.data / "kube-apiserver"),
+    ]
 
 
 def _serving_flags(name: str, st: State) -> list[str]:
     kubeconfig = str(P.kubeconfig_for(name))
-    return ["--kubeconfig", kubeconfig,
-            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-            "--bind-address", "127.0.0.1", "--secure-port", str(st.ports[name]),
-            "--cert-dir", str(P.data / name), "--leader-elect=false"]
+    return [
+        "--kubeconfig",
+        kubeconfig,
+        "--authentication-kubeconfig",
+        kubeconfig,
+        "--authorization-kubeconfig",
+        kubeconfig,
+        "--bind-address",
+        "127.0.0.1",
+        "--secure-port",
+        str(st.ports[name]),
+        "--cert-dir",
+        str(P.data / name),
+        "--leader-elect=false",
+    ]
 
 
 def _controller_manager(st: State) -> list[str]:
     c = P.certs
-    return [str(BIN_DIR / "kube-controller-manager"),
-            *_serving_flags("kube-controller-manager", st),
-            "--controllers", ",".join(CONTROLLERS),
-            # Each controller acts as its own service account, as kubeadm sets it up.
-            "--use-service-account-credentials=true",
-            "--service-account-private-key-file", str(c / "sa.key"),
-            "--root-ca-file", str(c / "ca.crt"),
-            "--cluster-name", "trailboss"]
+    return [
+        str(BIN_DIR / "kube-controller-manager"),
+        *_serving_flags("kube-controller-manager", st),
+        "--controllers",
+        ",".join(CONTROLLERS),
+        # Each controller acts as its own service account, as kubeadm sets it up.
+        "--use-service-account-credentials=true",
+        "--service-account-private-key-file",
+        str(c / "sa.key"),
+        "--root-ca-file",
+        str(c / "ca.crt"),
+        "--cluster-name",
+        "trailboss",
+    ]
 
 
 def _scheduler(st: State) -> list[str]:
@@ -523,13 +669,21 @@ def _scheduler(st: State) -> list[str]:
 
 def _kwok(_st: State) -> list[str]:
     stages = [str(p) for p in sorted((HERE / "kwok").glob("*.yaml"))]
-    return [str(BIN_DIR / "kwok"), "--kubeconfig", str(P.kubeconfig_for("kwok")),
-            *(a for s in stages for a in ("--config", s)),
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector", "=".join(FAKE_NODE_ANNOTATION),
-            "--node-ip", "127.0.0.1",
-            "--cidr", "10.244.0.1/16",
-            "--node-lease-duration-seconds", "40"]
+    return [
+        str(BIN_DIR / "kwok"),
+        "--kubeconfig",
+        str(P.kubeconfig_for("kwok")),
+        *(a for s in stages for a in ("--config", s)),
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector",
+        "=".join(FAKE_NODE_ANNOTATION),
+        "--node-ip",
+        "127.0.0.1",
+        "--cidr",
+        "10.244.0.1/16",
+        "--node-lease-duration-seconds",
+        "40",
+    ]
 
 
 def _mlflow(st: State) -> list[str]:
@@ -537,39 +691,74 @@ def _mlflow(st: State) -> list[str]:
     # runs get real s3://mlflow/... artifact URIs that the operator, training
     # processes and model servers all read and write with their own S3
     # credentials, as they would against a production MLflow and bucket.
-    return [sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(st.ports["mlflow"]),
-            "--backend-store-uri", f"sqlite:///{P.data / 'mlflow' / 'mlflow.db'}",
-            "--default-artifact-root", "s3://mlflow/", "--no-serve-artifacts",
-            "--workers", os.environ.get("TRAILBOSS_MLFLOW_WORKERS", "1")]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(st.ports["mlflow"]),
+        "--backend-store-uri",
+        f"sqlite:///{P.data / 'mlflow' / 'mlflow.db'}",
+        "--default-artifact-root",
+        "s3://mlflow/",
+        "--no-serve-artifacts",
+        "--workers",
+        os.environ.get("TRAILBOSS_MLFLOW_WORKERS", "1"),
+    ]
 
 
-def _s3_creds(st: State) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": st.access_key, "AWS_SECRET_ACCESS_KEY": st.secret_key,
-            "AWS_DEFAULT_REGION": REGION, "MLFLOW_S3_ENDPOINT_URL": st.url("s3")}
+def _mlflow_env(st: State) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": st.access_key,
+        "AWS_SECRET_ACCESS_KEY": st.secret_key,
+        "AWS_DEFAULT_REGION": REGION,
+        "MLFLOW_S3_ENDPOINT_URL": st.url("s3"),
+        # The GenAI job workers (scorers, trace archival) are of no use here and
+        # cost half a dozen processes.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
 
 
 def _s3(st: State) -> list[str]:
     if st.s3_backend == "minio":
-        return [str(BIN_DIR / "minio"), "server", str(P.data / "minio"),
-                "--address", f"127.0.0.1:{st.ports['s3']}",
-                "--console-address", f"127.0.0.1:{st.ports['s3-console']}", "--quiet"]
+        return [
+            str(BIN_DIR / "minio"),
+            "server",
+            str(P.data / "minio"),
+            "--address",
+            f"127.0.0.1:{st.ports['s3']}",
+            "--console-address",
+            f"127.0.0.1:{st.ports['s3-console']}",
+            "--quiet",
+        ]
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(st.ports["s3"])]
 
 
 def _s3_env(st: State) -> dict[str, str]:
-    return {"MINIO_ROOT_USER": st.access_key, "MINIO_ROOT_PASSWORD": st.secret_key,
-            "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", "MINIO_REGION": REGION}
+    return {
+        "MINIO_ROOT_USER": st.access_key,
+        "MINIO_ROOT_PASSWORD": st.secret_key,
+        "MINIO_BROWSER": "off",
+        "MINIO_UPDATE": "off",
+        "MINIO_REGION": REGION,
+    }
 
 
 def s3_client(st: State, timeout: float = 2.0) -> Any:
     import boto3  # only here: `down` must work without it
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=st.url("s3"), region_name=REGION,
-                        aws_access_key_id=st.access_key, aws_secret_access_key=st.secret_key,
-                        config=Config(connect_timeout=timeout, read_timeout=timeout,
-                                      retries={"max_attempts": 1}))
+    return boto3.client(
+        "s3",
+        endpoint_url=st.url("s3"),
+        region_name=REGION,
+        aws_access_key_id=st.access_key,
+        aws_secret_access_key=st.secret_key,
+        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}),
+    )
 
 
 def _s3_healthy(st: State) -> bool:
@@ -582,31 +771,55 @@ def _s3_healthy(st: State) -> bool:
 
 
 def _podrunner(_st: State) -> list[str]:
-    return [sys.executable, str(HERE / "podrunner.py"), "--kubeconfig", str(P.kubeconfig),
-            "--state-dir", str(P.root)]
+    return [
+        sys.executable,
+        str(HERE / "podrunner.py"),
+        "--kubeconfig",
+        str(P.kubeconfig),
+        "--state-dir",
+        str(P.root),
+    ]
 
 
 COMPONENTS = {
     c.name: c
     for c in (
         Component("s3", _s3, _s3_healthy, env=_s3_env, port="s3"),
-        Component("mlflow", _mlflow,
-                  lambda st: http_ok(st.url("mlflow") + "/health", expect=b"OK"),
-                  timeout=120.0, env=_s3_creds, port="mlflow"),
-        Component("etcd", _etcd, lambda st: http_ok(st.url("etcd") + "/health", expect=b"true"),
-                  port="etcd"),
-        Component("kube-apiserver", _apiserver,
-                  lambda st: http_ok(st.url("kube-apiserver", "https") + "/readyz",
-                                     tls=_admin_tls()),
-                  timeout=90.0, port="kube-apiserver"),
-        Component("kube-controller-manager", _controller_manager,
-                  lambda st: http_ok(st.url("kube-controller-manager", "https") + "/healthz",
-                                     tls=_insecure_tls()),
-                  port="kube-controller-manager"),
-        Component("kube-scheduler", _scheduler,
-                  lambda st: http_ok(st.url("kube-scheduler", "https") + "/healthz",
-                                     tls=_insecure_tls()),
-                  port="kube-scheduler"),
+        Component(
+            "mlflow",
+            _mlflow,
+            lambda st: http_ok(st.url("mlflow") + "/health", expect=b"OK"),
+            timeout=120.0,
+            env=_mlflow_env,
+            port="mlflow",
+        ),
+        Component(
+            "etcd",
+            _etcd,
+            lambda st: http_ok(st.url("etcd") + "/health", expect=b"true"),
+            port="etcd",
+        ),
+        Component(
+            "kube-apiserver",
+            _apiserver,
+            lambda st: http_ok(st.url("kube-apiserver", "https") + "/readyz", tls=_admin_tls()),
+            timeout=90.0,
+            port="kube-apiserver",
+        ),
+        Component(
+            "kube-controller-manager",
+            _controller_manager,
+            lambda st: http_ok(
+                st.url("kube-controller-manager", "https") + "/healthz", tls=_insecure_tls()
+            ),
+            port="kube-controller-manager",
+        ),
+        Component(
+            "kube-scheduler",
+            _scheduler,
+            lambda st: http_ok(st.url("kube-scheduler", "https") + "/healthz", tls=_insecure_tls()),
+            port="kube-scheduler",
+        ),
         Component("kwok", _kwok, lambda st: nodes_ready(st)),
         Component("podrunner", _podrunner, lambda _st: True),
     )
@@ -640,18 +853,27 @@ def create_fake_nodes(st: State) -> None:
             "kind": "Node",
             "metadata": {
                 "name": name,
-                "annotations": {FAKE_NODE_ANNOTATION[0]: FAKE_NODE_ANNOTATION[1],
-                                "node.alpha.kubernetes.io/ttl": "0",
-                                "trailboss.dev/kubelet-version": kube_version()},
-                "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                           "kubernetes.io/arch": "amd64", "type": "kwok"},
+                "annotations": {
+                    FAKE_NODE_ANNOTATION[0]: FAKE_NODE_ANNOTATION[1],
+                    "node.alpha.kubernetes.io/ttl": "0",
+                    "trailboss.dev/kubelet-version": kube_version(),
+                },
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
             },
             # Room for the GPU requests TrainingRuns may carry.
             "status": {
-                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110",
-                             "nvidia.com/gpu": "4"},
-                "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110",
-                                "nvidia.com/gpu": "4"},
+                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu": "4"},
+                "allocatable": {
+                    "cpu": "16",
+                    "memory": "64Gi",
+                    "pods": "110",
+                    "nvidia.com/gpu": "4",
+                },
             },
         }
         status, body = api(st, "POST", "/api/v1/nodes", node)
@@ -669,8 +891,10 @@ def nodes_ready(st: State) -> bool:
     ready = {
         n["metadata"]["name"]
         for n in body.get("items", [])
-        if any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in n.get("status", {}).get("conditions", []))
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in n.get("status", {}).get("conditions", [])
+        )
     }
     return set(FAKE_NODES) <= ready
 
@@ -699,11 +923,15 @@ def choose_s3_backend(requested: str) -> str:
     has_minio = (BIN_DIR / "minio").exists()
     has_moto = importlib.util.find_spec("moto") is not None
     if requested == "minio" and not has_minio:
-        raise StackError(f"S3 backend minio requested but {BIN_DIR / 'minio'} is missing "
-                         "(make stack-build; see e2e/stack/README.md if MinIO does not build)")
+        raise StackError(
+            f"S3 backend minio requested but {BIN_DIR / 'minio'} is missing "
+            "(make stack-build; see e2e/stack/README.md if MinIO does not build)"
+        )
     if requested == "moto" and not has_moto:
-        raise StackError("S3 backend moto requested but moto is not installed in "
-                         f"{sys.executable} (pip install 'moto[server]')")
+        raise StackError(
+            "S3 backend moto requested but moto is not installed in "
+            f"{sys.executable} (pip install 'moto[server]')"
+        )
     if requested in ("minio", "moto"):
         return requested
     if has_minio:
@@ -716,30 +944,40 @@ def choose_s3_backend(requested: str) -> str:
 def preflight() -> None:
     missing = [b for b in GO_BINARIES if not (BIN_DIR / b).exists()]
     if missing:
-        raise StackError(f"missing {', '.join(missing)} in {BIN_DIR}: run `make stack-build` "
-                         "(e2e/stack/build.sh) first")
-    for module in ("mlflow", "kubernetes", "boto3"):
+        raise StackError(
+            f"missing {', '.join(missing)} in {BIN_DIR}: run `make stack-build` "
+            "(e2e/stack/build.sh) first"
+        )
+    for module in ("mlflow", "boto3", "yaml"):
         if importlib.util.find_spec(module) is None:
-            raise StackError(f"{module} is not importable by {sys.executable}: run the stack "
-                             "with the project's venv (make dev; .venv/bin/python)")
+            raise StackError(
+                f"{module} is not importable by {sys.executable}: run the stack "
+                "with the project's venv (make dev; .venv/bin/python)"
+            )
     if shutil.which("openssl") is None:
         raise StackError("openssl is needed to make the stack's certificates")
 
 
-def wait_healthy(names: list[str], st: State, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+def wait_healthy(
+    names: list[str], st: State, procs: dict[str, subprocess.Popen[bytes]], since: float
+) -> None:
     pending = {n: time.monotonic() + COMPONENTS[n].timeout for n in names}
     while pending:
         for name, deadline in list(pending.items()):
             proc = procs.get(name)
             if proc is not None and proc.poll() is not None:
-                raise StackError(f"{name} exited with code {proc.returncode}; "
-                                 f"last lines of {P.log(name)}:\n{log_tail(name)}")
+                raise StackError(
+                    f"{name} exited with code {proc.returncode}; "
+                    f"last lines of {P.log(name)}:\n{log_tail(name)}"
+                )
             if COMPONENTS[name].healthy(st):
                 del pending[name]
-                print(f"  {name:<24} ready")
+                print(f"  {name:<24} ready at {time.monotonic() - since:4.1f}s")
             elif time.monotonic() > deadline:
-                raise StackError(f"{name} not healthy after {COMPONENTS[name].timeout:.0f}s; "
-                                 f"last lines of {P.log(name)}:\n{log_tail(name)}")
+                raise StackError(
+                    f"{name} not healthy after {COMPONENTS[name].timeout:.0f}s; "
+                    f"last lines of {P.log(name)}:\n{log_tail(name)}"
+                )
         time.sleep(0.2)
 
 
@@ -781,37 +1019,47 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         # The Python servers are the slowest to come up: start them first.
         start("s3", "mlflow", "etcd")
-        wait_healthy(["etcd"], st, procs)
+        wait_healthy(["etcd"], st, procs, started)
         start("kube-apiserver")
-        wait_healthy(["kube-apiserver"], st, procs)
+        wait_healthy(["kube-apiserver"], st, procs, started)
         start("kube-controller-manager", "kube-scheduler", "kwok")
         create_fake_nodes(st)
-        wait_healthy(["kube-controller-manager", "kube-scheduler", "kwok", "s3"], st, procs)
+        wait_healthy(
+            ["kube-controller-manager", "kube-scheduler", "kwok", "s3"], st, procs, started
+        )
         create_buckets(st)
         start("podrunner")
-        wait_healthy(["mlflow"], st, procs)
+        wait_healthy(["mlflow"], st, procs, started)
         if procs["podrunner"].poll() is not None:
             raise StackError(f"podrunner exited; last lines of its log:\n{log_tail('podrunner')}")
     except (StackError, KeyboardInterrupt):
-        print("stack failed to start; stopping what was started (logs kept in "
-              f"{P.logs})", file=sys.stderr)
+        print(
+            f"stack failed to start; stopping what was started (logs kept in {P.logs})",
+            file=sys.stderr,
+        )
         stop_all(quiet=True)
         raise
     write_env_file(st)
-    print(f"kubeconfig: {P.kubeconfig}\nmlflow:     {st.url('mlflow')}\n"
-          f"s3:         {st.url('s3')} ({st.s3_backend})\n"
-          f"env:        {P.env}  (source it, or eval \"$(stack.py env)\")")
+    print(
+        f"kubeconfig: {P.kubeconfig}\nmlflow:     {st.url('mlflow')}\n"
+        f"s3:         {st.url('s3')} ({st.s3_backend})\n"
+        f'env:        {P.env}  (source it, or eval "$(stack.py env)")'
+    )
     print(f"stack up in {time.monotonic() - started:.1f}s")
     return 0
 
 
+OPERATOR = "operator"
+
+
 def stop_all(quiet: bool = False) -> list[str]:
     stopped = []
-    for name in reversed(ORDER):
+    for name in (OPERATOR, *reversed(ORDER)):
+        t0 = time.monotonic()
         if stop(name):
             stopped.append(name)
             if not quiet:
-                print(f"  stopped {name}")
+                print(f"  stopped {name} ({time.monotonic() - t0:.1f}s)")
     return stopped
 
 
@@ -848,8 +1096,10 @@ def cmd_status(_args: argparse.Namespace) -> int:
             healthy = False
         all_ok &= healthy
         state = "healthy" if healthy else ("running, unhealthy" if alive else "stopped")
-        print(f"  {name:<24} {state:<20} pid={r.pid if alive and r else '-':<8} "
-              f"port={port or '-':<6} log={P.log(name)}")
+        print(
+            f"  {name:<24} {state:<20} pid={r.pid if alive and r else '-':<8} "
+            f"port={port or '-':<6} log={P.log(name)}"
+        )
     return 0 if all_ok else 1
 
 
@@ -861,20 +1111,87 @@ def cmd_env(_args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """One `up` or `down` at a time per state directory (parallel test workers)."""
+    P.root.parent.mkdir(parents=True, exist_ok=True)
+    with open(P.root.parent / f".{P.root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop one component (tests use it to simulate an outage)."""
+    stopped = stop(args.name)
+    print(f"{args.name}: {'stopped' if stopped else 'was not running'}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Start one component of a running stack again and wait until it is healthy."""
+    started = time.monotonic()
+    running = read_pid(args.name)
+    if running is not None and running.alive():
+        print(f"{args.name}: already running")
+        return 0
+    st = State.load()
+    component = COMPONENTS[args.name]
+    procs = {args.name: spawn(args.name, component.argv(st), component.env(st))}
+    wait_healthy([args.name], st, procs, started)
+    return 0
+
+
+def cmd_start_operator(args: argparse.Namespace) -> int:
+    """Run a command (the operator) as part of the stack, so `down` stops it too.
+    It inherits this process's environment; its log is logs/operator.log."""
+    argv = [a for a in args.argv if a != "--"]
+    if not argv:
+        raise StackError("start-operator needs a command after --")
+    stop(OPERATOR)
+    proc = spawn(OPERATOR, argv, cwd=HERE.parents[1])
+    time.sleep(3)
+    if proc.poll() is not None:
+        raise StackError(f"the operator exited with {proc.returncode}:\n{log_tail(OPERATOR)}")
+    print(f"operator running (pid {proc.pid}, log {P.log(OPERATOR)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the stack (no-op when it is up)")
-    up.add_argument("--s3", choices=("auto", "minio", "moto"),
-                    help="S3 server (default: $TRAILBOSS_S3_BACKEND or auto: MinIO if built)")
+    up.add_argument(
+        "--s3",
+        choices=("auto", "minio", "moto"),
+        help="S3 server (default: $TRAILBOSS_S3_BACKEND or auto: MinIO if built)",
+    )
     down = sub.add_parser("down", help="stop the stack")
-    down.add_argument("--purge", action="store_true",
-                      help="also delete the state directory (cluster, MLflow and S3 data)")
+    down.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete the state directory (cluster, MLflow and S3 data)",
+    )
     sub.add_parser("status", help="show each component")
     sub.add_parser("env", help="print `export K=V` lines for the stack")
+    for verb, helptext in (("stop", "stop one component"), ("start", "start one component")):
+        one = sub.add_parser(verb, help=helptext)
+        one.add_argument("name", choices=ORDER)
+    operator = sub.add_parser("start-operator", help="run COMMAND as the stack's operator")
+    operator.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     args = parser.parse_args(argv)
-    handler = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}
+    handler = {
+        "up": cmd_up,
+        "down": cmd_down,
+        "status": cmd_status,
+        "env": cmd_env,
+        "stop": cmd_stop,
+        "start": cmd_start,
+        "start-operator": cmd_start_operator,
+    }
     try:
+        if args.command in ("up", "down"):
+            with exclusive():
+                return handler[args.command](args)
         return handler[args.command](args)
     except StackError as e:
         print(f"error: {e}", file=sys.stderr)

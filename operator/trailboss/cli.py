@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     crds.add_argument(
         "--check", action="store_true", help="exit 1 if the files in --output-dir are stale"
     )
+    crds.add_argument("--docs", type=Path, help="also write (or --check) the API reference here")
     crds.set_defaults(func=_crds)
 
     version = sub.add_parser("version", help="print the version")
@@ -74,8 +75,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    from trailboss import crdgen
+    from trailboss import apidocs, crdgen
 
+    if args.docs:
+        if args.check and apidocs.stale(args.docs):
+            print(f"stale: {args.docs} (run `make crds`)", file=sys.stderr)
+            return 1
+        if not args.check:
+            apidocs.write(args.docs)
+            print(f"wrote {args.docs}")
     if args.check:
         if not args.output_dir:
             print("trailboss crds --check needs --output-dir", file=sys.stderr)

@@ -145,3 +145,9 @@ def test_optional_fields_are_nullable_not_type_null() -> None:
     assert spec["properties"]["experiment"]["type"] == "string"
     assert spec["properties"]["experiment"]["nullable"] is True
     assert spec["required"] == ["model", "image"]
+
+
+def test_api_reference_is_up_to_date() -> None:
+    from trailboss import apidocs
+
+    assert not apidocs.stale(ROOT / "docs" / "api.md"), "run `make crds` and commit the result"

@@ -1,7 +1,7 @@
-"""The Trailboss API, group ``trailboss.dev``, version ``v1alpha1``.
+"""The Trailboss API, group `trailboss.dev`, version `v1alpha1`.
 
-These pydantic models are the single source of truth: the CRDs in ``crds/``
-and the Helm chart are generated from them (``trailboss crds``).
+These pydantic models are the single source of truth: the CRDs in `crds/`
+and the Helm chart are generated from them (`trailboss crds`).
 """
 
 from trailboss.api.common import API_VERSION, GROUP, VERSION, Condition, ConditionStatus

@@ -23,7 +23,7 @@ MAX_ITEMS = 64
 MAX_MAP = 64
 
 READY = "Ready"
-"""The condition every kind carries, so ``kubectl wait --for=condition=Ready`` works."""
+"""The condition every kind carries, so `kubectl wait --for=condition=Ready` works."""
 
 
 class ApiModel(BaseModel):
@@ -46,7 +46,7 @@ class ApiModel(BaseModel):
 
 def explain(error: ValidationError, prefix: str = "") -> str:
     """A validation error as one line per field, in the user's camelCase paths:
-    ``spec.workers: Input should be greater than or equal to 1``."""
+    `spec.workers: Input should be greater than or equal to 1`."""
     lines = []
     for item in error.errors():
         path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
@@ -64,13 +64,13 @@ _QUANTITY_PATTERN = (
 )
 
 Quantity = Annotated[str | int, WithJsonSchema(_quantity_schema())]
-"""A Kubernetes resource quantity such as ``500m``, ``2Gi`` or ``4``."""
+"""A Kubernetes resource quantity such as `500m`, `2Gi` or `4`."""
 
 Duration = Annotated[
     str,
     Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$", max_length=32),
 ]
-"""A Go-style duration such as ``30s``, ``5m`` or ``1h30m``."""
+"""A Go-style duration such as `30s`, `5m` or `1h30m`."""
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 """A Kubernetes object name in the same namespace (DNS-1123 label)."""
@@ -78,12 +78,12 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_leng
 ModelName = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", min_length=1, max_length=128)
 ]
-"""A registered model name in MLflow, e.g. ``churn`` or ``fraud-detector``."""
+"""A registered model name in MLflow, e.g. `churn` or `fraud-detector`."""
 
 S3Uri = Annotated[
     str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", max_length=1024)
 ]
-"""An ``s3://bucket/key`` or ``s3://bucket/prefix/`` URI."""
+"""An `s3://bucket/key` or `s3://bucket/prefix/` URI."""
 
 
 class ConditionStatus(StrEnum):
@@ -96,11 +96,11 @@ class Condition(ApiModel):
     """One observation of the object's state, as in metav1.Condition."""
 
     type: Annotated[str, Field(max_length=316)]
-    """Condition type, e.g. ``Ready``."""
+    """Condition type, e.g. `Ready`."""
     status: ConditionStatus
     """True, False or Unknown."""
     reason: Annotated[str, Field(max_length=1024)] = ""
-    """A CamelCase word a program can match on, e.g. ``DatasetNotFound``."""
+    """A CamelCase word a program can match on, e.g. `DatasetNotFound`."""
     message: Annotated[str, Field(max_length=32768)] = ""
     """What happened and, when something is wrong, what to do about it."""
     last_transition_time: dt.datetime | None = None
@@ -124,7 +124,7 @@ class CommonStatus(ApiModel):
             },
         ),
     ] = []
-    """Current conditions; ``Ready`` summarises the object."""
+    """Current conditions; `Ready` summarises the object."""
 
 
 class SecretKeySelector(ApiModel):
@@ -142,7 +142,7 @@ class FieldSelector(ApiModel):
     """Selects a field of the pod."""
 
     field_path: Annotated[str, Field(max_length=MAX_NAME)]
-    """Path of the field, e.g. ``metadata.namespace``."""
+    """Path of the field, e.g. `metadata.namespace`."""
 
 
 class EnvVarSource(ApiModel):
@@ -153,7 +153,7 @@ class EnvVarSource(ApiModel):
     config_map_key_ref: SecretKeySelector | None = None
     """A key of a ConfigMap in the same namespace."""
     field_ref: FieldSelector | None = None
-    """A field of the pod, e.g. ``metadata.name``."""
+    """A field of the pod, e.g. `metadata.name`."""
 
 
 class EnvVar(ApiModel):
@@ -171,7 +171,7 @@ class ResourceRequirements(ApiModel):
     """CPU and memory requests and limits, as in core/v1."""
 
     requests: Annotated[dict[str, Quantity], Field(max_length=16)] = {}
-    """Minimum resources, e.g. ``{cpu: "2", memory: 4Gi}``."""
+    """Minimum resources, e.g. `{cpu: "2", memory: 4Gi}`."""
     limits: Annotated[dict[str, Quantity], Field(max_length=16)] = {}
     """Maximum resources."""
 
@@ -196,7 +196,7 @@ class Toleration(ApiModel):
 class ValidationGate(ApiModel):
     """Bounds a model's metrics must meet to be promoted.
 
-    Example: ``minimums: {accuracy: 0.9}``, ``maximums: {log_loss: 0.3}``.
+    Example: `minimums: {accuracy: 0.9}`, `maximums: {log_loss: 0.3}`.
     """
 
     minimums: Annotated[dict[str, float], Field(max_length=MAX_MAP)] = {}
@@ -207,7 +207,7 @@ class ValidationGate(ApiModel):
 
 @dataclass(frozen=True)
 class PrinterColumn:
-    """One column of ``kubectl get``."""
+    """One column of `kubectl get`."""
 
     name: str
     json_path: str

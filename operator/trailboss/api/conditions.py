@@ -1,5 +1,5 @@
 """Set and read standard conditions, keyed by type; the transition time moves
-only when the status flips, so ``kubectl describe`` shows since-when."""
+only when the status flips, so `kubectl describe` shows since-when."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def set_condition(
     generation: int | None,
     at: dt.datetime | None = None,
 ) -> list[Condition]:
-    """A new list with ``type_`` set; the others are kept in order."""
+    """A new list with `type_` set; the others are kept in order."""
     if isinstance(status, bool):
         status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
     old = find(conditions, type_)

@@ -85,21 +85,21 @@ class ServerSpec(ApiModel):
 
 
 class RolloutStep(ApiModel):
-    """Send ``weight`` percent of traffic to the new version, then wait."""
+    """Send `weight` percent of traffic to the new version, then wait."""
 
     weight: Annotated[int, Field(ge=0, le=100)]
     """Percent of traffic for the canary, 0 to 100."""
     pause: Duration | None = None
-    """How long to hold this step while analysis runs, e.g. ``5m``."""
+    """How long to hold this step while analysis runs, e.g. `5m`."""
 
 
 class AnalysisQuery(ApiModel):
     """A PromQL query whose result must stay within bounds."""
 
     name: Annotated[str, Field(min_length=1, max_length=63)]
-    """Name shown in status, e.g. ``error-rate``."""
+    """Name shown in status, e.g. `error-rate`."""
     query: Annotated[str, Field(min_length=1, max_length=MAX_STRING)]
-    """PromQL returning one number; ``{{version}}`` is replaced by the canary version."""
+    """PromQL returning one number; `{{version}}` is replaced by the canary version."""
     min: float | None = None
     """Fail when the result is below this."""
     max: float | None = None
@@ -110,7 +110,7 @@ class AnalysisSpec(ApiModel):
     """Prometheus analysis run during each rollout step."""
 
     prometheus_url: Annotated[str, Field(pattern=r"^https?://", max_length=1024)]
-    """Prometheus base URL, e.g. ``http://prometheus.monitoring:9090``."""
+    """Prometheus base URL, e.g. `http://prometheus.monitoring:9090`."""
     queries: Annotated[list[AnalysisQuery], Field(min_length=1, max_length=16)]
     """Queries evaluated at every interval."""
     interval: Duration = "1m"
@@ -184,7 +184,7 @@ class RetrainingSpec(ApiModel):
     on_drift: bool = False
     """Start a TrainingRun when drift exceeds the threshold."""
     schedule: Annotated[str, Field(max_length=128)] | None = None
-    """Cron schedule for periodic retraining, e.g. ``0 3 * * 1``."""
+    """Cron schedule for periodic retraining, e.g. `0 3 * * 1`."""
     cooldown: Duration = "24h"
     """Minimum time between two retrainings."""
     max_concurrent_runs: Annotated[int, Field(ge=1, le=16)] = 1

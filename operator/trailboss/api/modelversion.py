@@ -25,7 +25,7 @@ from trailboss.api.common import (
 )
 
 RELEASE_FINALIZER_ANNOTATION = "trailboss.dev/release-finalizer"
-"""Set to ``"true"`` to let a ModelVersion be deleted while its registry is
+"""Set to `"true"` to let a ModelVersion be deleted while its registry is
 unreachable; the registry entry is then left as it is."""
 
 
@@ -66,7 +66,7 @@ class ModelSource(ApiModel):
     image: Annotated[str, Field(max_length=1024)] | None = None
     """Training image."""
     dataset: Annotated[str, Field(max_length=2048)] | None = None
-    """The pinned training data, e.g. ``s3://datasets/churn.csv@etag:…``."""
+    """The pinned training data, e.g. `s3://datasets/churn.csv@etag:…`."""
 
 
 class ModelVersionSpec(ApiModel):
@@ -75,8 +75,8 @@ class ModelVersionSpec(ApiModel):
     model: ModelName
     """Registered model name in MLflow."""
     artifact_uri: Annotated[str, Field(pattern=r"^(s3://|runs:/).+", max_length=2048)]
-    """The MLflow model directory: ``s3://bucket/path/model`` or
-    ``runs:/<run-id>/<artifact-path>``. It must contain an ``MLmodel`` file."""
+    """The MLflow model directory: `s3://bucket/path/model` or
+    `runs:/<run-id>/<artifact-path>`. It must contain an `MLmodel` file."""
     flavor: Annotated[str, Field(max_length=64)] = "python_function"
     """MLflow flavor the model is loaded with."""
     source: ModelSource | None = None
@@ -102,7 +102,7 @@ class ArtifactStatus(ApiModel):
     objects: int | None = None
     """Number of files in the model directory."""
     digest: str | None = None
-    """``sha256:`` over every file's key, size and ETag."""
+    """`sha256:` over every file's key, size and ETag."""
     verified_at: dt.datetime | None = None
     """When the artifact was checked."""
 
@@ -113,7 +113,7 @@ class MetricCheck(ApiModel):
     metric: str
     """Metric name."""
     bound: str
-    """``min`` or ``max``."""
+    """`min` or `max`."""
     threshold: float
     """The bound from the gate."""
     value: float | None = None
@@ -143,7 +143,7 @@ class ModelVersionStatus(CommonStatus):
     registry_version: str | None = None
     """Version number in the MLflow registry."""
     model_uri: str | None = None
-    """``models:/<name>/<version>``, the URI to load the model with."""
+    """`models:/<name>/<version>`, the URI to load the model with."""
     artifact: ArtifactStatus | None = None
     """The verified artifact."""
     metrics: dict[str, float] = {}

@@ -59,7 +59,7 @@ class DatasetSpec(ApiModel):
     reproduced: the object's ETag and version id, or a digest over a prefix."""
 
     uri: S3Uri
-    """``s3://bucket/key`` for one object, or ``s3://bucket/prefix/`` (trailing
+    """`s3://bucket/key` for one object, or `s3://bucket/prefix/` (trailing
     slash) for every object under a prefix."""
 
 
@@ -98,9 +98,9 @@ class TrainingRunSpec(ApiModel):
     hyperparameters: Annotated[
         dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_MAP)
     ] = {}
-    """Passed to the container as ``HP_<NAME>`` variables and as
-    ``TRAILBOSS_HYPERPARAMETERS`` (JSON), and logged as MLflow params.
-    Values are strings: quote numbers (``learning_rate: "0.1"``)."""
+    """Passed to the container as `HP_<NAME>` variables and as
+    `TRAILBOSS_HYPERPARAMETERS` (JSON), and logged as MLflow params.
+    Values are strings: quote numbers (`learning_rate: "0.1"`)."""
     dataset: DatasetSpec | None = None
     """Training data in S3, pinned at start."""
     experiment: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] | None = None
@@ -108,7 +108,7 @@ class TrainingRunSpec(ApiModel):
     resources: ResourceRequirements | None = None
     """CPU and memory for each worker."""
     gpus: Annotated[int, Field(ge=0, le=64)] = 0
-    """GPUs per worker, requested as ``nvidia.com/gpu``."""
+    """GPUs per worker, requested as `nvidia.com/gpu`."""
     node_selector: Annotated[
         dict[str, Annotated[str, Field(max_length=MAX_NAME)]], Field(max_length=MAX_MAP)
     ] = {}
@@ -118,7 +118,7 @@ class TrainingRunSpec(ApiModel):
     service_account_name: Name | None = None
     """Service account the training pods run as (e.g. one bound to S3 access)."""
     s3_credentials_secret: Name | None = None
-    """Secret with ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` for the
+    """Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` for the
     container; defaults to the operator's configured secret."""
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     """Number of pods. More than one gives an Indexed Job, a headless Service and
@@ -156,7 +156,7 @@ class DatasetPin(ApiModel):
     version_id: str | None = None
     """S3 version id, when the bucket is versioned."""
     digest: str | None = None
-    """``sha256:`` over keys, sizes and ETags of every object (prefix datasets)."""
+    """`sha256:` over keys, sizes and ETags of every object (prefix datasets)."""
     objects: int | None = None
     """Number of objects pinned."""
     size_bytes: int | None = None
@@ -169,7 +169,7 @@ class FailureStatus(ApiModel):
     """Why the run failed, from the Job and its pods."""
 
     reason: str | None = None
-    """Job or container reason, e.g. ``BackoffLimitExceeded`` or ``Error``."""
+    """Job or container reason, e.g. `BackoffLimitExceeded` or `Error`."""
     message: str | None = None
     """Termination message or log tail of the failed container."""
     exit_code: int | None = None

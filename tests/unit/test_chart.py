@@ -1,0 +1,589 @@
+"""The Helm chart, rendered by a real helm, and the Argo CD health checks, run by a real Lua.
+
+The chart tests need the helm binary that ``make stack-build`` puts in the
+cache; they are skipped, saying so, when it is not there yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+import trailboss.metrics  # noqa: F401  (registers the operator's metrics)
+from trailboss.api.conditions import set_ready
+from trailboss.api.deployment import DeploymentStatus
+from trailboss.api.modelversion import ModelVersionStatus
+from trailboss.api.trainingrun import TrainingRunStatus
+from trailboss.cli import _parser
+from trailboss.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "trailboss"
+ARGOCD = ROOT / "deploy" / "argocd"
+CACHE = Path(os.environ.get("TRAILBOSS_CACHE") or Path.home() / ".cache" / "trailboss")
+HELM = CACHE / "bin" / "helm"
+
+needs_helm = pytest.mark.skipif(
+    not HELM.is_file(), reason=f"no helm binary at {HELM}; `make stack-build` builds it"
+)
+
+Manifest = dict[str, Any]
+
+HA_NAMESPACED = ["--set", "replicaCount=2", "--set", "watchNamespaces={a,b}"]
+EVERYTHING = [
+    *HA_NAMESPACED,
+    "--set", "serviceMonitor.enabled=true",
+    "--set", "prometheusRule.enabled=true",
+    "--set", "networkPolicy.enabled=true",
+    "--set", "grafanaDashboard.enabled=true",
+]  # fmt: skip
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def render(*args: str) -> list[Manifest]:
+    result = helm("template", "trailboss", str(CHART), "--namespace", "trailboss", *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def only(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+    return found[0]
+
+
+def kinds(objects: list[Manifest]) -> set[str]:
+    return {o["kind"] for o in objects}
+
+
+def container(objects: list[Manifest]) -> Manifest:
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    (operator,) = pod["containers"]
+    result: Manifest = operator
+    return result
+
+
+def grants(objects: list[Manifest]) -> dict[tuple[str, str, str], set[str]]:
+    """(namespace or "*", apiGroup, resource) -> verbs, over every Role and ClusterRole."""
+    table: dict[tuple[str, str, str], set[str]] = {}
+    for role in objects:
+        if role["kind"] not in ("Role", "ClusterRole"):
+            continue
+        where = role["metadata"].get("namespace", "*")
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    table.setdefault((where, group, resource), set()).update(rule["verbs"])
+    return table
+
+
+NAMESPACED_GRANTS = {
+    ("trailboss.dev", "trainingruns"): {"get", "list", "watch", "patch", "update", "create"},
+    ("trailboss.dev", "modelversions"): {"get", "list", "watch", "patch", "update", "create"},
+    ("trailboss.dev", "deployments"): {"get", "list", "watch", "patch", "update"},
+    ("trailboss.dev", "trainingruns/status"): {"get", "patch", "update"},
+    ("trailboss.dev", "modelversions/status"): {"get", "patch", "update"},
+    ("trailboss.dev", "deployments/status"): {"get", "patch", "update"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "services"): {"get", "list", "watch", "create", "patch"},
+    ("", "pods"): {"get", "list", "watch"},
+    ("", "events"): {"create", "patch"},
+    ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "delete"},
+}
+CRD_READ = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
+PEERING = {"get", "list", "watch", "patch"}
+
+
+# --------------------------------------------------------------------------- lint
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    "values", [[], EVERYTHING, ["--set", "replicaCount=3"]], ids=["defaults", "everything", "ha"]
+)
+def test_helm_lint_strict_passes(values: list[str]) -> None:
+    result = helm("lint", "--strict", str(CHART), *values)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+@needs_helm
+def test_defaults_render_a_single_operator_watching_all_namespaces() -> None:
+    objects = render()
+    assert kinds(objects) == {
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"
+    }  # fmt: skip
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    operator = container(objects)
+    assert operator["image"] == f"ghcr.io/trailboss-dev/trailboss:{chart_version('appVersion')}"
+    assert operator["args"] == [
+        "run", "--all-namespaces", "--metrics-port", "9090", "--liveness-port", "8081"
+    ]  # fmt: skip
+    assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {
+        "metrics": 9090,
+        "liveness": 8081,
+    }
+    probe = operator["livenessProbe"]["httpGet"]
+    assert (probe["path"], probe["port"]) == ("/healthz", "liveness")
+    service = only(objects, "Service")
+    assert service["spec"]["ports"][0]["port"] == 9090
+
+
+@needs_helm
+def test_operator_runs_unprivileged_on_a_read_only_root_filesystem() -> None:
+    objects = render()
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctx = container(objects)["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    mounts = {m["name"]: m["mountPath"] for m in container(objects)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts == {"tmp": "/tmp"}
+    assert "emptyDir" in volumes["tmp"]
+
+
+@needs_helm
+def test_the_cli_accepts_the_rendered_arguments() -> None:
+    for values in ([], HA_NAMESPACED, ["--set", "verbose=true", "--set", "metrics.port=9100"]):
+        args = _parser().parse_args(container(render(*values))["args"])
+        assert args.command == "run"
+
+
+# --------------------------------------------------------------------------- RBAC
+
+
+@needs_helm
+@pytest.mark.parametrize("values", [[], EVERYTHING, ["--set", "replicaCount=2"]])
+def test_rbac_never_grants_secrets_or_wildcards(values: list[str]) -> None:
+    for (_, group, resource), verbs in grants(render(*values)).items():
+        assert resource != "secrets"
+        assert "*" not in (group, resource, *verbs)
+
+
+@needs_helm
+def test_clusterwide_rbac_is_exactly_what_the_operator_uses() -> None:
+    table = grants(render())
+    expected = {
+        ("*", group, resource): verbs
+        for (group, resource), verbs in {
+            **NAMESPACED_GRANTS,
+            **CRD_READ,
+            ("", "namespaces"): {"list", "watch"},
+        }.items()
+    }
+    assert table == expected
+    assert "patch" in table[("*", "trailboss.dev", "trainingruns/status")]
+    assert "create" not in table[("*", "trailboss.dev", "deployments")]
+
+
+@needs_helm
+def test_watched_namespaces_get_roles_and_only_crd_reads_stay_clusterwide() -> None:
+    objects = render("--set", "watchNamespaces={a,b}")
+    table = grants(objects)
+    expected = {("*", g, r): v for (g, r), v in CRD_READ.items()}
+    for namespace in ("a", "b"):
+        expected |= {(namespace, g, r): v for (g, r), v in NAMESPACED_GRANTS.items()}
+        binding = only(
+            [o for o in objects if o["metadata"].get("namespace") == namespace], "RoleBinding"
+        )
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "trailboss", "namespace": "trailboss"}
+        ]
+    assert table == expected
+    assert container(objects)["args"][:5] == ["run", "--namespace", "a", "--namespace", "b"]
+    assert "--all-namespaces" not in container(objects)["args"]
+
+
+# --------------------------------------------------------------------------- peering
+
+
+def crd_names(objects: list[Manifest]) -> set[str]:
+    return {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"}
+
+
+TRAILBOSS_CRDS = {"trainingruns.trailboss.dev", "modelversions.trailboss.dev",
+                  "deployments.trailboss.dev"}  # fmt: skip
+PEERING_CRDS = {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+
+
+@needs_helm
+def test_one_replica_has_no_peering_at_all() -> None:
+    for objects in (render(), render("--set", "watchNamespaces={a}")):
+        assert not [o for o in objects if "kopf" in json.dumps(o)]
+        assert "--peering" not in container(objects)["args"]
+
+
+@needs_helm
+def test_crds_ship_with_every_install_so_scaling_up_is_an_upgrade() -> None:
+    # crds/ (the chart's and the kopf-peering subchart's) go in before any
+    # template, so the peering object never waits for its CRD.
+    assert crd_names(render("--include-crds")) == TRAILBOSS_CRDS | PEERING_CRDS
+    assert crd_names(render("--include-crds", "--set", "peering.crds.install=false")) == (
+        TRAILBOSS_CRDS
+    )
+    assert crd_names(render()) == set()
+
+
+@needs_helm
+def test_two_replicas_peer_clusterwide() -> None:
+    objects = render("--set", "replicaCount=2", "--include-crds")
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = container(objects)["args"]
+    assert args[args.index("--peering") + 1] == "trailboss"
+    assert "--all-namespaces" in args
+    peering = only(objects, "ClusterKopfPeering")
+    assert (peering["apiVersion"], peering["metadata"]["name"]) == ("kopf.dev/v1", "trailboss")
+    scopes = {
+        o["spec"]["names"]["kind"]: o["spec"]["scope"]
+        for o in objects
+        if o["kind"] == "CustomResourceDefinition" and o["spec"]["group"] == "kopf.dev"
+    }
+    assert scopes == {"ClusterKopfPeering": "Cluster", "KopfPeering": "Namespaced"}
+    assert grants(objects)[("*", "kopf.dev", "clusterkopfpeerings")] == PEERING
+    # Replicas on one node would fall together.
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+@needs_helm
+def test_two_replicas_watching_namespaces_peer_in_each_namespace() -> None:
+    objects = render(*HA_NAMESPACED)
+    assert container(objects)["args"] == [
+        "run", "--namespace", "a", "--namespace", "b",
+        "--metrics-port", "9090", "--liveness-port", "8081", "--peering", "trailboss",
+    ]  # fmt: skip
+    peerings = [o for o in objects if o["kind"] == "KopfPeering"]
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["a", "b"]
+    assert "ClusterKopfPeering" not in kinds(objects)
+    table = grants(objects)
+    assert table[("a", "kopf.dev", "kopfpeerings")] == PEERING
+    assert table[("b", "kopf.dev", "kopfpeerings")] == PEERING
+    assert not [key for key in table if key[0] == "*" and key[1] == "kopf.dev"]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@needs_helm
+def test_values_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = render(
+        "--set", "mlflow.trackingUri=http://mlflow.ml:5000",
+        "--set", "mlflow.uiUrl=https://mlflow.example.com",
+        "--set", "mlflow.tokenSecret.name=mlflow-token",
+        "--set", "s3.endpointUrl=http://minio.minio:9000",
+        "--set", "s3.credentialsSecret=s3-creds",
+        "--set-string", "trainingPodLabels.sidecar\\.istio\\.io/inject=false",
+        "--set", "extraEnv[0].name=AWS_REGION", "--set", "extraEnv[0].value=eu-west-1",
+    )  # fmt: skip
+    operator = container(objects)
+    env = {e["name"]: e for e in operator["env"]}
+    assert env["MLFLOW_TRACKING_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "mlflow-token", "key": "token"}
+    }
+    assert env["AWS_REGION"]["value"] == "eu-west-1"
+    assert operator["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    for name in list(os.environ):
+        if name.startswith("TRAILBOSS_"):
+            monkeypatch.delenv(name)
+    for name, entry in env.items():
+        if "value" in entry:
+            monkeypatch.setenv(name, entry["value"])
+    settings = Settings()
+    assert settings.mlflow_tracking_uri == "http://mlflow.ml:5000"
+    assert settings.ui_url == "https://mlflow.example.com"
+    assert settings.s3_endpoint_url == "http://minio.minio:9000"
+    assert settings.s3_credentials_secret == "s3-creds"
+    assert settings.training_pod_labels == {"sidecar.istio.io/inject": "false"}
+
+
+@needs_helm
+def test_defaults_set_no_optional_settings() -> None:
+    operator = container(render())
+    assert [e["name"] for e in operator["env"]] == ["MLFLOW_TRACKING_URI"]
+    assert "envFrom" not in operator
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+SERIES_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+def operator_metric_names() -> set[str]:
+    """The series names Prometheus scrapes from the operator's metric families."""
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("trailboss_")
+        for suffix in SERIES_SUFFIXES.get(family.type, ("",))
+    }
+
+
+def referenced_metrics(text: str) -> set[str]:
+    return set(re.findall(r"\btrailboss_[a-z_]+\b", text))
+
+
+@needs_helm
+def test_optional_monitoring_objects_render_only_when_enabled() -> None:
+    assert not kinds(render()) & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
+    objects = render(*EVERYTHING)
+    assert {"ServiceMonitor", "PrometheusRule", "NetworkPolicy", "ConfigMap"} <= kinds(objects)
+    monitor = only(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+        only(objects, "Service")["metadata"]["labels"].items()
+    )
+
+
+@needs_helm
+def test_alerts_query_metrics_the_operator_exports() -> None:
+    rule = only(render("--set", "prometheusRule.enabled=true"), "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {
+        "TrailbossReconcileErrors", "TrailbossTrainingFailures", "TrailbossOperatorDown"
+    }  # fmt: skip
+    assert "rate(trailboss_reconcile_errors_total" in alerts["TrailbossReconcileErrors"]
+    assert 'outcome="failed"' in alerts["TrailbossTrainingFailures"]
+    assert "[1h]" in alerts["TrailbossTrainingFailures"]
+    assert alerts["TrailbossOperatorDown"].startswith('absent(up{job="trailboss-metrics"')
+    assert referenced_metrics(json.dumps(alerts)) <= operator_metric_names()
+
+
+@needs_helm
+def test_dashboard_is_valid_json_over_the_operator_metrics() -> None:
+    config = only(render("--set", "grafanaDashboard.enabled=true"), "ConfigMap")
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config["data"]["trailboss.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert referenced_metrics(" ".join(exprs)) == {
+        "trailboss_reconcile_total",
+        "trailboss_reconcile_errors_total",
+        "trailboss_reconcile_duration_seconds_bucket",
+        "trailboss_trainingruns_total",
+        "trailboss_trainingrun_duration_seconds_bucket",
+        "trailboss_modelversions_total",
+    }
+    assert referenced_metrics(" ".join(exprs)) <= operator_metric_names()
+
+
+@needs_helm
+def test_network_policy_allows_dns_api_server_mlflow_s3_and_scrapes() -> None:
+    policy = only(render("--set", "networkPolicy.enabled=true"), "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    egress_ports = [{p["port"] for p in rule["ports"]} for rule in policy["spec"]["egress"]]
+    assert egress_ports == [{53}, {443, 6443}, {5000}, {443, 9000}]
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        (["--set", "replicaCount=two"], "replicaCount"),
+        (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "image.repository="], "repository"),
+        (["--set", "replicas=2"], "replicas"),
+        (["--set", "watchNamespaces={Team_A}"], "watchNamespaces"),
+        (["--set", "trainingPodLabels.inject=false"], "trainingPodLabels"),
+    ],
+    ids=["replicaCount-string", "pullPolicy-enum", "empty-repository", "unknown-key",
+         "bad-namespace", "non-string-label"],
+)  # fmt: skip
+def test_schema_rejects_bad_values_naming_the_value(values: list[str], complaint: str) -> None:
+    result = helm("template", "trailboss", str(CHART), *values)
+    assert result.returncode != 0
+    assert "schema" in result.stderr
+    assert complaint in result.stderr
+
+
+@needs_helm
+def test_schema_message_for_a_string_replica_count() -> None:
+    result = helm("lint", "--strict", str(CHART), "--set", "replicaCount=two")
+    assert result.returncode != 0
+    assert "replicaCount" in result.stdout + result.stderr
+    assert "integer" in result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- chart files
+
+
+def chart_version(key: str) -> str:
+    value: str = yaml.safe_load((CHART / "Chart.yaml").read_text())[key]
+    return value
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert (chart["apiVersion"], chart["name"], chart["version"]) == ("v2", "trailboss", "0.1.0")
+    assert chart["appVersion"] == "0.1.0"
+    assert chart["kubeVersion"] == ">=1.29.0-0"
+
+
+def test_chart_ships_the_generated_crds() -> None:
+    shipped = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    assert shipped == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+
+
+# --------------------------------------------------------------------------- Argo CD
+
+
+def test_argocd_application_uses_server_side_apply() -> None:
+    app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
+    assert app["kind"] == "Application"
+    assert app["spec"]["source"]["path"] == "charts/trailboss"
+    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_argocd_cm_patch_registers_the_health_scripts_verbatim() -> None:
+    patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+    registered = {
+        key.removeprefix("resource.customizations.health."): script
+        for key, script in patch["data"].items()
+    }
+    on_disk = {p.parent.name: p.read_text() for p in (ARGOCD / "health").glob("*/health.lua")}
+    assert set(on_disk) == {
+        "trailboss.dev_TrainingRun", "trailboss.dev_ModelVersion", "trailboss.dev_Deployment"
+    }  # fmt: skip
+    assert registered == on_disk
+
+
+HealthCheck = Callable[[Manifest], dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def health() -> Callable[[str], HealthCheck]:
+    """Runs deploy/argocd/health/trailboss.dev_<Kind>/health.lua the way Argo CD
+    does: Lua 5.1 (gopher-lua's dialect), the object as the global ``obj``."""
+    try:
+        from lupa import lua51
+    except ImportError:  # pragma: no cover
+        pytest.fail("the Lua health checks need `lupa` (in the dev extras)")
+
+    def check_for(kind: str) -> HealthCheck:
+        script = (ARGOCD / "health" / f"trailboss.dev_{kind}" / "health.lua").read_text()
+
+        def check(obj: Manifest) -> dict[str, str]:
+            lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+            lua.globals().obj = lua.table_from(obj, recursive=True)
+            result = lua.execute(script)
+            return dict(result.items())
+
+        return check
+
+    return check_for
+
+
+def obj(kind: str, status: Any = None, generation: int = 2, **spec: Any) -> Manifest:
+    body: Manifest = {
+        "apiVersion": "trailboss.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "churn", "namespace": "ml", "generation": generation},
+        "spec": spec,
+    }
+    if status is not None:
+        body["status"] = status.to_json()
+    return body
+
+
+STATUS = {
+    "TrainingRun": TrainingRunStatus,
+    "ModelVersion": ModelVersionStatus,
+    "Deployment": DeploymentStatus,
+}
+
+
+def status(kind: str, phase: str, *, observed: int | None = 2, message: str = "") -> Any:
+    conditions = set_ready([], phase in ("Succeeded", "Validated", "Healthy"), phase, message, 2)
+    return STATUS[kind](phase=phase, observed_generation=observed, conditions=conditions)
+
+
+@pytest.mark.parametrize(
+    ("kind", "phase", "expected"),
+    [
+        ("TrainingRun", "Succeeded", "Healthy"),
+        ("TrainingRun", "Failed", "Degraded"),
+        ("TrainingRun", "Running", "Progressing"),
+        ("TrainingRun", "Pending", "Progressing"),
+        ("ModelVersion", "Validated", "Healthy"),
+        ("ModelVersion", "Rejected", "Degraded"),
+        ("ModelVersion", "Failed", "Degraded"),
+        ("ModelVersion", "Registered", "Progressing"),
+        ("ModelVersion", "Pending", "Progressing"),
+        ("Deployment", "Healthy", "Healthy"),
+        ("Deployment", "Degraded", "Degraded"),
+        ("Deployment", "RolledBack", "Degraded"),
+        ("Deployment", "Progressing", "Progressing"),
+    ],
+)
+def test_health_follows_the_phase(
+    health: Callable[[str], HealthCheck], kind: str, phase: str, expected: str
+) -> None:
+    result = health(kind)(obj(kind, status(kind, phase, message=f"churn is {phase.lower()}")))
+    assert result == {"status": expected, "message": f"churn is {phase.lower()}"}
+
+
+FINAL = {"TrainingRun": "Succeeded", "ModelVersion": "Validated", "Deployment": "Healthy"}
+
+
+@pytest.mark.parametrize("kind", sorted(FINAL))
+def test_health_is_progressing_until_the_operator_observes_the_spec(
+    health: Callable[[str], HealthCheck], kind: str
+) -> None:
+    check = health(kind)
+    done = FINAL[kind]
+    assert check(obj(kind))["status"] == "Progressing"  # no status yet
+    assert check(obj(kind, status(kind, done, observed=None)))["status"] == "Progressing"
+    stale = check(obj(kind, status(kind, done, observed=1), generation=2))
+    assert stale["status"] == "Progressing"
+    assert "observe" in stale["message"]
+    assert check(obj(kind, status(kind, done, observed=2), generation=2))["status"] == "Healthy"
+
+
+@pytest.mark.parametrize("kind", sorted(FINAL))
+def test_health_message_falls_back_to_the_phase(
+    health: Callable[[str], HealthCheck], kind: str
+) -> None:
+    bare = STATUS[kind](phase=FINAL[kind], observed_generation=2)
+    assert health(kind)(obj(kind, bare)) == {
+        "status": "Healthy",
+        "message": f"{kind} is {FINAL[kind]}",
+    }
+
+
+def test_suspended_training_run_is_suspended_until_it_finishes(
+    health: Callable[[str], HealthCheck],
+) -> None:
+    check = health("TrainingRun")
+    suspended = obj("TrainingRun", status("TrainingRun", "Pending"), suspend=True)
+    assert check(suspended) == {"status": "Suspended", "message": "TrainingRun is Pending"}
+    finished = obj("TrainingRun", status("TrainingRun", "Failed"), suspend=True)
+    assert check(finished)["status"] == "Degraded"
