@@ -159,8 +159,13 @@ def test_deletion_policies(cluster: Cluster, namespace: str, artifact: str) -> N
     model = f"deletion-{namespace}"
     cluster.create(namespace, _model_version("kept", model, artifact, {}, deletionPolicy="Retain"))
     cluster.create(namespace, _model_version("gone", model, artifact, {}, deletionPolicy="Delete"))
-    kept = cluster.wait_phase(namespace, "modelversions", "kept", {"Validated"})
-    gone = cluster.wait_phase(namespace, "modelversions", "gone", {"Validated"})
+    final = {"Validated", "Rejected", "Failed"}
+    kept = cluster.wait_phase(namespace, "modelversions", "kept", final)
+    gone = cluster.wait_phase(namespace, "modelversions", "gone", final)
+    assert (kept["phase"], gone["phase"]) == ("Validated", "Validated"), (kept, gone)
+    # Two versions validated at once: the alias ends on the newer one.
+    newest = max(int(kept["registryVersion"]), int(gone["registryVersion"]))
+    assert mlflow(cluster.env).get_model_version_by_alias(model, "validated").version == str(newest)
     cluster.delete(namespace, "modelversions", "kept")
     cluster.delete(namespace, "modelversions", "gone")
     wait_for(
@@ -181,7 +186,10 @@ def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
 ) -> None:
     model = f"release-{namespace}"
     cluster.create(namespace, _model_version("stuck", model, artifact, {}, deletionPolicy="Delete"))
-    cluster.wait_phase(namespace, "modelversions", "stuck", {"Validated"})
+    assert (
+        cluster.wait_phase(namespace, "modelversions", "stuck", {"Validated", "Failed"})["phase"]
+        == "Validated"
+    )
     mlflow_outage.stop()
     cluster.delete(namespace, "modelversions", "stuck")
     wait_for(

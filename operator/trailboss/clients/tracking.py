@@ -146,7 +146,11 @@ class Tracking:
     def create_version(
         self, name: str, source: str, run_id: str | None, tags: dict[str, str]
     ) -> RegistryVersion:
-        return _version(self._call("create_model_version", name, source, run_id=run_id, tags=tags))
+        # The reconciler polls for READY itself rather than holding a worker thread.
+        created = self._call(
+            "create_model_version", name, source, run_id=run_id, tags=tags, await_creation_for=0
+        )
+        return _version(created)
 
     def get_version(self, name: str, version: str) -> RegistryVersion | None:
         try:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,15 +42,27 @@ class Services:
 
 class ObjectLocks:
     """One lock per object UID: a timer tick and a child's event never reconcile
-    the same object at the same time, which keeps creations single."""
+    the same object at the same time, which keeps creations single.
+
+    A reconcile that finds the object busy skips rather than waits: reconciles
+    are level-based, so the next tick catches up, and a slow call to MLflow
+    never piles up waiting threads until the worker pool is exhausted."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
-    def __call__(self, uid: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def __call__(self, uid: str) -> Iterator[bool]:
+        """Yields True when this caller holds the object, False when it is busy."""
         with self._guard:
-            return self._locks.setdefault(uid, threading.Lock())
+            lock = self._locks.setdefault(uid, threading.Lock())
+        acquired = lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
 
     def forget(self, uid: str) -> None:
         with self._guard:

@@ -70,8 +70,8 @@ class Context:
 def reconcile(body: dict[str, Any], svc: Services) -> None:
     """Bring one ModelVersion one step closer to Validated or Rejected."""
     uid = body["metadata"]["uid"]
-    with locks(uid), metrics.RECONCILE_SECONDS.labels(KIND).time():
-        if not backoff.ready(uid) or body["metadata"].get("deletionTimestamp"):
+    with locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(KIND).time():
+        if not mine or not backoff.ready(uid) or body["metadata"].get("deletionTimestamp"):
             return
         try:
             mv = ModelVersion.model_validate(body)
@@ -243,9 +243,14 @@ def _gate(ctx: Context, version: RegistryVersion) -> None:
 def _promote_alias(ctx: Context, version: RegistryVersion) -> None:
     """Point the ``validated`` alias at the newest validated version, never back."""
     tracking, name = ctx.svc.tracking, ctx.mv.spec.model
-    current = tracking.alias_version(name, VALIDATED_ALIAS)
-    if current is None or int(current) < int(version.version):
-        tracking.set_alias(name, VALIDATED_ALIAS, version.version)
+    for _ in range(3):  # two versions validated at once race for the alias
+        current = tracking.alias_version(name, VALIDATED_ALIAS)
+        if current is not None and int(current) >= int(version.version):
+            return
+        try:
+            tracking.set_alias(name, VALIDATED_ALIAS, version.version)
+        except TrackingRejected as error:
+            log.info("alias %s of %s not set yet: %s", VALIDATED_ALIAS, name, error)
 
 
 def _fail(ctx: Context, reason: str, message: str) -> None:

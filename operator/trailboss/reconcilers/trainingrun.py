@@ -65,8 +65,8 @@ class Context:
 def reconcile(body: dict[str, Any], svc: Services) -> None:
     """Bring one TrainingRun one step closer to done. Never raises for a bad object."""
     uid = body["metadata"]["uid"]
-    with locks(uid), metrics.RECONCILE_SECONDS.labels(KIND).time():
-        if not backoff.ready(uid):
+    with locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(KIND).time():
+        if not mine or not backoff.ready(uid):
             return
         try:
             run = TrainingRun.model_validate(body)
