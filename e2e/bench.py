@@ -143,6 +143,7 @@ def main() -> int:
         if up.returncode != 0:
             print(up.stdout, up.stderr, file=sys.stderr)
             return 1
+        stack_command("stop", "operator")  # the benchmark runs its own
         stack_dir = Path(
             os.environ.get("TRAILBOSS_STACK_DIR", Path.home() / ".cache/trailboss/stack")
         )

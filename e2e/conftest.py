@@ -60,6 +60,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     up = stack_command("up")
     if up.returncode != 0:
         pytest.fail(f"the local stack did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
+    # The tests run their own operator; a second one (left by `make demo`) would race it.
+    stack_command("stop", "operator")
     stack_dir = Path(os.environ.get("TRAILBOSS_STACK_DIR", Path.home() / ".cache/trailboss/stack"))
     yield read_env_file(stack_dir / "env")
     if not was_up and not os.environ.get("TRAILBOSS_E2E_KEEP_STACK"):

@@ -119,7 +119,7 @@ def _follow(
         ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
         phase, reason = status.get("phase", "-"), ready.get("reason", "-")
         line = f"{plural[:-1]}/{name}: {phase} ({reason}: {ready.get('message', '')})"
-        if line != seen:
+        if line != seen and status:
             say(line)
             seen = line
         if status.get("phase") in final:

@@ -1175,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help="print `export K=V` lines for the stack")
     for verb, helptext in (("stop", "stop one component"), ("start", "start one component")):
         one = sub.add_parser(verb, help=helptext)
-        one.add_argument("name", choices=ORDER)
+        one.add_argument("name", choices=(*ORDER, OPERATOR) if verb == "stop" else ORDER)
     operator = sub.add_parser("start-operator", help="run COMMAND as the stack's operator")
     operator.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     args = parser.parse_args(argv)

@@ -58,6 +58,7 @@ class Tracking:
         self.uri = tracking_uri
         self.ui_url = (ui_url or tracking_uri).rstrip("/")
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._experiments: dict[str, str] = {}
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         from mlflow.exceptions import MlflowException
@@ -74,6 +75,13 @@ class Tracking:
     # Runs -----------------------------------------------------------------
 
     def experiment_id(self, name: str) -> str:
+        # Experiment ids never change, so one look-up per name serves every run.
+        if name in self._experiments:
+            return self._experiments[name]
+        self._experiments[name] = self._experiment_id(name)
+        return self._experiments[name]
+
+    def _experiment_id(self, name: str) -> str:
         experiment = self._call("get_experiment_by_name", name)
         if experiment is not None:
             return str(experiment.experiment_id)
@@ -106,9 +114,13 @@ class Tracking:
         experiment_id = self.experiment_id(experiment)
         run = self.find_run(experiment_id, uid)
         if run is None:
-            created = self._call(
-                "create_run", experiment_id, run_name=run_name, tags={**tags, UID_TAG: uid}
-            )
+            try:
+                created = self._call(
+                    "create_run", experiment_id, run_name=run_name, tags={**tags, UID_TAG: uid}
+                )
+            except TrackingRejected:
+                self._experiments.pop(experiment, None)  # deleted since it was cached
+                raise
             run = _run_info(created)
         if params:
             from mlflow.entities import Param
