@@ -28,3 +28,17 @@ TRAINING_SECONDS = Histogram(
 MODEL_VERSIONS = Counter(
     "trailboss_modelversions_total", "ModelVersions that reached a final phase.", ["phase"]
 )
+
+
+def _zero_series() -> None:
+    """Export every known series from the start, so `rate()` and `increase()` see
+    the first failure instead of a series that appears already at 1."""
+    for kind in ("TrainingRun", "ModelVersion", "Deployment"):
+        RECONCILE_ERRORS.labels(kind)
+    for outcome in ("succeeded", "failed"):
+        TRAINING_RUNS.labels(outcome)
+    for phase in ("Validated", "Rejected", "Failed"):
+        MODEL_VERSIONS.labels(phase)
+
+
+_zero_series()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
 import kopf
 
@@ -28,6 +29,9 @@ def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
     if peering:
         settings.peering.name = peering
         settings.peering.mandatory = True
+        # kopf pauses every replica when two share a priority; a random one per
+        # process lets exactly one replica lead and the others stand by.
+        settings.peering.priority = random.randint(1, 2**31 - 1)
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.execution.max_workers = 16

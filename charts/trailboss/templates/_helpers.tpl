@@ -1,0 +1,147 @@
+{{/*
+The chart name, or nameOverride.
+*/}}
+{{- define "trailboss.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Prefix of every object name: "<release>-<chart>", or just the release name
+when it already contains the chart name. 63 characters because some fields
+(label values, DNS names) are limited to that.
+*/}}
+{{- define "trailboss.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"<chart>-<version>" for the helm.sh/chart label.
+*/}}
+{{- define "trailboss.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every object of the release.
+*/}}
+{{- define "trailboss.labels" -}}
+helm.sh/chart: {{ include "trailboss.chart" . }}
+{{ include "trailboss.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: trailboss
+{{- end }}
+
+{{/*
+Labels that select the operator pods; never change them in an upgrade, a
+Deployment's selector is immutable.
+*/}}
+{{- define "trailboss.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "trailboss.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/*
+The ServiceAccount the operator runs as.
+*/}}
+{{- define "trailboss.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "trailboss.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator image, tag defaulting to the chart's appVersion. A tag that is a
+digest ("sha256:...") is joined with "@".
+*/}}
+{{- define "trailboss.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion | toString }}
+{{- if hasPrefix "sha256:" $tag }}
+{{- printf "%s@%s" .Values.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+True (non-empty) when the replicas must elect an active operator.
+*/}}
+{{- define "trailboss.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+Arguments of `trailboss run`.
+*/}}
+{{- define "trailboss.args" -}}
+- run
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace
+- {{ . | quote }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+- --metrics-port
+- {{ .Values.metrics.port | quote }}
+- --liveness-port
+- {{ .Values.liveness.port | quote }}
+{{- if include "trailboss.peering" . }}
+- --peering
+- {{ .Values.peering.name | quote }}
+{{- end }}
+{{- if .Values.verbose }}
+- --verbose
+{{- end }}
+{{- end }}
+
+{{/*
+RBAC rules the operator needs in every namespace it manages. Server-side
+apply of a child that does not exist yet needs "create" as well as "patch".
+*/}}
+{{- define "trailboss.namespacedRules" -}}
+# The three kinds: kopf watches them and patches finalizers and annotations.
+- apiGroups: ["trailboss.dev"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+# ModelVersions are created when a TrainingRun succeeds, TrainingRuns when a
+# Deployment retrains.
+- apiGroups: ["trailboss.dev"]
+  resources: ["trainingruns", "modelversions"]
+  verbs: ["get", "list", "watch", "patch", "update", "create"]
+- apiGroups: ["trailboss.dev"]
+  resources: ["trainingruns/status", "modelversions/status", "deployments/status"]
+  verbs: ["get", "patch", "update"]
+# Training Jobs.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Headless Services of distributed training; Services of served models.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Training and serving pods are read, never written.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Model servers, one per served version.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}

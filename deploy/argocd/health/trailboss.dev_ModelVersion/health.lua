@@ -1,0 +1,37 @@
+-- Argo CD health of a trailboss.dev ModelVersion.
+-- Validated (registered and past its gate) is Healthy; Rejected (failed the
+-- gate) and Failed are Degraded; Pending and Registered are Progressing, as is
+-- a spec change the operator has not observed yet.
+local hs = {}
+
+local function ready_message(status)
+  if status.conditions ~= nil then
+    for _, condition in ipairs(status.conditions) do
+      if condition.type == "Ready" and condition.message ~= nil and condition.message ~= "" then
+        return condition.message
+      end
+    end
+  end
+  return nil
+end
+
+local status = obj.status
+local generation = obj.metadata.generation
+if status == nil or status.observedGeneration == nil
+    or (generation ~= nil and status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe the latest spec"
+  return hs
+end
+
+local phase = status.phase
+local message = ready_message(status) or ("ModelVersion is " .. tostring(phase or "Pending"))
+if phase == "Validated" then
+  hs.status = "Healthy"
+elseif phase == "Rejected" or phase == "Failed" then
+  hs.status = "Degraded"
+else
+  hs.status = "Progressing"
+end
+hs.message = message
+return hs
