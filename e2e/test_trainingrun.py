@@ -208,3 +208,25 @@ def test_tracking_outage_holds_the_run_until_mlflow_is_back(
     assert status["phase"] == "Succeeded"
     uid = _uid(cluster, namespace, "trainingruns", "patient")
     assert len(runs_tagged(cluster.env, uid)) == 1
+
+
+def test_distributed_run_gets_an_indexed_job_service_and_rendezvous_env(
+    cluster: Cluster, namespace: str
+) -> None:
+    check = (
+        "import os, sys; rank = int(os.environ['RANK']); "
+        "assert os.environ['WORLD_SIZE'] == '2', os.environ['WORLD_SIZE']; "
+        "assert os.environ['MASTER_ADDR'].split('.')[0].endswith('-0'), os.environ['MASTER_ADDR']; "
+        "print('rank', rank, 'of', os.environ['WORLD_SIZE'], 'via', os.environ['MASTER_ADDR'])"
+    )
+    run = training_run("ddp", command=["python", "-c", check])
+    run["spec"]["workers"] = 2
+    cluster.create(namespace, run)
+    status = cluster.wait_phase(namespace, "trainingruns", "ddp", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Succeeded", status
+    job = cluster.batch.read_namespaced_job(status["jobName"], namespace)
+    assert job.spec.completion_mode == "Indexed"
+    assert job.status.succeeded == 2
+    services = cluster.core.list_namespaced_service(namespace).items
+    assert [s.spec.cluster_ip for s in services] == ["None"]
+    assert job.spec.template.spec.subdomain == services[0].metadata.name

@@ -135,3 +135,27 @@ def test_invalid_object_fails_with_the_field_named() -> None:
     status = kube.statuses[-1]
     assert status["phase"] == "Failed"
     assert "spec.workers" in status["conditions"][0]["message"]
+
+
+def test_outage_when_the_job_ends_is_waited_out_and_the_metrics_recorded() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(BODY, svc)
+    tracking.runs["run1"]["metrics"] = {"accuracy": 0.91}
+    _finish_job(kube)
+    tracking.down = True
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Succeeded"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "TrackingServerUnavailable"
+    assert "training succeeded" in ready["message"]
+    assert not status.get("metrics")
+    tracking.down = False
+    trainingrun.forget("uid-1")
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    assert status["metrics"] == {"accuracy": 0.91}
+    assert tracking.runs["run1"]["status"] == "FINISHED"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Registered")

@@ -87,6 +87,9 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
         except Waiting as wait:
             _waiting(ctx, wait)
             backoff.failed(uid)
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(KIND).inc()
+            raise
         else:
             backoff.succeeded(uid)
         finally:

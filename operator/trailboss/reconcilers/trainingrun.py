@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from trailboss import metrics
-from trailboss.api.common import API_VERSION, explain
-from trailboss.api.conditions import set_ready
+from trailboss.api.common import API_VERSION, READY, explain
+from trailboss.api.conditions import find, is_true, set_condition, set_ready
 from trailboss.api.trainingrun import (
     FailureStatus,
     MlflowRunStatus,
@@ -34,6 +34,8 @@ from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Backoff, ObjectLocks, Services, Waiting
 
 KIND = "TrainingRun"
+TRACKED = "Tracked"
+"""Condition: the MLflow run holds the outcome and status holds its metrics."""
 log = logging.getLogger(__name__)
 locks = ObjectLocks()
 backoff = Backoff()
@@ -82,6 +84,9 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
         except Waiting as wait:
             _waiting(ctx, wait)
             backoff.failed(uid)
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(KIND).inc()
+            raise
         else:
             backoff.succeeded(uid)
         finally:
@@ -93,6 +98,8 @@ def _settled(run: TrainingRun) -> bool:
     """Finished, and everything that follows a finish has been done."""
     status = run.status
     if status.phase not in policy.TERMINAL:
+        return False
+    if status.mlflow and status.mlflow.run_id and not is_true(status.conditions, TRACKED):
         return False
     wants_model = run.spec.registration is not None and status.phase == TrainingPhase.SUCCEEDED
     return not wants_model or status.model_version is not None
@@ -107,6 +114,8 @@ def _advance(ctx: Context) -> None:
         _open_mlflow_run(ctx)
         job = _ensure_job(ctx)
         _observe(ctx, job)
+    if ctx.status.phase in policy.TERMINAL:
+        _close_run(ctx)
     if ctx.status.phase == TrainingPhase.SUCCEEDED and ctx.run.spec.registration:
         _register(ctx)
 
@@ -236,7 +245,10 @@ def _lost_job(ctx: Context) -> None:
     """The Job vanished after it started (deleted by hand, or its TTL ran out
     while the operator was away): the MLflow run tells how training ended."""
     run_id = ctx.status.mlflow.run_id if ctx.status.mlflow else None
-    state = ctx.svc.tracking.get_run(run_id).status if run_id else "UNKNOWN"
+    try:
+        state = ctx.svc.tracking.get_run(run_id).status if run_id else "UNKNOWN"
+    except TrackingUnavailable as error:
+        raise Waiting(TrainingReason.TRACKING_UNAVAILABLE, f"MLflow: {error} (retrying)") from error
     ctx.status.completion_time = ctx.svc.clock()
     if state == "FINISHED":
         _transition(ctx, TrainingPhase.SUCCEEDED, TrainingReason.SUCCEEDED, "training finished")
@@ -260,36 +272,66 @@ def _transition(ctx: Context, phase: TrainingPhase, reason: str, message: str) -
         return
     ctx.event(reason, message, warning=phase == TrainingPhase.FAILED)
     if phase in policy.TERMINAL:
-        _finish(ctx)
+        _count_outcome(status)
 
 
-def _finish(ctx: Context) -> None:
-    """Record metrics from MLflow, close the run, count the outcome."""
-    status = ctx.status
-    phase = status.phase
-    assert phase is not None
-    if status.mlflow and status.mlflow.run_id:
-        try:
-            ctx.svc.tracking.finish_run(status.mlflow.run_id, policy.mlflow_run_status(phase))
-            status.metrics = ctx.svc.tracking.get_run(status.mlflow.run_id).metrics
-        except (TrackingUnavailable, TrackingRejected) as error:
-            log.warning("could not close MLflow run %s: %s", status.mlflow.run_id, error)
-    outcome = str(phase).lower()
+def _count_outcome(status: TrainingRunStatus) -> None:
+    outcome = str(status.phase).lower()
     metrics.TRAINING_RUNS.labels(outcome).inc()
     if status.start_time and status.completion_time:
         seconds = (status.completion_time - status.start_time).total_seconds()
         metrics.TRAINING_SECONDS.labels(outcome).observe(max(0.0, seconds))
 
 
+def _close_run(ctx: Context) -> None:
+    """Copy the run's metrics into status and close the run if the trainer did not.
+    An outage here is waited out: the outcome is known, its record is not yet."""
+    status = ctx.status
+    run_id = status.mlflow.run_id if status.mlflow else None
+    if run_id is None or is_true(status.conditions, TRACKED) or status.phase is None:
+        return
+    state = policy.mlflow_run_status(status.phase)
+    try:
+        ctx.svc.tracking.finish_run(run_id, state)
+        status.metrics = ctx.svc.tracking.get_run(run_id).metrics
+    except TrackingUnavailable as error:
+        raise Waiting(
+            TrainingReason.TRACKING_UNAVAILABLE,
+            f"training {str(status.phase).lower()}, but MLflow at {ctx.svc.tracking.uri} is "
+            f"unreachable to record it: {error} (retrying)",
+        ) from error
+    except TrackingRejected as error:
+        log.warning("MLflow run %s could not be closed: %s", run_id, error)
+    status.conditions = set_condition(
+        status.conditions,
+        TRACKED,
+        True,
+        "RunClosed",
+        f"MLflow run {run_id} recorded",
+        ctx.generation,
+    )
+    _restore_ready(ctx)
+
+
+def _restore_ready(ctx: Context) -> None:
+    """After an outage the Ready condition says so; put the outcome back."""
+    status = ctx.status
+    ready = find(status.conditions, READY)
+    if ready is None or ready.reason != TrainingReason.TRACKING_UNAVAILABLE:
+        return
+    if status.phase == TrainingPhase.SUCCEEDED:
+        reason, message = TrainingReason.SUCCEEDED, "training finished"
+    else:
+        failure = status.failure or FailureStatus()
+        reason, message = TrainingReason.FAILED, failure.message or failure.reason or "failed"
+    ok = status.phase == TrainingPhase.SUCCEEDED
+    status.conditions = set_ready(status.conditions, ok, reason, message, ctx.generation)
+
+
 def _register(ctx: Context) -> None:
     if ctx.status.model_version is not None:
         return
     status = ctx.status
-    if not status.metrics and status.mlflow and status.mlflow.run_id:
-        try:
-            status.metrics = ctx.svc.tracking.get_run(status.mlflow.run_id).metrics
-        except TrackingUnavailable as error:
-            raise Waiting(TrainingReason.TRACKING_UNAVAILABLE, f"MLflow: {error}") from error
     manifest = build_model_version(ctx.owner, ctx.run.spec, status)
     existing = ctx.svc.kube.create(manifest)
     name = manifest["metadata"]["name"]
