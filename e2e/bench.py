@@ -25,7 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kubernetes import client, watch
 
-from e2e.cluster import ROOT, Cluster, Operator, read_env_file, stack_command, unique
+from e2e.cluster import (
+    ROOT,
+    Cluster,
+    Operator,
+    read_env_file,
+    stack_command,
+    unique,
+    wait_for,
+)
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
 
@@ -117,7 +125,7 @@ def operator_burst(cluster: Cluster, namespace: str) -> dict[str, float]:
             "apiVersion": "trailboss.dev/v1alpha1",
             "kind": "TrainingRun",
             "metadata": {"name": name},
-            "spec": {"model": "bench", "image": "trainer:1", "command": ["true"]},
+            "spec": {"model": namespace, "image": "trainer:1", "command": ["true"]},
         }
         created[name] = time.monotonic()
         cluster.create(namespace, manifest)
@@ -168,8 +176,16 @@ def main() -> int:
         assert operator.proc is not None
         rss = peak_rss_mib(operator.proc.pid)
     finally:
-        operator.stop()
+        # Delete while the operator still runs, so it releases its finalizers and
+        # the next benchmark does not start with this one's clean-up as a backlog.
         cluster.core.delete_namespace(namespace)
+        wait_for(
+            f"namespace {namespace} to be deleted",
+            lambda: namespace not in {n.metadata.name for n in cluster.core.list_namespace().items},
+            timeout=300,
+            interval=1,
+        )
+        operator.stop()
     print()
     print(f"ratio p50   {ours['p50_s'] / base['p50_s']:8.1f}x")
     print(f"ratio p99   {ours['p99_s'] / base['p99_s']:8.1f}x")

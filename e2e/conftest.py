@@ -131,6 +131,19 @@ def operator(
     op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
     yield op
+    # Let the operator release the finalizers of the test namespaces' objects, so
+    # no clean-up is left for the next session.
+    cluster = Cluster(env=stack_env, kubectl_bin="kubectl")
+    wait_for(
+        "the test namespaces to be deleted",
+        lambda: (
+            not [
+                n for n in cluster.core.list_namespace().items if n.metadata.name.startswith("e2e-")
+            ]
+        ),
+        timeout=120,
+        interval=1,
+    )
     op.stop()
 
 

@@ -178,8 +178,11 @@ def _ensure_job(ctx: Context) -> dict[str, Any] | None:
     """The Job, created when missing. None when it was lost after it had started."""
     kube, owner, spec = ctx.svc.kube, ctx.owner, ctx.run.spec
     name = training.job_name(owner)
+    # A run whose status names no Job yet almost never has one: create first and
+    # read only on a conflict (a restart after creating it), saving a round trip.
+    first_time = ctx.status.job_name is None
     ctx.status.job_name = name
-    job = kube.get("batch/v1", "Job", owner.namespace, name)
+    job = None if first_time else kube.get("batch/v1", "Job", owner.namespace, name)
     if job is None and ctx.status.start_time is not None:
         return None
     if job is None:
