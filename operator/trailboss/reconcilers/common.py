@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailboss import metrics
+from trailboss.api.common import READY, Condition
+from trailboss.api.conditions import find, set_ready
 from trailboss.clients.kube import Kube
 from trailboss.clients.storage import Storage
 from trailboss.clients.tracking import Tracking
@@ -95,3 +98,48 @@ class Backoff:
 
 def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return old != new
+
+
+class Guard:
+    """The frame around every reconcile of one kind: one reconcile per object at
+    a time, exponential backoff while waiting, and the reconcile metrics."""
+
+    def __init__(self, kind: str, base_delay: float) -> None:
+        self.kind = kind
+        self.locks = ObjectLocks()
+        self.backoff = Backoff(base=base_delay)
+
+    @contextlib.contextmanager
+    def turn(self, uid: str) -> Iterator[bool]:
+        """Yields whether this caller may reconcile the object now."""
+        with self.locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(self.kind).time():
+            yield mine and self.backoff.ready(uid)
+
+    def step(
+        self, uid: str, advance: Callable[[], None], waiting: Callable[[Waiting], None]
+    ) -> None:
+        """Run ``advance``; a Waiting is recorded by ``waiting`` and backs off."""
+        try:
+            advance()
+        except Waiting as wait:
+            waiting(wait)
+            self.backoff.failed(uid)
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(self.kind).inc()
+            raise
+        else:
+            self.backoff.succeeded(uid)
+        metrics.RECONCILES.labels(self.kind, "ok").inc()
+
+    def forget(self, uid: str) -> None:
+        self.locks.forget(uid)
+        self.backoff.succeeded(uid)
+
+
+def note_waiting(
+    conditions: list[Condition], wait: Waiting, generation: int | None
+) -> tuple[list[Condition], bool]:
+    """Ready=False with the wait's reason; also whether the reason is new (worth an event)."""
+    previous = find(conditions, READY)
+    updated = set_ready(conditions, False, wait.reason, wait.message, generation)
+    return updated, previous is None or previous.reason != wait.reason

@@ -35,15 +35,14 @@ from trailboss.clients.tracking import (
     TrackingUnavailable,
 )
 from trailboss.policies import validation
-from trailboss.reconcilers.common import Backoff, ObjectLocks, Services, Waiting
+from trailboss.reconcilers.common import Guard, Services, Waiting, note_waiting
 
 KIND = "ModelVersion"
 VALIDATED_ALIAS = "validated"
 FINAL = frozenset({ModelPhase.VALIDATED, ModelPhase.REJECTED, ModelPhase.FAILED})
 DELETION_GRACE = dt.timedelta(minutes=15)
 log = logging.getLogger(__name__)
-locks = ObjectLocks()
-backoff = Backoff(base=2.0)
+guard = Guard(KIND, base_delay=2.0)
 
 
 @dataclass
@@ -70,8 +69,8 @@ class Context:
 def reconcile(body: dict[str, Any], svc: Services) -> None:
     """Bring one ModelVersion one step closer to Validated or Rejected."""
     uid = body["metadata"]["uid"]
-    with locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(KIND).time():
-        if not mine or not backoff.ready(uid) or body["metadata"].get("deletionTimestamp"):
+    with guard.turn(uid) as mine:
+        if not mine or body["metadata"].get("deletionTimestamp"):
             return
         try:
             mv = ModelVersion.model_validate(body)
@@ -83,19 +82,10 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
         ctx = Context(body, mv, mv.status.model_copy(deep=True), svc)
         before = mv.status.to_json()
         try:
-            _advance(ctx)
-        except Waiting as wait:
-            _waiting(ctx, wait)
-            backoff.failed(uid)
-        except Exception:
-            metrics.RECONCILE_ERRORS.labels(KIND).inc()
-            raise
-        else:
-            backoff.succeeded(uid)
+            guard.step(uid, lambda: _advance(ctx), lambda wait: _waiting(ctx, wait))
         finally:
             if ctx.status.to_json() != before:
                 _patch(ctx.svc, ctx.meta, ctx.status)
-        metrics.RECONCILES.labels(KIND, "ok").inc()
 
 
 def _advance(ctx: Context) -> None:
@@ -264,11 +254,8 @@ def _fail(ctx: Context, reason: str, message: str) -> None:
 
 
 def _waiting(ctx: Context, wait: Waiting) -> None:
-    previous = next((c for c in ctx.status.conditions if c.type == "Ready"), None)
-    ctx.status.conditions = set_ready(
-        ctx.status.conditions, False, wait.reason, wait.message, ctx.generation
-    )
-    if previous is None or previous.reason != wait.reason:
+    ctx.status.conditions, new_reason = note_waiting(ctx.status.conditions, wait, ctx.generation)
+    if new_reason:
         ctx.event(wait.reason, wait.message, warning=wait.reason != ModelReason.REGISTERING)
 
 
@@ -353,5 +340,4 @@ def _past_grace(meta: dict[str, Any], now: dt.datetime) -> bool:
 
 
 def forget(uid: str) -> None:
-    locks.forget(uid)
-    backoff.succeeded(uid)
+    guard.forget(uid)

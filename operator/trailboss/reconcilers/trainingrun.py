@@ -31,14 +31,13 @@ from trailboss.builders.registration import build_model_version
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import training as policy
-from trailboss.reconcilers.common import Backoff, ObjectLocks, Services, Waiting
+from trailboss.reconcilers.common import Guard, Services, Waiting, note_waiting
 
 KIND = "TrainingRun"
 TRACKED = "Tracked"
 """Condition: the MLflow run holds the outcome and status holds its metrics."""
 log = logging.getLogger(__name__)
-locks = ObjectLocks()
-backoff = Backoff()
+guard = Guard(KIND, base_delay=5.0)
 
 
 @dataclass
@@ -67,8 +66,8 @@ class Context:
 def reconcile(body: dict[str, Any], svc: Services) -> None:
     """Bring one TrainingRun one step closer to done. Never raises for a bad object."""
     uid = body["metadata"]["uid"]
-    with locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(KIND).time():
-        if not mine or not backoff.ready(uid):
+    with guard.turn(uid) as mine:
+        if not mine:
             return
         try:
             run = TrainingRun.model_validate(body)
@@ -80,18 +79,9 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
         ctx = Context(body, run, run.status.model_copy(deep=True), svc)
         before = run.status.to_json()
         try:
-            _advance(ctx)
-        except Waiting as wait:
-            _waiting(ctx, wait)
-            backoff.failed(uid)
-        except Exception:
-            metrics.RECONCILE_ERRORS.labels(KIND).inc()
-            raise
-        else:
-            backoff.succeeded(uid)
+            guard.step(uid, lambda: _advance(ctx), lambda wait: _waiting(ctx, wait))
         finally:
             _write_status(ctx, before)
-        metrics.RECONCILES.labels(KIND, "ok").inc()
 
 
 def _settled(run: TrainingRun) -> bool:
@@ -358,12 +348,8 @@ def _register(ctx: Context) -> None:
 
 
 def _waiting(ctx: Context, wait: Waiting) -> None:
-    status = ctx.status
-    previous = next((c for c in status.conditions if c.type == "Ready"), None)
-    status.conditions = set_ready(
-        status.conditions, False, wait.reason, wait.message, ctx.generation
-    )
-    if previous is None or previous.reason != wait.reason:
+    ctx.status.conditions, new_reason = note_waiting(ctx.status.conditions, wait, ctx.generation)
+    if new_reason:
         ctx.event(wait.reason, wait.message, warning=True)
     log.info("TrainingRun %s/%s waiting: %s", ctx.owner.namespace, ctx.owner.name, wait.message)
 
@@ -393,8 +379,7 @@ def _reject(body: dict[str, Any], svc: Services, problem: str) -> None:
 
 
 def forget(uid: str) -> None:
-    locks.forget(uid)
-    backoff.succeeded(uid)
+    guard.forget(uid)
 
 
 def kill_mlflow_run(body: dict[str, Any], svc: Services) -> None:
