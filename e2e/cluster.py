@@ -134,6 +134,7 @@ class Operator:
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
+        self.liveness_port = free_port()
         self.starts = 0
 
     def start(self) -> None:
@@ -143,7 +144,7 @@ class Operator:
             **os.environ,
             **self.env,
             "TRAILBOSS_METRICS_PORT": str(self.metrics_port),
-            "TRAILBOSS_LIVENESS_PORT": str(free_port()),
+            "TRAILBOSS_LIVENESS_PORT": str(self.liveness_port),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "trailboss.cli", "run", "--all-namespaces"],
@@ -187,13 +188,27 @@ class Operator:
         )
 
     def metrics(self) -> str:
+        return self._get(self.metrics_port, "/metrics")
+
+    def healthz(self) -> str:
+        return self._get(self.liveness_port, "/healthz")
+
+    @staticmethod
+    def _get(port: int, path: str) -> str:
         import urllib.request
 
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
             text: str = r.read().decode()
             return text
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of one sample on /metrics, or None when it is not exported."""
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in self.metrics().splitlines():
+            series, _, value = line.rpartition(" ")
+            if series == (f"{name}{{{wanted}}}" if wanted else name):
+                return float(value)
+        return None
 
 
 def unique(prefix: str) -> str:

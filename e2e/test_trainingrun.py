@@ -34,8 +34,10 @@ def _ready(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
-    cluster: Cluster, namespace: str
+    cluster: Cluster, namespace: str, running_operator: Operator
 ) -> None:
+    succeeded_before = running_operator.metric("trailboss_trainingruns_total", outcome="succeeded")
+    assert succeeded_before is not None  # exported from the start, at 0 on a fresh operator
     env = cluster.env
     dataset = f"s3://datasets/{namespace}/churn.csv"
     seed_dataset(env, dataset)
@@ -87,6 +89,10 @@ def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
         "-n", namespace, "wait", "--for=condition=Ready", "mv/churn", "--timeout=10s"
     )
     assert waited.returncode == 0
+    succeeded = running_operator.metric("trailboss_trainingruns_total", outcome="succeeded")
+    assert succeeded == succeeded_before + 1
+    assert running_operator.metric("trailboss_modelversions_total", phase="Validated")
+    assert running_operator.healthz()
 
 
 def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespace: str) -> None:
