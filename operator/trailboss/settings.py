@@ -46,7 +46,3 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [ns.strip() for ns in value.split(",") if ns.strip()]
         return value
-
-    @property
-    def ui_url(self) -> str:
-        return (self.mlflow_ui_url or self.mlflow_tracking_uri).rstrip("/")

@@ -317,7 +317,7 @@ def test_values_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) -> 
             monkeypatch.setenv(name, entry["value"])
     settings = Settings()
     assert settings.mlflow_tracking_uri == "http://mlflow.ml:5000"
-    assert settings.ui_url == "https://mlflow.example.com"
+    assert settings.mlflow_ui_url == "https://mlflow.example.com"
     assert settings.s3_endpoint_url == "http://minio.minio:9000"
     assert settings.s3_credentials_secret == "s3-creds"
     assert settings.training_pod_labels == {"sidecar.istio.io/inject": "false"}

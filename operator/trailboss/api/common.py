@@ -229,7 +229,6 @@ class KindInfo:
 
 AGE_COLUMN = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
 READY_COLUMN = PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status')
-PHASE_COLUMN = PrinterColumn("Phase", ".status.phase")
 
 
 class Resource(ApiModel):

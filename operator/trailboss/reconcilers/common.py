@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from trailboss import metrics
 from trailboss.api.common import READY, Condition
@@ -94,10 +93,6 @@ class Backoff:
     def succeeded(self, uid: str) -> None:
         self._failures.pop(uid, None)
         self._not_before.pop(uid, None)
-
-
-def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return old != new
 
 
 class Guard:
