@@ -92,13 +92,15 @@ def s3_client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint or None)
 
 
-def read_s3_csv(uri: str, pinned: str | None) -> pd.DataFrame:
-    """The CSV at ``uri``; fails if it is no longer the version pinned at start."""
+def read_s3_csv(uri: str, pinned: str | None, version_id: str | None = None) -> pd.DataFrame:
+    """The CSV at ``uri``: the pinned version on a versioned bucket, else the
+    current object, which must still be the one pinned at start."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not uri.startswith("s3://") or not key or key.endswith("/"):
         raise TrainerError(f"dataset must be one CSV object, s3://bucket/key.csv; got {uri}")
     try:
-        obj = s3_client().get_object(Bucket=bucket, Key=key)
+        version = {"VersionId": version_id} if version_id else {}
+        obj = s3_client().get_object(Bucket=bucket, Key=key, **version)
     except Exception as error:
         raise TrainerError(f"cannot read dataset {uri}: {error}") from error
     etag = str(obj.get("ETag", "")).strip('"')
@@ -142,7 +144,9 @@ def run(env: Mapping[str, str]) -> None:
         raw = hyperparameters_from_env(env)
         params = parse_hyperparameters(raw)
         if uri := env.get("TRAILBOSS_DATASET_URI"):
-            frame = read_s3_csv(uri, env.get("TRAILBOSS_DATASET_VERSION"))
+            frame = read_s3_csv(
+                uri, env.get("TRAILBOSS_DATASET_VERSION"), env.get("TRAILBOSS_DATASET_VERSION_ID")
+            )
         else:
             log("no TRAILBOSS_DATASET_URI: using the bundled breast-cancer dataset")
             frame = bundled_dataset()

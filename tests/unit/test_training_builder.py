@@ -62,6 +62,10 @@ def test_job_is_owned_labelled_and_passes_the_spec_through() -> None:
 
 def test_container_gets_what_it_needs_to_report() -> None:
     pin = DatasetPin(uri="s3://datasets/churn.csv", etag="e7a1")
+    versioned = DatasetPin(uri="s3://datasets/churn.csv", etag="e7a1", version_id="v3")
+    versioned_env = _env(training.build_job(OWNER, training_spec(), context(dataset=versioned)))
+    assert versioned_env["TRAILBOSS_DATASET_VERSION"] == "v3"
+    assert versioned_env["TRAILBOSS_DATASET_VERSION_ID"] == "v3"
     spec = training_spec(hyperparameters={"n_estimators": "100", "learning-rate": "0.1"})
     env = _env(
         training.build_job(

@@ -177,6 +177,9 @@ def training_env(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> l
         version = ctx.dataset.version_id or ctx.dataset.etag or ctx.dataset.digest
         if version:
             env.append(_plain("TRAILBOSS_DATASET_VERSION", version))
+        if ctx.dataset.version_id:
+            # On a versioned bucket the exact pinned object can be read back.
+            env.append(_plain("TRAILBOSS_DATASET_VERSION_ID", ctx.dataset.version_id))
     if ctx.s3_endpoint_url:
         env.append(_plain("MLFLOW_S3_ENDPOINT_URL", ctx.s3_endpoint_url))
         env.append(_plain("AWS_ENDPOINT_URL_S3", ctx.s3_endpoint_url))
