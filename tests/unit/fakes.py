@@ -9,8 +9,8 @@ import itertools
 from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
-from trailboss.clients.storage import DataNotFound, Listing
-from trailboss.clients.tracking import RunInfo, TrackingUnavailable
+from trailboss.clients.storage import DataNotFound, Listing, digest
+from trailboss.clients.tracking import RegistryVersion, RunInfo, TrackingUnavailable
 from trailboss.reconcilers.common import Services
 from trailboss.settings import Settings
 
@@ -69,6 +69,8 @@ class FakeTracking:
         self.runs: dict[str, dict[str, Any]] = {}
         self.down = False
         self._ids = itertools.count(1)
+        self.versions = {}
+        self.aliases = {}
 
     def _check(self) -> None:
         if self.down:
@@ -101,6 +103,53 @@ class FakeTracking:
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.uri}/#/experiments/{experiment_id}/runs/{run_id}"
 
+    # Registry: versions per model name, with tags; aliases per model.
+    versions: dict[str, list[RegistryVersion]]
+    aliases: dict[tuple[str, str], str]
+
+    def artifact_uri_of_run(self, run_id: str) -> str:
+        return self.get_run(run_id).artifact_uri
+
+    def ensure_registered_model(self, name: str) -> None:
+        self._check()
+        self.versions.setdefault(name, [])
+
+    def find_version(self, name: str, uid: str) -> RegistryVersion | None:
+        self._check()
+        found = [v for v in self.versions.get(name, []) if v.tags.get("trailboss.dev/uid") == uid]
+        return found[0] if found else None
+
+    def create_version(
+        self, name: str, source: str, run_id: str | None, tags: dict[str, str]
+    ) -> RegistryVersion:
+        self._check()
+        versions = self.versions[name]
+        version = RegistryVersion(name, str(len(versions) + 1), "READY", source, run_id, dict(tags))
+        versions.append(version)
+        return version
+
+    def get_version(self, name: str, version: str) -> RegistryVersion | None:
+        self._check()
+        return next((v for v in self.versions.get(name, []) if v.version == version), None)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        self._check()
+        found = self.get_version(name, version)
+        assert found is not None
+        found.tags.update(tags)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        self._check()
+        return self.aliases.get((name, alias))
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._check()
+        self.aliases[(name, alias)] = version
+
+    def delete_version(self, name: str, version: str) -> None:
+        self._check()
+        self.versions[name] = [v for v in self.versions[name] if v.version != version]
+
 
 class FakeStorage:
     def __init__(self) -> None:
@@ -112,7 +161,19 @@ class FakeStorage:
         return DatasetPin(uri=uri, etag=self.objects[uri], objects=1, pinned_at=now)
 
     def list(self, uri: str) -> Listing:
-        raise DataNotFound(uri)
+        prefix = uri.rstrip("/") + "/"
+        entries = [
+            (k[len(prefix) :], 1, e) for k, e in self.objects.items() if k.startswith(prefix)
+        ]
+        if not entries:
+            raise DataNotFound(f"no objects under {uri}")
+        return Listing(
+            uri,
+            len(entries),
+            len(entries),
+            digest(entries),
+            tuple(sorted(k for k, _, _ in entries)),
+        )
 
 
 def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:

@@ -1,0 +1,129 @@
+"""The ModelVersion reconciler against in-memory fakes: verified, registered once,
+gated; deletion honours the policy and never hangs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
+from trailboss.reconcilers import modelversion
+
+ARTIFACT = "s3://mlflow/imports/churn/model"
+BODY: dict[str, Any] = {
+    "apiVersion": "trailboss.dev/v1alpha1",
+    "kind": "ModelVersion",
+    "metadata": {"name": "churn-v1", "namespace": "ml", "uid": "mv-1", "generation": 1},
+    "spec": {
+        "model": "churn",
+        "artifactUri": ARTIFACT,
+        "metrics": {"accuracy": 0.93},
+        "validation": {"minimums": {"accuracy": 0.9}},
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> None:
+    modelversion.forget("mv-1")
+
+
+def _upload(storage: FakeStorage) -> None:
+    storage.objects[f"{ARTIFACT}/MLmodel"] = "e1"
+    storage.objects[f"{ARTIFACT}/model.pkl"] = "e2"
+
+
+def _with_status(kube: FakeKube, body: dict[str, Any] = BODY) -> dict[str, Any]:
+    updated = copy.deepcopy(body)
+    updated["status"] = kube.statuses[-1] if kube.statuses else {}
+    return updated
+
+
+def _ready(kube: FakeKube) -> dict[str, Any]:
+    return next(c for c in kube.statuses[-1]["conditions"] if c["type"] == "Ready")
+
+
+def test_verified_registered_once_and_validated() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    modelversion.reconcile(BODY, svc)
+    status = kube.statuses[-1]
+    assert status["phase"] == "Validated"
+    assert status["artifact"]["objects"] == 2
+    assert status["artifact"]["digest"].startswith("sha256:")
+    assert status["modelUri"] == "models:/churn/1"
+    assert status["validation"]["message"] == "accuracy=0.93 >= 0.9"
+    assert tracking.aliases[("churn", "validated")] == "1"
+    assert tracking.versions["churn"][0].tags["trailboss.dev/validation"] == "passed"
+    # Lost status (a crash before it was written): found again by its UID tag.
+    modelversion.reconcile(BODY, svc)
+    assert len(tracking.versions["churn"]) == 1
+
+
+def test_missing_artifact_waits_then_converges() -> None:
+    svc, kube, tracking, storage = services()
+    modelversion.reconcile(BODY, svc)
+    assert (_ready(kube)["reason"], kube.statuses[-1]["phase"]) == ("ArtifactNotFound", "Pending")
+    assert "spec.artifactUri" in _ready(kube)["message"]
+    assert tracking.versions == {}
+    _upload(storage)
+    modelversion.forget("mv-1")
+    modelversion.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["phase"] == "Validated"
+
+
+def test_failing_gate_rejects_naming_metric_value_and_bound() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    body = copy.deepcopy(BODY)
+    body["spec"]["metrics"] = {"accuracy": 0.71}
+    modelversion.reconcile(body, svc)
+    assert kube.statuses[-1]["phase"] == "Rejected"
+    assert _ready(kube)["reason"] == "ValidationFailed"
+    assert "accuracy=0.71 below minimum 0.9" in _ready(kube)["message"]
+    assert ("churn", "validated") not in tracking.aliases
+
+
+def test_registry_outage_waits_without_registering() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    tracking.down = True
+    modelversion.reconcile(BODY, svc)
+    assert _ready(kube)["reason"] == "RegistryUnavailable"
+    tracking.down = False
+    modelversion.forget("mv-1")
+    modelversion.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["phase"] == "Validated"
+    assert len(tracking.versions["churn"]) == 1
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("Retain", True), ("Delete", False)])
+def test_deletion_policy(policy: str, kept: bool) -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    body = copy.deepcopy(BODY)
+    body["spec"]["deletionPolicy"] = policy
+    modelversion.reconcile(body, svc)
+    outcome = modelversion.finalize(_with_status(kube, body), svc)
+    versions = tracking.versions["churn"]
+    assert (len(versions) == 1) is kept, outcome
+    if kept:
+        assert "trailboss.dev/deleted-in-kubernetes" in versions[0].tags
+
+
+def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    modelversion.reconcile(BODY, svc)
+    body = _with_status(kube)
+    body["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    tracking.down = True
+    with pytest.raises(modelversion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"):
+        modelversion.finalize(body, svc)
+    body["metadata"]["annotations"] = {"trailboss.dev/release-finalizer": "true"}
+    assert "released" in modelversion.finalize(body, svc)
+    body["metadata"]["annotations"] = {}
+    body["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00+00:00"  # an hour before NOW
+    assert "released without cleanup" in modelversion.finalize(body, svc)
