@@ -120,7 +120,9 @@ def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> N
     body = _with_status(kube)
     body["metadata"]["deletionTimestamp"] = NOW.isoformat()
     tracking.down = True
-    with pytest.raises(modelversion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"):
+    with pytest.raises(
+        modelversion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"
+    ):
         modelversion.finalize(body, svc)
     body["metadata"]["annotations"] = {"trailboss.dev/release-finalizer": "true"}
     assert "released" in modelversion.finalize(body, svc)
