@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from trailboss import metrics
 from trailboss.api.common import READY, Condition
@@ -93,6 +94,27 @@ class Backoff:
     def succeeded(self, uid: str) -> None:
         self._failures.pop(uid, None)
         self._not_before.pop(uid, None)
+
+
+@dataclass
+class ObjectContext:
+    """One reconcile of one object: its raw body and the clients to act with."""
+
+    body: dict[str, Any]
+    svc: Services
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = self.body["metadata"]
+        return meta
+
+    @property
+    def generation(self) -> int | None:
+        generation: int | None = self.meta.get("generation")
+        return generation
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.svc.kube.event(self.body, reason, message, warning=warning)
 
 
 class Guard:

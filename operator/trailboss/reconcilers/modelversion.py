@@ -35,7 +35,7 @@ from trailboss.clients.tracking import (
     TrackingUnavailable,
 )
 from trailboss.policies import validation
-from trailboss.reconcilers.common import Guard, Services, Waiting, note_waiting
+from trailboss.reconcilers.common import Guard, ObjectContext, Services, Waiting, note_waiting
 
 KIND = "ModelVersion"
 VALIDATED_ALIAS = "validated"
@@ -46,24 +46,9 @@ guard = Guard(KIND, base_delay=2.0)
 
 
 @dataclass
-class Context:
-    body: dict[str, Any]
+class Context(ObjectContext):
     mv: ModelVersion
     status: ModelVersionStatus
-    svc: Services
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = self.body["metadata"]
-        return meta
-
-    @property
-    def generation(self) -> int | None:
-        generation: int | None = self.meta.get("generation")
-        return generation
-
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        self.svc.kube.event(self.body, reason, message, warning=warning)
 
 
 def reconcile(body: dict[str, Any], svc: Services) -> None:
@@ -79,7 +64,7 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
             return
         if mv.status.phase in FINAL:
             return
-        ctx = Context(body, mv, mv.status.model_copy(deep=True), svc)
+        ctx = Context(body, svc, mv, mv.status.model_copy(deep=True))
         before = mv.status.to_json()
         try:
             guard.step(uid, lambda: _advance(ctx), lambda wait: _waiting(ctx, wait))

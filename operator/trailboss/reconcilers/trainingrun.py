@@ -31,7 +31,7 @@ from trailboss.builders.registration import build_model_version
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import training as policy
-from trailboss.reconcilers.common import Guard, Services, Waiting, note_waiting
+from trailboss.reconcilers.common import Guard, ObjectContext, Services, Waiting, note_waiting
 
 KIND = "TrainingRun"
 TRACKED = "Tracked"
@@ -41,26 +41,15 @@ guard = Guard(KIND, base_delay=5.0)
 
 
 @dataclass
-class Context:
+class Context(ObjectContext):
     """One reconcile: the object, its parsed form and the status being built."""
 
-    body: dict[str, Any]
     run: TrainingRun
     status: TrainingRunStatus
-    svc: Services
 
     @property
     def owner(self) -> training.Owner:
-        meta = self.body["metadata"]
-        return training.Owner(meta["name"], meta["namespace"], meta["uid"])
-
-    @property
-    def generation(self) -> int | None:
-        generation: int | None = self.body["metadata"].get("generation")
-        return generation
-
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        self.svc.kube.event(self.body, reason, message, warning=warning)
+        return training.Owner(self.meta["name"], self.meta["namespace"], self.meta["uid"])
 
 
 def reconcile(body: dict[str, Any], svc: Services) -> None:
@@ -76,7 +65,7 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
             return
         if _settled(run):
             return
-        ctx = Context(body, run, run.status.model_copy(deep=True), svc)
+        ctx = Context(body, svc, run, run.status.model_copy(deep=True))
         before = run.status.to_json()
         try:
             guard.step(uid, lambda: _advance(ctx), lambda wait: _waiting(ctx, wait))
