@@ -10,7 +10,6 @@ import kopf
 
 from trailboss.settings import Settings
 
-FIELD_MANAGER = "trailboss"
 FINALIZER = "trailboss.dev/finalizer"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailboss import metrics
-from trailboss.api.common import READY, Condition
+from trailboss.api.common import API_VERSION, READY, CommonStatus, Condition
 from trailboss.api.conditions import find, set_ready
 from trailboss.clients.kube import Kube
 from trailboss.clients.storage import Storage
@@ -21,6 +21,9 @@ from trailboss.settings import Settings
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+INVALID_SPEC = "InvalidSpec"
 
 
 class Waiting(Exception):
@@ -115,6 +118,30 @@ class ObjectContext:
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.svc.kube.event(self.body, reason, message, warning=warning)
+
+
+def write_status(svc: Services, body: dict[str, Any], status: CommonStatus) -> None:
+    """Replace the object's status with ``status``."""
+    meta = body["metadata"]
+    svc.kube.patch_status(
+        API_VERSION, body["kind"], meta["namespace"], meta["name"], status.to_json()
+    )
+
+
+def reject_invalid(
+    svc: Services, body: dict[str, Any], status: CommonStatus, failed: str, problem: str
+) -> None:
+    """Mark an object the operator cannot run (one the API server let through, e.g.
+    written before a CRD upgrade) as failed, naming the field, once."""
+    if getattr(status, "phase", None) == failed:
+        return
+    generation = body["metadata"].get("generation")
+    status.phase = failed  # type: ignore[attr-defined]
+    status.observed_generation = generation
+    status.conditions = set_ready(status.conditions, False, INVALID_SPEC, problem, generation)
+    write_status(svc, body, status)
+    svc.kube.event(body, INVALID_SPEC, problem, warning=True)
+    metrics.RECONCILE_ERRORS.labels(body["kind"]).inc()
 
 
 class Guard:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trailboss import metrics
-from trailboss.api.common import API_VERSION, explain
+from trailboss.api.common import explain
 from trailboss.api.conditions import set_ready
 from trailboss.api.modelversion import (
     RELEASE_FINALIZER_ANNOTATION,
@@ -35,7 +35,15 @@ from trailboss.clients.tracking import (
     TrackingUnavailable,
 )
 from trailboss.policies import validation
-from trailboss.reconcilers.common import Guard, ObjectContext, Services, Waiting, note_waiting
+from trailboss.reconcilers.common import (
+    Guard,
+    ObjectContext,
+    Services,
+    Waiting,
+    note_waiting,
+    reject_invalid,
+    write_status,
+)
 
 KIND = "ModelVersion"
 VALIDATED_ALIAS = "validated"
@@ -70,7 +78,7 @@ def reconcile(body: dict[str, Any], svc: Services) -> None:
             guard.step(uid, lambda: _advance(ctx), lambda wait: _waiting(ctx, wait))
         finally:
             if ctx.status.to_json() != before:
-                _patch(ctx.svc, ctx.meta, ctx.status)
+                write_status(ctx.svc, ctx.body, ctx.status)
 
 
 def _advance(ctx: Context) -> None:
@@ -244,20 +252,9 @@ def _waiting(ctx: Context, wait: Waiting) -> None:
         ctx.event(wait.reason, wait.message, warning=wait.reason != ModelReason.REGISTERING)
 
 
-def _patch(svc: Services, meta: dict[str, Any], status: ModelVersionStatus) -> None:
-    svc.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], status.to_json())
-
-
 def _reject(body: dict[str, Any], svc: Services, problem: str) -> None:
-    meta = body["metadata"]
     status = ModelVersionStatus.model_validate(body.get("status") or {})
-    if status.phase == ModelPhase.FAILED:
-        return
-    status.phase = ModelPhase.FAILED
-    status.conditions = set_ready(status.conditions, False, "InvalidSpec", problem, None)
-    _patch(svc, meta, status)
-    svc.kube.event(body, "InvalidSpec", problem, warning=True)
-    metrics.RECONCILE_ERRORS.labels(KIND).inc()
+    reject_invalid(svc, body, status, ModelPhase.FAILED, problem)
 
 
 class FinalizerBlocked(Exception):
@@ -290,7 +287,7 @@ def finalize(body: dict[str, Any], svc: Services) -> str:
         status.conditions = set_ready(
             status.conditions, False, ModelReason.REGISTRY_UNAVAILABLE, message, None
         )
-        _patch(svc, meta, status)
+        write_status(svc, body, status)
         raise FinalizerBlocked(message) from error
 
 

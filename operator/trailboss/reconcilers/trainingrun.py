@@ -31,7 +31,15 @@ from trailboss.builders.registration import build_model_version
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import training as policy
-from trailboss.reconcilers.common import Guard, ObjectContext, Services, Waiting, note_waiting
+from trailboss.reconcilers.common import (
+    Guard,
+    ObjectContext,
+    Services,
+    Waiting,
+    note_waiting,
+    reject_invalid,
+    write_status,
+)
 
 KIND = "TrainingRun"
 TRACKED = "Tracked"
@@ -344,27 +352,13 @@ def _waiting(ctx: Context, wait: Waiting) -> None:
 
 
 def _write_status(ctx: Context, before: dict[str, Any]) -> None:
-    after = ctx.status.to_json()
-    if after != before:
-        meta = ctx.body["metadata"]
-        ctx.svc.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], after)
+    if ctx.status.to_json() != before:
+        write_status(ctx.svc, ctx.body, ctx.status)
 
 
 def _reject(body: dict[str, Any], svc: Services, problem: str) -> None:
-    """An object the API server let through but the operator cannot run
-    (for example one written before a CRD upgrade)."""
-    meta = body["metadata"]
     status = TrainingRunStatus.model_validate(body.get("status") or {})
-    if status.phase == TrainingPhase.FAILED:
-        return
-    status.phase = TrainingPhase.FAILED
-    status.observed_generation = meta.get("generation")
-    status.conditions = set_ready(
-        status.conditions, False, TrainingReason.INVALID_SPEC, problem, meta.get("generation")
-    )
-    svc.kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], status.to_json())
-    svc.kube.event(body, TrainingReason.INVALID_SPEC, problem, warning=True)
-    metrics.RECONCILE_ERRORS.labels(KIND).inc()
+    reject_invalid(svc, body, status, TrainingPhase.FAILED, problem)
 
 
 def forget(uid: str) -> None:
