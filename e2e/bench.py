@@ -26,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kubernetes import client, watch
 
 from e2e.cluster import (
-    ROOT,
     Cluster,
     Operator,
-    read_env_file,
+    local_stack_env,
     stack_command,
     unique,
     wait_for,
@@ -152,16 +151,10 @@ def main() -> int:
             print(up.stdout, up.stderr, file=sys.stderr)
             return 1
         stack_command("stop", "operator")  # the benchmark runs its own
-        stack_dir = Path(
-            os.environ.get("TRAILBOSS_STACK_DIR", Path.home() / ".cache/trailboss/stack")
-        )
-        env = read_env_file(stack_dir / "env")
+        env = local_stack_env()
         kubectl = str(Path(env["TRAILBOSS_STACK_BIN"]) / "kubectl")
     cluster = Cluster(env=env, kubectl_bin=kubectl)
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=trailboss"
-    )
+    cluster.install_crds()
     namespace = unique("bench")
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     operator = Operator(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -10,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,6 +94,24 @@ class Cluster:
     def delete(self, namespace: str, plural: str, name: str) -> None:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
 
+    def uid(self, namespace: str, plural: str, name: str) -> str:
+        obj = self.get(namespace, plural, name)
+        assert obj is not None, f"{plural}/{name} does not exist"
+        uid: str = obj["metadata"]["uid"]
+        return uid
+
+    def install_crds(self) -> None:
+        """The committed CRDs, applied as a user would, and Established."""
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=trailboss",
+        )
+
     def status(self, namespace: str, plural: str, name: str) -> dict[str, Any]:
         obj = self.get(namespace, plural, name) or {}
         status: dict[str, Any] = obj.get("status") or {}
@@ -117,6 +134,17 @@ class Cluster:
 
     def jobs(self, namespace: str) -> list[Any]:
         return list(self.batch.list_namespaced_job(namespace).items)
+
+
+def ready(status: dict[str, Any]) -> dict[str, Any]:
+    """The Ready condition of a status, or {} before there is one."""
+    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+
+
+def local_stack_env() -> dict[str, str]:
+    """The environment of the running local stack (its `env` file)."""
+    default = Path.home() / ".cache" / "trailboss" / "stack"
+    return read_env_file(Path(os.environ.get("TRAILBOSS_STACK_DIR", default)) / "env")
 
 
 def free_port() -> int:
@@ -236,14 +264,3 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, _, value = line[len("export ") :].partition("=")
         env[key] = value.strip("'").replace("'\"'\"'", "'")
     return env
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
-
-
-def namespaces(cluster: Cluster, prefix: str) -> Iterator[str]:
-    name = unique(prefix)
-    cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    cluster.core.delete_namespace(name)

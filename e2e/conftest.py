@@ -24,7 +24,7 @@ from e2e.cluster import (
     RUN_LOCALLY,
     Cluster,
     Operator,
-    read_env_file,
+    local_stack_env,
     stack_command,
     unique,
     wait_for,
@@ -62,8 +62,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         pytest.fail(f"the local stack did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
     # The tests run their own operator; a second one (left by `make demo`) would race it.
     stack_command("stop", "operator")
-    stack_dir = Path(os.environ.get("TRAILBOSS_STACK_DIR", Path.home() / ".cache/trailboss/stack"))
-    yield read_env_file(stack_dir / "env")
+    yield local_stack_env()
     if not was_up and not os.environ.get("TRAILBOSS_E2E_KEEP_STACK"):
         stack_command("down")
 
@@ -77,15 +76,9 @@ def cluster(stack_env: dict[str, str]) -> Cluster:
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> list[str]:
-    """The committed CRDs, applied as a user would, and Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    names = [
-        p.name.split("_", 1)[1].removesuffix(".yaml") + ".trailboss.dev"
-        for p in sorted((ROOT / "crds").glob("*.yaml"))
-    ]
-    for name in names:
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
-    return names
+    """The committed CRDs, installed as a user would."""
+    cluster.install_crds()
+    return sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
 
 
 @pytest.fixture
@@ -126,14 +119,16 @@ def operator_env(stack_env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def operator(
-    stack_env: dict[str, str], crds: list[str], tmp_path_factory: pytest.TempPathFactory
+    stack_env: dict[str, str],
+    cluster: Cluster,
+    crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
     yield op
     # Let the operator release the finalizers of the test namespaces' objects, so
     # no clean-up is left for the next session.
-    cluster = Cluster(env=stack_env, kubectl_bin="kubectl")
     wait_for(
         "the test namespaces to be deleted",
         lambda: (

@@ -9,7 +9,6 @@ It ends with a summary and leaves everything running; ``make stack-down`` stops 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from e2e.cluster import ROOT, Cluster, free_port, read_env_file, stack_command
+from e2e.cluster import ROOT, Cluster, free_port, local_stack_env, ready, stack_command
 from e2e.lifecycle import seed_dataset
 
 NAMESPACE = "default"
@@ -39,15 +38,12 @@ def main() -> int:
     if up.returncode != 0:
         print(up.stderr, file=sys.stderr)
         return 1
-    stack_dir = Path(os.environ.get("TRAILBOSS_STACK_DIR", Path.home() / ".cache/trailboss/stack"))
-    env = read_env_file(stack_dir / "env")
+    env = local_stack_env()
+    stack_dir = Path(env["TRAILBOSS_STACK_DIR"])
     cluster = Cluster(env=env, kubectl_bin=str(Path(env["TRAILBOSS_STACK_BIN"]) / "kubectl"))
 
     say("installing the CRDs from crds/")
-    print(cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds")).stdout, end="")
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=trailboss"
-    )
+    cluster.install_crds()
     _s3_secret(cluster, env)
     _start_operator(env, stack_dir)
 
@@ -116,9 +112,9 @@ def _follow(
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
         status = cluster.status(NAMESPACE, plural, name)
-        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-        phase, reason = status.get("phase", "-"), ready.get("reason", "-")
-        line = f"{plural[:-1]}/{name}: {phase} ({reason}: {ready.get('message', '')})"
+        condition = ready(status)
+        phase, reason = status.get("phase", "-"), condition.get("reason", "-")
+        line = f"{plural[:-1]}/{name}: {phase} ({reason}: {condition.get('message', '')})"
         if line != seen and status:
             say(line)
             seen = line

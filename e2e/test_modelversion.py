@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, wait_for
+from e2e.cluster import Cluster, ready, wait_for
 from e2e.lifecycle import mlflow, s3, split, versions_tagged
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -40,17 +40,6 @@ def _model_version(
     }
 
 
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-
-
-def _uid(cluster: Cluster, namespace: str, name: str) -> str:
-    obj = cluster.get(namespace, "modelversions", name)
-    assert obj is not None
-    uid: str = obj["metadata"]["uid"]
-    return uid
-
-
 @pytest.fixture
 def artifact(cluster: Cluster, namespace: str) -> str:
     uri = f"s3://mlflow/imports/{namespace}/model"
@@ -76,7 +65,7 @@ def test_hand_made_version_is_verified_registered_and_validated(
     assert status["artifact"]["objects"] == 2
     assert status["artifact"]["digest"].startswith("sha256:")
     assert status["validation"]["message"] == "accuracy=0.93 >= 0.9"
-    versions = versions_tagged(cluster.env, model, _uid(cluster, namespace, "v1"))
+    versions = versions_tagged(cluster.env, model, cluster.uid(namespace, "modelversions", "v1"))
     assert len(versions) == 1
     assert versions[0].source == artifact
     assert (
@@ -103,8 +92,8 @@ def test_failing_gate_rejects_naming_the_metric(
         namespace, "modelversions", "weak", {"Validated", "Rejected", "Failed"}
     )
     assert status["phase"] == "Rejected"
-    assert _ready(status)["status"] == "False"
-    assert _ready(status)["reason"] == "ValidationFailed"
+    assert ready(status)["status"] == "False"
+    assert ready(status)["reason"] == "ValidationFailed"
     message = status["validation"]["message"]
     assert "accuracy=0.71 below minimum 0.9" in message
     assert "log_loss missing (needs maximum 0.3)" in message
@@ -119,7 +108,7 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
     wait_for(
         "Ready=False reason ArtifactNotFound",
         lambda: (
-            _ready(cluster.status(namespace, "modelversions", "late")).get("reason")
+            ready(cluster.status(namespace, "modelversions", "late")).get("reason")
             == "ArtifactNotFound"
         ),
         60,
@@ -129,7 +118,10 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
         namespace, "modelversions", "late", {"Validated", "Rejected", "Failed"}, 300
     )
     assert status["phase"] == "Validated"
-    assert len(versions_tagged(cluster.env, model, _uid(cluster, namespace, "late"))) == 1
+    assert (
+        len(versions_tagged(cluster.env, model, cluster.uid(namespace, "modelversions", "late")))
+        == 1
+    )
 
 
 def test_registry_outage_during_registration_converges_without_duplicates(
@@ -141,7 +133,7 @@ def test_registry_outage_during_registration_converges_without_duplicates(
     wait_for(
         "Ready=False reason RegistryUnavailable",
         lambda: (
-            _ready(cluster.status(namespace, "modelversions", "v1")).get("reason")
+            ready(cluster.status(namespace, "modelversions", "v1")).get("reason")
             == "RegistryUnavailable"
         ),
         90,
@@ -152,7 +144,9 @@ def test_registry_outage_during_registration_converges_without_duplicates(
         namespace, "modelversions", "v1", {"Validated", "Rejected", "Failed"}, 300
     )
     assert status["phase"] == "Validated"
-    assert len(versions_tagged(cluster.env, model, _uid(cluster, namespace, "v1"))) == 1
+    assert (
+        len(versions_tagged(cluster.env, model, cluster.uid(namespace, "modelversions", "v1"))) == 1
+    )
 
 
 def test_deletion_policies(cluster: Cluster, namespace: str, artifact: str) -> None:
@@ -196,7 +190,7 @@ def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
         "the finalizer to report the registry outage",
         lambda: (
             "trailboss.dev/release-finalizer"
-            in _ready(cluster.status(namespace, "modelversions", "stuck")).get("message", "")
+            in ready(cluster.status(namespace, "modelversions", "stuck")).get("message", "")
         ),
         90,
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, Operator, wait_for
+from e2e.cluster import Cluster, Operator, ready, wait_for
 from e2e.lifecycle import (
     mlflow,
     runs_tagged,
@@ -20,17 +20,6 @@ from e2e.lifecycle import (
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 QUICK = ["python", "-c", "import time; time.sleep(2); print('done')"]
-
-
-def _uid(cluster: Cluster, namespace: str, plural: str, name: str) -> str:
-    obj = cluster.get(namespace, plural, name)
-    assert obj is not None
-    uid: str = obj["metadata"]["uid"]
-    return uid
-
-
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
 
 
 def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
@@ -50,7 +39,7 @@ def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
     cluster.create(namespace, run)
     status = cluster.wait_phase(namespace, "trainingruns", "churn", {"Succeeded", "Failed"}, 300)
     assert status["phase"] == "Succeeded", status
-    assert _ready(status)["status"] == "True"
+    assert ready(status)["status"] == "True"
     assert 0.8 < status["metrics"]["accuracy"] <= 1.0
     assert status["dataset"]["uri"] == dataset
     assert status["dataset"]["etag"]
@@ -60,7 +49,7 @@ def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
     run_id = status["mlflow"]["runId"]
     assert status["mlflow"]["url"].endswith(f"/runs/{run_id}")
 
-    runs = runs_tagged(env, _uid(cluster, namespace, "trainingruns", "churn"))
+    runs = runs_tagged(env, cluster.uid(namespace, "trainingruns", "churn"))
     assert [r.info.run_id for r in runs] == [run_id]
     tracked = runs[0]
     assert tracked.info.status == "FINISHED"
@@ -76,7 +65,7 @@ def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
     )
     assert mv["phase"] == "Validated", mv
     assert mv["modelUri"] == f"models:/churn/{mv['registryVersion']}"
-    mv_uid = _uid(cluster, namespace, "modelversions", "churn")
+    mv_uid = cluster.uid(namespace, "modelversions", "churn")
     versions = versions_tagged(env, "churn", mv_uid)
     assert len(versions) == 1
     assert versions[0].run_id == run_id
@@ -101,12 +90,12 @@ def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespa
     assert status["phase"] == "Failed"
     assert status["failure"]["exitCode"] == 3
     assert "simulated" in status["failure"]["message"]
-    assert _ready(status)["reason"] == "Failed"
-    assert "exit code 3" in _ready(status)["message"]
+    assert ready(status)["reason"] == "Failed"
+    assert "exit code 3" in ready(status)["message"]
     events = cluster.events(namespace, "broken")
     assert any(e.reason == "Failed" and e.type == "Warning" for e in events)
     assert "modelVersion" not in status
-    runs = runs_tagged(cluster.env, _uid(cluster, namespace, "trainingruns", "broken"))
+    runs = runs_tagged(cluster.env, cluster.uid(namespace, "trainingruns", "broken"))
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
@@ -118,12 +107,12 @@ def test_missing_dataset_waits_without_a_job_then_converges(
     wait_for(
         "Ready=False reason DatasetNotFound",
         lambda: (
-            _ready(cluster.status(namespace, "trainingruns", "late")).get("reason")
+            ready(cluster.status(namespace, "trainingruns", "late")).get("reason")
             == "DatasetNotFound"
         ),
         60,
     )
-    message = _ready(cluster.status(namespace, "trainingruns", "late"))["message"]
+    message = ready(cluster.status(namespace, "trainingruns", "late"))["message"]
     assert "spec.dataset.uri" in message
     assert "late.csv" in message
     assert cluster.jobs(namespace) == []
@@ -139,7 +128,7 @@ def test_deleting_a_running_run_deletes_its_job_and_kills_its_mlflow_run(
         namespace, training_run("long", command=["python", "-c", "import time; time.sleep(120)"])
     )
     cluster.wait_phase(namespace, "trainingruns", "long", {"Running"}, 120)
-    uid = _uid(cluster, namespace, "trainingruns", "long")
+    uid = cluster.uid(namespace, "trainingruns", "long")
     cluster.delete(namespace, "trainingruns", "long")
     wait_for("the Job to be garbage collected", lambda: cluster.jobs(namespace) == [], 120)
     wait_for(
@@ -165,7 +154,7 @@ def test_sigkill_during_runs_duplicates_neither_jobs_nor_mlflow_runs(
     jobs = [j.metadata.labels["trailboss.dev/trainingrun"] for j in cluster.jobs(namespace)]
     assert sorted(jobs) == sorted(names)
     for name in names:
-        uid = _uid(cluster, namespace, "trainingruns", name)
+        uid = cluster.uid(namespace, "trainingruns", name)
         assert len(runs_tagged(cluster.env, uid)) == 1, name
 
 
@@ -202,17 +191,17 @@ def test_tracking_outage_holds_the_run_until_mlflow_is_back(
     wait_for(
         "Ready=False reason TrackingServerUnavailable",
         lambda: (
-            _ready(cluster.status(namespace, "trainingruns", "patient")).get("reason")
+            ready(cluster.status(namespace, "trainingruns", "patient")).get("reason")
             == "TrackingServerUnavailable"
         ),
         90,
     )
-    assert "MLflow at" in _ready(cluster.status(namespace, "trainingruns", "patient"))["message"]
+    assert "MLflow at" in ready(cluster.status(namespace, "trainingruns", "patient"))["message"]
     assert cluster.jobs(namespace) == []
     mlflow_outage.start()
     status = cluster.wait_phase(namespace, "trainingruns", "patient", {"Succeeded", "Failed"}, 300)
     assert status["phase"] == "Succeeded"
-    uid = _uid(cluster, namespace, "trainingruns", "patient")
+    uid = cluster.uid(namespace, "trainingruns", "patient")
     assert len(runs_tagged(cluster.env, uid)) == 1
 
 
