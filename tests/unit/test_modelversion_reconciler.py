@@ -36,9 +36,7 @@ def _upload(storage: FakeStorage) -> None:
 
 
 def _with_status(kube: FakeKube, body: dict[str, Any] = BODY) -> dict[str, Any]:
-    updated = copy.deepcopy(body)
-    updated["status"] = kube.statuses[-1] if kube.statuses else {}
-    return updated
+    return kube.current(body)
 
 
 def _ready(kube: FakeKube) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def _ready(kube: FakeKube) -> dict[str, Any]:
 def test_verified_registered_once_and_validated() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     status = kube.statuses[-1]
     assert status["phase"] == "Validated"
     assert status["artifact"]["objects"] == 2
@@ -58,13 +56,13 @@ def test_verified_registered_once_and_validated() -> None:
     assert tracking.aliases[("churn", "validated")] == "1"
     assert tracking.versions["churn"][0].tags["trailboss.dev/validation"] == "passed"
     # Lost status (a crash before it was written): found again by its UID tag.
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert len(tracking.versions["churn"]) == 1
 
 
 def test_missing_artifact_waits_then_converges() -> None:
     svc, kube, tracking, storage = services()
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert (_ready(kube)["reason"], kube.statuses[-1]["phase"]) == ("ArtifactNotFound", "Pending")
     assert "spec.artifactUri" in _ready(kube)["message"]
     assert tracking.versions == {}
@@ -79,7 +77,7 @@ def test_failing_gate_rejects_naming_metric_value_and_bound() -> None:
     _upload(storage)
     body = copy.deepcopy(BODY)
     body["spec"]["metrics"] = {"accuracy": 0.71}
-    modelversion.reconcile(body, svc)
+    modelversion.reconcile(kube.put(body), svc)
     assert kube.statuses[-1]["phase"] == "Rejected"
     assert _ready(kube)["reason"] == "ValidationFailed"
     assert "accuracy=0.71 below minimum 0.9" in _ready(kube)["message"]
@@ -90,7 +88,7 @@ def test_registry_outage_waits_without_registering() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
     tracking.down = True
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert _ready(kube)["reason"] == "RegistryUnavailable"
     tracking.down = False
     modelversion.forget("mv-1")
@@ -105,7 +103,7 @@ def test_deletion_policy(policy: str, kept: bool) -> None:
     _upload(storage)
     body = copy.deepcopy(BODY)
     body["spec"]["deletionPolicy"] = policy
-    modelversion.reconcile(body, svc)
+    modelversion.reconcile(kube.put(body), svc)
     outcome = modelversion.finalize(_with_status(kube, body), svc)
     versions = tracking.versions["churn"]
     assert (len(versions) == 1) is kept, outcome
@@ -116,7 +114,7 @@ def test_deletion_policy(policy: str, kept: bool) -> None:
 def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     body = _with_status(kube)
     body["metadata"]["deletionTimestamp"] = NOW.isoformat()
     tracking.down = True
@@ -128,4 +126,4 @@ def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> N
     assert "released" in modelversion.finalize(body, svc)
     body["metadata"]["annotations"] = {}
     body["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00+00:00"  # an hour before NOW
-    assert "released without cleanup" in modelversion.finalize(body, svc)
+    assert "released after" in modelversion.finalize(body, svc)

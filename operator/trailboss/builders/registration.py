@@ -10,7 +10,13 @@ from typing import Any
 
 from trailboss.api.common import API_VERSION
 from trailboss.api.trainingrun import DatasetPin, TrainingRunSpec, TrainingRunStatus
-from trailboss.builders.labels import MODEL_LABEL, SOURCE_RUN_LABEL, label_value, standard
+from trailboss.builders.labels import (
+    MODEL_LABEL,
+    SOURCE_RUN_LABEL,
+    SOURCE_RUN_UID_LABEL,
+    label_value,
+    standard,
+)
 from trailboss.builders.training import Owner
 
 
@@ -71,6 +77,7 @@ def build_model_version(
                 **standard("trailboss-model", "model", label_value(name)),
                 MODEL_LABEL: label_value(spec.model),
                 SOURCE_RUN_LABEL: label_value(owner.name),
+                SOURCE_RUN_UID_LABEL: owner.uid,
             },
         },
         "spec": mv_spec,

@@ -20,13 +20,24 @@ FIELD_MANAGER = "trailboss"
 log = logging.getLogger(__name__)
 
 
+# At least as many connections as kopf's worker threads, so no reconcile waits
+# for a connection or pays for a new TLS handshake.
+POOL_SIZE = 32
+
+
+class Conflict(Exception):
+    """The object changed since it was read (HTTP 409): read it again and retry."""
+
+
 def load_config() -> client.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig."""
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+        config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return client.ApiClient(configuration)
 
 
 def is_conflict(error: Exception) -> bool:
@@ -87,13 +98,25 @@ class Kube:
         return dict(obj.to_dict())
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """Replace the status (merge patch of the whole status object)."""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        resource_version: str | None,
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status (``None`` values remove fields). With a
+        ``resource_version`` the write only lands on the object as it was read:
+        otherwise ``Conflict``. Returns the object after the write, or None when
+        it is gone."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         resource = self._resource(api_version, kind)
         try:
-            resource.status.patch(
-                body={"status": status},
+            obj = resource.status.patch(
+                body=body,
                 name=name,
                 namespace=namespace,
                 content_type="application/merge-patch+json",
@@ -101,6 +124,12 @@ class Kube:
             )
         except NotFoundError:
             log.info("%s %s/%s is gone; status not written", kind, namespace, name)
+            return None
+        except ApiException as error:
+            if is_conflict(error):
+                raise Conflict(f"{kind} {namespace}/{name} changed since it was read") from error
+            raise
+        return dict(obj.to_dict())
 
     def event(
         self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False
