@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
+import time
 from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
@@ -202,7 +203,9 @@ class FakeTracking:
 
     def alias_version(self, name: str, alias: str) -> str | None:
         self._check()
-        return self.aliases.get((name, alias))
+        found = self.aliases.get((name, alias))
+        time.sleep(0.001)  # a network round trip: room for another writer to move the alias
+        return found
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._check()

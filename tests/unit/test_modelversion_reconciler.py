@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
+from trailboss.clients.tracking import TrackingRejected
 from trailboss.reconcilers import modelversion
 
 ARTIFACT = "s3://mlflow/imports/churn/model"
@@ -127,3 +128,44 @@ def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> N
     body["metadata"]["annotations"] = {}
     body["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00+00:00"  # an hour before NOW
     assert "released after" in modelversion.finalize(body, svc)
+
+
+def test_a_rotated_token_waits_instead_of_failing_an_immutable_object() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+
+    def denied(name: str) -> None:
+        raise TrackingRejected("token expired", "UNAUTHENTICATED")
+
+    tracking.ensure_registered_model = denied  # type: ignore[method-assign,assignment]
+    modelversion.reconcile(kube.put(BODY), svc)
+    assert kube.statuses[-1]["phase"] == "Pending"
+    assert _ready(kube)["reason"] == "TrackingUnauthorized"
+
+
+def test_a_run_without_an_s3_artifact_store_fails_once_naming_the_field() -> None:
+    svc, kube, tracking, _ = services()
+    tracking.runs["abc"] = {
+        "id": "abc",
+        "uid": "x",
+        "status": "FINISHED",
+        "metrics": {},
+        "params": {},
+    }
+    tracking.artifact_uri_of_run = lambda run_id: "file:///mlruns/1/abc"  # type: ignore[method-assign]
+    body = copy.deepcopy(BODY)
+    body["spec"]["artifactUri"] = "runs:/abc/model"
+    modelversion.reconcile(kube.put(body), svc)
+    assert kube.statuses[-1]["phase"] == "Failed"
+    assert "spec.artifactUri" in _ready(kube)["message"]
+    writes = len(kube.statuses)
+    modelversion.reconcile(kube.current(body), svc)
+    assert len(kube.statuses) == writes
+
+
+def test_retain_lets_go_when_the_registry_version_was_deleted_by_hand() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    modelversion.reconcile(kube.put(BODY), svc)
+    tracking.versions["churn"] = []
+    assert "already gone" in modelversion.finalize(_with_status(kube), svc)
