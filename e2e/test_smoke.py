@@ -214,7 +214,8 @@ def test_job_with_the_runner_label_really_runs(cluster: Cluster, namespace: str)
     job = cluster.batch.read_namespaced_job_status("real", namespace)
     assert job.status.failed == 1
     pods = cluster.core.list_namespaced_pod(namespace, label_selector="job-name=real").items
-    terminated = pods[0].status.container_statuses[0].state.terminated
+    statuses = pods[0].status.container_statuses or []
+    terminated = statuses[0].state.terminated
     assert terminated.exit_code == 3
     assert "trained for real" in (terminated.message or "")
 

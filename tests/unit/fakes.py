@@ -3,6 +3,7 @@ tests. They keep just enough state to tell whether work was done twice."""
 
 from __future__ import annotations
 
+import builtins
 import copy
 import datetime as dt
 import itertools
@@ -110,7 +111,7 @@ class FakeKube:
     ) -> None:
         self.events.append((reason, message))
 
-    def jobs(self) -> list[dict[str, Any]]:
+    def jobs(self) -> builtins.list[dict[str, Any]]:
         return [o for (k, _, _), o in self.objects.items() if k == "Job"]
 
 

@@ -485,7 +485,7 @@ def health() -> Callable[[str], HealthCheck]:
     """Runs deploy/argocd/health/trailboss.dev_<Kind>/health.lua the way Argo CD
     does: Lua 5.1 (gopher-lua's dialect), the object as the global ``obj``."""
     try:
-        from lupa import lua51  # type: ignore[import-untyped]
+        from lupa import lua51
     except ImportError:  # pragma: no cover
         pytest.fail("the Lua health checks need `lupa` (in the dev extras)")
 

@@ -137,7 +137,7 @@ def test_a_rotated_token_waits_instead_of_failing_an_immutable_object() -> None:
     def denied(name: str) -> None:
         raise TrackingRejected("token expired", "UNAUTHENTICATED")
 
-    tracking.ensure_registered_model = denied  # type: ignore[method-assign,assignment]
+    tracking.ensure_registered_model = denied  # type: ignore[method-assign]
     modelversion.reconcile(kube.put(BODY), svc)
     assert kube.statuses[-1]["phase"] == "Pending"
     assert _ready(kube)["reason"] == "TrackingUnauthorized"
