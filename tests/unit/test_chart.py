@@ -32,8 +32,11 @@ ARGOCD = ROOT / "deploy" / "argocd"
 CACHE = Path(os.environ.get("TRAILBOSS_CACHE") or Path.home() / ".cache" / "trailboss")
 HELM = CACHE / "bin" / "helm"
 
+# Skipped on a developer's machine before the first stack build; under CI they
+# run, and fail, without helm.
 needs_helm = pytest.mark.skipif(
-    not HELM.is_file(), reason=f"no helm binary at {HELM}; `make stack-build` builds it"
+    not HELM.is_file() and not os.environ.get("CI"),
+    reason=f"no helm binary at {HELM}; `make stack-build` builds it",
 )
 
 Manifest = dict[str, Any]

@@ -53,11 +53,12 @@ def test_a_stale_view_neither_counts_nor_announces_a_success_twice() -> None:
     trainingrun.reconcile(kube.put(RUN), svc)
     stale = kube.current(RUN)  # what a timer tick still holds
     _complete(kube)
-    succeeded = _metric("trailboss_trainingruns_total", outcome="succeeded")
+    labels = {"namespace": "ml", "model": "churn", "outcome": "succeeded"}
+    succeeded = _metric("trailboss_trainingruns_total", **labels)
     trainingrun.reconcile(kube.current(RUN), svc)
     assert kube.current(RUN)["status"]["phase"] == "Succeeded"
     trainingrun.reconcile(stale, svc)  # conflicts, re-reads, finds nothing to do
-    assert _metric("trailboss_trainingruns_total", outcome="succeeded") == succeeded + 1
+    assert _metric("trailboss_trainingruns_total", **labels) == succeeded + 1
     assert [r for r, _ in kube.events].count("Succeeded") == 1
     assert [r for r, _ in kube.events].count("Registered") == 1
 

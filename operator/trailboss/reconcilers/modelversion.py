@@ -62,7 +62,7 @@ class ModelVersionKind:
 
     def failed(self, turn: Version, outcome: Outcome) -> None:
         turn.status.phase = ModelPhase.FAILED
-        turn.after_write(lambda: metrics.MODEL_VERSIONS.labels(str(ModelPhase.FAILED)).inc())
+        _count(turn, ModelPhase.FAILED)
 
 
 driver: Driver[ModelVersion] = Driver(ModelVersionKind(), base_delay=2.0)
@@ -77,7 +77,10 @@ def reconcile(body: dict[str, Any], svc: Services) -> Ended:
 
 def _advance(turn: Version) -> None:
     turn.status.observed_generation = turn.generation
-    turn.status.phase = turn.status.phase or ModelPhase.PENDING
+    if turn.status.phase is None:
+        turn.status.phase = ModelPhase.PENDING
+        namespace, model = turn.namespace, turn.obj.spec.model
+        turn.after_write(lambda: metrics.first_seen_modelversion(namespace, model))
     try:
         location = _resolve(turn)
         _verify(turn, location)
@@ -222,7 +225,12 @@ def _gate(turn: Version, version: RegistryVersion) -> None:
     turn.status.phase = phase
     turn.set_ready(bool(result.passed), reason, message)
     turn.event(reason, message, warning=not result.passed)
-    turn.after_write(lambda: metrics.MODEL_VERSIONS.labels(str(phase)).inc())
+    _count(turn, phase)
+
+
+def _count(turn: Version, phase: ModelPhase) -> None:
+    labels = (turn.namespace, turn.obj.spec.model, str(phase))
+    turn.after_write(lambda: metrics.MODEL_VERSIONS.labels(*labels).inc())
 
 
 def _promote_alias(turn: Version) -> None:

@@ -90,6 +90,8 @@ def _advance(turn: Run) -> None:
     status: TrainingRunStatus = turn.status
     if status.phase is None:
         status.phase = TrainingPhase.PENDING
+        namespace, model = turn.namespace, turn.obj.spec.model
+        turn.after_write(lambda: metrics.first_seen_trainingrun(namespace, model))
     status.observed_generation = turn.generation
     if status.phase not in policy.TERMINAL:
         _pin_dataset(turn)
@@ -254,9 +256,9 @@ def _transition(turn: Run, phase: TrainingPhase, reason: str, message: str) -> N
         return
     turn.event(reason, message, warning=phase == TrainingPhase.FAILED)
     if phase in policy.TERMINAL:
-        outcome = str(phase).lower()
+        labels = (turn.namespace, turn.obj.spec.model, str(phase).lower())
         seconds = _duration(status)
-        turn.after_write(lambda: _count_outcome(outcome, seconds))
+        turn.after_write(lambda: _count_outcome(labels, seconds))
 
 
 def _duration(status: TrainingRunStatus) -> float | None:
@@ -265,10 +267,10 @@ def _duration(status: TrainingRunStatus) -> float | None:
     return None
 
 
-def _count_outcome(outcome: str, seconds: float | None) -> None:
-    metrics.TRAINING_RUNS.labels(outcome).inc()
+def _count_outcome(labels: tuple[str, str, str], seconds: float | None) -> None:
+    metrics.TRAINING_RUNS.labels(*labels).inc()
     if seconds is not None:
-        metrics.TRAINING_SECONDS.labels(outcome).observe(seconds)
+        metrics.TRAINING_SECONDS.labels(labels[2]).observe(seconds)
 
 
 def _close_run(turn: Run) -> None:
