@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
 from trailboss.clients.tracking import TrackingRejected
-from trailboss.reconcilers import modelversion
+from trailboss.reconcilers import modelversion, modelversion_deletion
 
 ARTIFACT = "s3://mlflow/imports/churn/model"
 BODY: dict[str, Any] = {
@@ -105,7 +105,7 @@ def test_deletion_policy(policy: str, kept: bool) -> None:
     body = copy.deepcopy(BODY)
     body["spec"]["deletionPolicy"] = policy
     modelversion.reconcile(kube.put(body), svc)
-    outcome = modelversion.finalize(_with_status(kube, body), svc)
+    outcome = modelversion_deletion.finalize(_with_status(kube, body), svc)
     versions = tracking.versions["churn"]
     assert (len(versions) == 1) is kept, outcome
     if kept:
@@ -120,14 +120,14 @@ def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> N
     body["metadata"]["deletionTimestamp"] = NOW.isoformat()
     tracking.down = True
     with pytest.raises(
-        modelversion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"
+        modelversion_deletion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"
     ):
-        modelversion.finalize(body, svc)
+        modelversion_deletion.finalize(body, svc)
     body["metadata"]["annotations"] = {"trailboss.dev/release-finalizer": "true"}
-    assert "released" in modelversion.finalize(body, svc)
+    assert "released" in modelversion_deletion.finalize(body, svc)
     body["metadata"]["annotations"] = {}
     body["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00+00:00"  # an hour before NOW
-    assert "released after" in modelversion.finalize(body, svc)
+    assert "released after" in modelversion_deletion.finalize(body, svc)
 
 
 def test_a_rotated_token_waits_instead_of_failing_an_immutable_object() -> None:
@@ -168,4 +168,4 @@ def test_retain_lets_go_when_the_registry_version_was_deleted_by_hand() -> None:
     _upload(storage)
     modelversion.reconcile(kube.put(BODY), svc)
     tracking.versions["churn"] = []
-    assert "already gone" in modelversion.finalize(_with_status(kube), svc)
+    assert "already gone" in modelversion_deletion.finalize(_with_status(kube), svc)

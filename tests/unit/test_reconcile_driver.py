@@ -13,8 +13,9 @@ from prometheus_client import REGISTRY
 from tests.unit.fakes import FakeKube, services
 from trailboss.api.trainingrun import TrainingRun
 from trailboss.reconcilers import modelversion, trainingrun
-from trailboss.reconcilers.driver import Driver, Result, Turn
+from trailboss.reconcilers.driver import Driver, Result
 from trailboss.reconcilers.outcomes import Outcome
+from trailboss.reconcilers.turn import Turn
 
 RUN: dict[str, Any] = {
     "apiVersion": "trailboss.dev/v1alpha1",

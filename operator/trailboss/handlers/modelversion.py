@@ -8,7 +8,7 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.handlers.services import services
-from trailboss.reconcilers import modelversion
+from trailboss.reconcilers import modelversion, modelversion_deletion
 
 RESOURCE = (GROUP, VERSION, "modelversions")
 RESYNC_SECONDS = 60.0
@@ -36,8 +36,8 @@ def resync(body: kopf.Body, **_: Any) -> None:
 def deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     svc = services()
     try:
-        outcome = modelversion.finalize(dict(body), svc)
-    except modelversion.FinalizerBlocked as blocked:
+        outcome = modelversion_deletion.finalize(dict(body), svc)
+    except modelversion_deletion.FinalizerBlocked as blocked:
         raise kopf.TemporaryError(str(blocked), delay=15) from blocked
     logger.info(outcome)
     modelversion.forget(body["metadata"]["uid"])

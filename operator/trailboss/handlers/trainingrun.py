@@ -9,7 +9,7 @@ import kopf
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.labels import TRAININGRUN_LABEL
 from trailboss.handlers.services import services
-from trailboss.reconcilers import trainingrun
+from trailboss.reconcilers import trainingrun, trainingrun_tracking
 
 RESOURCE = (GROUP, VERSION, "trainingruns")
 RESYNC_SECONDS = 60.0
@@ -57,6 +57,6 @@ def deleted(body: kopf.Body, **_: Any) -> None:
     """The Job goes by garbage collection; the MLflow run is marked KILLED.
     After five failed tries the finalizer is released anyway."""
     try:
-        trainingrun.kill_mlflow_run(dict(body), services())
+        trainingrun_tracking.kill_mlflow_run(dict(body), services())
     finally:
         trainingrun.forget(body["metadata"]["uid"])

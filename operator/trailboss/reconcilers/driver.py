@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -23,12 +22,13 @@ from pydantic import ValidationError
 
 from trailboss import metrics
 from trailboss.api.common import API_VERSION, CommonStatus, Resource, explain
-from trailboss.api.conditions import find, set_ready
+from trailboss.api.conditions import find
 from trailboss.builders.patch import merge_patch
 from trailboss.clients.kube import Conflict
 from trailboss.reconcilers.common import INVALID_SPEC, Backoff, ObjectLocks, Services
 from trailboss.reconcilers.outcomes import Outcome, Verdict, Waiting, classify
 from trailboss.reconcilers.requeue import Requeue
+from trailboss.reconcilers.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -45,60 +45,6 @@ class Result(StrEnum):
     ERROR = "error"
     SKIPPED = "skipped"
     CONFLICT = "conflict"
-
-
-@dataclass
-class Turn(Generic[R]):
-    """One reconcile of one object: the object as read, the status being built,
-    and what to announce once that status is written."""
-
-    body: dict[str, Any]
-    svc: Services
-    obj: R
-    status: Any
-    events: list[tuple[str, str, bool]] = field(default_factory=list)
-    on_commit: list[Callable[[], None]] = field(default_factory=list)
-    requeue_after: float | None = None
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = self.body["metadata"]
-        return meta
-
-    @property
-    def name(self) -> str:
-        return str(self.meta["name"])
-
-    @property
-    def namespace(self) -> str:
-        return str(self.meta["namespace"])
-
-    @property
-    def uid(self) -> str:
-        return str(self.meta["uid"])
-
-    @property
-    def generation(self) -> int | None:
-        generation: int | None = self.meta.get("generation")
-        return generation
-
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        """Post a Kubernetes Event once the status is written."""
-        self.events.append((reason, message, warning))
-
-    def after_write(self, action: Callable[[], None]) -> None:
-        """Run ``action`` (a metric, say) once the status is written."""
-        self.on_commit.append(action)
-
-    def requeue(self, after: float) -> None:
-        """Reconcile again in ``after`` seconds (the earliest request wins)."""
-        if self.requeue_after is None or after < self.requeue_after:
-            self.requeue_after = after
-
-    def set_ready(self, ready: bool, reason: str, message: str) -> None:
-        self.status.conditions = set_ready(
-            self.status.conditions, ready, reason, message, self.generation
-        )
 
 
 class Kind(Protocol[R]):

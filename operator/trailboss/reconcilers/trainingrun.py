@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from trailboss import metrics
-from trailboss.api.common import API_VERSION, READY
-from trailboss.api.conditions import find, is_true, set_condition
+from trailboss.api.common import API_VERSION
+from trailboss.api.conditions import is_true
 from trailboss.api.trainingrun import (
     FailureStatus,
     MlflowRunStatus,
@@ -30,11 +30,11 @@ from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingUnavailable
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
-from trailboss.reconcilers.driver import Driver, Ended, Turn
+from trailboss.reconcilers.driver import Driver, Ended
 from trailboss.reconcilers.outcomes import Outcome, Waiting
+from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
+from trailboss.reconcilers.turn import Turn
 
-TRACKED = "Tracked"
-"""Condition: the MLflow run holds the outcome and status holds its metrics."""
 MODEL_VERSION_TAKEN = "ModelVersionNameTaken"
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _advance(turn: Run) -> None:
         job = _ensure_job(turn)
         _observe(turn, job)
     if status.phase in policy.TERMINAL:
-        _close_run(turn)
+        close_run(turn)
     if status.phase == TrainingPhase.SUCCEEDED and turn.obj.spec.registration:
         _register(turn)
 
@@ -273,48 +273,6 @@ def _count_outcome(labels: tuple[str, str, str], seconds: float | None) -> None:
         metrics.TRAINING_SECONDS.labels(labels[2]).observe(seconds)
 
 
-def _close_run(turn: Run) -> None:
-    """Copy the run's metrics into status and close the run if the trainer did not.
-    An outage here is waited out: the outcome is known, its record is not yet."""
-    status = turn.status
-    run_id = status.mlflow.run_id if status.mlflow else None
-    if run_id is None or is_true(status.conditions, TRACKED) or status.phase is None:
-        return
-    state = policy.mlflow_run_status(status.phase)
-    try:
-        turn.svc.tracking.finish_run(run_id, state)
-        status.metrics = turn.svc.tracking.get_run(run_id).metrics
-    except TrackingUnavailable as error:
-        raise Waiting(
-            TrainingReason.TRACKING_UNAVAILABLE,
-            f"training {str(status.phase).lower()}, but MLflow at {turn.svc.tracking.uri} is "
-            f"unreachable to record it: {error} (retrying)",
-        ) from error
-    status.conditions = set_condition(
-        status.conditions,
-        TRACKED,
-        True,
-        "RunClosed",
-        f"MLflow run {run_id} recorded",
-        turn.generation,
-    )
-    _restore_ready(turn)
-
-
-def _restore_ready(turn: Run) -> None:
-    """After an outage the Ready condition says so; put the outcome back."""
-    status = turn.status
-    ready = find(status.conditions, READY)
-    if ready is None or ready.reason != TrainingReason.TRACKING_UNAVAILABLE:
-        return
-    if status.phase == TrainingPhase.SUCCEEDED:
-        reason, message = TrainingReason.SUCCEEDED, "training finished"
-    else:
-        failure = status.failure or FailureStatus()
-        reason, message = TrainingReason.FAILED, failure.message or failure.reason or "failed"
-    turn.set_ready(status.phase == TrainingPhase.SUCCEEDED, reason, message)
-
-
 def _register(turn: Run) -> None:
     status: TrainingRunStatus = turn.status
     if status.model_version is not None:
@@ -343,14 +301,6 @@ def _check_made_by_this_run(turn: Run, name: str) -> None:
         f"named {turn.name} (MLflow run {source.get('mlflowRunId', 'unknown')}); delete that "
         "ModelVersion to register this run's model, or train under another name (retrying)",
     )
-
-
-def kill_mlflow_run(body: dict[str, Any], svc: Services) -> None:
-    """On deletion of an unfinished run: mark its MLflow run KILLED."""
-    status = TrainingRunStatus.model_validate(body.get("status") or {})
-    if status.phase in policy.TERMINAL or not (status.mlflow and status.mlflow.run_id):
-        return
-    svc.tracking.finish_run(status.mlflow.run_id, "KILLED")
 
 
 def forget(uid: str) -> None:
