@@ -29,13 +29,16 @@ class Conflict(Exception):
     """The object changed since it was read (HTTP 409): read it again and retry."""
 
 
-def load_config() -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig."""
+def load_config(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (this
+    file, or ``$KUBECONFIG``, or ``~/.kube/config``)."""
     configuration = client.Configuration()
     try:
+        if kubeconfig:
+            raise config.ConfigException("a kubeconfig was named")
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(configuration)
 
