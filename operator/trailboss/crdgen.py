@@ -18,6 +18,7 @@ import yaml
 
 from trailboss.api import KINDS
 from trailboss.api.common import GROUP, VERSION, Resource
+from trailboss.api.constraints import cel_string
 
 CATEGORY = "trailboss"
 _DROP_KEYS = {"title", "$defs", "discriminator"}
@@ -32,7 +33,8 @@ def crd_for(kind: type[Resource]) -> dict[str, Any]:
         raise TypeError(f"{kind.__name__} needs concrete spec and status models")
     spec_schema = structural(spec_model.model_json_schema(by_alias=True))
     if info.spec_rules:
-        spec_schema["x-kubernetes-validations"] = [dict(rule) for rule in info.spec_rules]
+        rules = spec_schema.setdefault("x-kubernetes-validations", [])
+        rules.extend(dict(rule) for rule in info.spec_rules)
     status_schema = structural(status_model.model_json_schema(by_alias=True))
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -64,6 +66,7 @@ def crd_for(kind: type[Resource]) -> dict[str, Any]:
                             "type": "object",
                             "description": (kind.__doc__ or "").strip(),
                             "required": ["spec"],
+                            "x-kubernetes-validations": [info.name_rule.cel(info.kind)],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
@@ -105,11 +108,11 @@ def _rewrite(node: Any, defs: dict[str, Any]) -> Any:
     for key, value in node.items():
         if key in _DROP_KEYS:
             continue
-        if key in ("properties", "patternProperties"):
+        if key == "properties" or key == "patternProperties":
             out[key] = {name: _rewrite(sub, defs) for name, sub in value.items()}
         elif key == "default" and value in ([], {}):
             continue  # pydantic fills empty collections; the stored object stays tidy
-        elif key in ("default", "examples", "enum", "x-kubernetes-validations"):
+        elif key in ("default", "examples", "enum", "x-kubernetes-validations", "propertyNames"):
             out[key] = copy.deepcopy(value)
         else:
             out[key] = _rewrite(value, defs)
@@ -124,7 +127,13 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     siblings = {k: v for k, v in node.items() if k != "$ref"}
     if "description" in target and "description" in siblings:
         target.pop("description")
-    return _resolve({**target, **siblings}, defs)
+    rules = target.get("x-kubernetes-validations", []) + siblings.get(
+        "x-kubernetes-validations", []
+    )
+    merged = {**target, **siblings}
+    if rules:
+        merged["x-kubernetes-validations"] = rules
+    return _resolve(merged, defs)
 
 
 def _collapse_optional(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +155,30 @@ def _collapse_optional(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, 
     return merged
 
 
+def _key_rules(node: dict[str, Any]) -> dict[str, Any]:
+    """Map keys with a syntax: the API server has no ``patternProperties`` or
+    ``propertyNames``, so their pattern and length become a CEL rule on the map."""
+    patterns = node.pop("patternProperties", None)
+    names = node.pop("propertyNames", None)
+    if not patterns and not names:
+        return node
+    names = names or {}
+    if patterns:
+        (pattern, values), *_ = patterns.items()
+        node["additionalProperties"] = values
+    else:
+        pattern = names.get("pattern", "")
+    checks = [f"size(k) <= {names['maxLength']}"] if "maxLength" in names else []
+    if pattern:
+        checks.append(f"k.matches({cel_string(pattern)})")
+    message = names.get("description") or f"keys must match {pattern}"
+    rule = {"rule": f"self.all(k, {' && '.join(checks)})", "message": message}
+    node["x-kubernetes-validations"] = [rule, *node.get("x-kubernetes-validations", [])]
+    return node
+
+
 def _fix_keywords(node: dict[str, Any]) -> dict[str, Any]:
+    node = _key_rules(node)
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if "exclusiveMinimum" in node and not isinstance(node["exclusiveMinimum"], bool):

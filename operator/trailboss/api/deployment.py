@@ -8,18 +8,17 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from trailboss.api.common import (
     AGE_COLUMN,
-    MAX_ITEMS,
-    MAX_STRING,
     READY_COLUMN,
     ApiModel,
     CommonStatus,
     Duration,
-    EnvVar,
+    EnvList,
     KindInfo,
+    LabelKey,
     ModelName,
     Name,
     PrinterColumn,
@@ -27,6 +26,8 @@ from trailboss.api.common import (
     ResourceRequirements,
     S3Uri,
 )
+from trailboss.api.constraints import ObjectNameRule, Rule, checked, enforce, finite, model_rules
+from trailboss.api.fields import Arguments, Cron, Image, LabelValue
 from trailboss.api.trainingrun import TrainingRunSpec
 
 
@@ -60,11 +61,9 @@ class VersionPolicy(ApiModel):
     """Pick the version to serve by rule rather than by name, so Git can hold a
     policy instead of a number."""
 
-    latest: Annotated[str, Field(pattern=r"^(Validated|Registered)$")] = "Validated"
+    latest: Annotated[str, Field(pattern=r"^(Validated|Registered)$", max_length=10)] = "Validated"
     """Serve the newest ModelVersion of the model in this phase."""
-    match_labels: Annotated[
-        dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=16)
-    ] = {}
+    match_labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=16)] = {}
     """Only consider ModelVersions with these labels."""
 
 
@@ -72,15 +71,13 @@ class ServerSpec(ApiModel):
     """The model server. By default Trailboss's own server runs the MLflow
     pyfunc model; with an image, the user's server runs behind the logging sidecar."""
 
-    image: Annotated[str, Field(max_length=1024)] | None = None
+    image: Image | None = None
     """Your own model server image; empty uses the built-in server."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """Port the server listens on."""
-    args: Annotated[
-        list[Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_ITEMS)
-    ] = []
+    args: Arguments = []
     """Arguments to the server."""
-    env: Annotated[list[EnvVar], Field(max_length=MAX_ITEMS)] = []
+    env: EnvList = []
     """Extra environment variables for the server."""
 
 
@@ -93,25 +90,50 @@ class RolloutStep(ApiModel):
     """How long to hold this step while analysis runs, e.g. `5m`."""
 
 
+_QUERY_MIN_AT_MOST_MAX = Rule(
+    "!has(self.min) || !has(self.max) || self.min <= self.max",
+    "min must be at most max",
+    lambda q: q.min is None or q.max is None or q.min <= q.max,
+)
+Bound = Annotated[float, AfterValidator(finite)]
+
+
 class AnalysisQuery(ApiModel):
     """A PromQL query whose result must stay within bounds."""
 
-    name: Annotated[str, Field(min_length=1, max_length=63)]
+    model_config = ConfigDict(json_schema_extra=model_rules(_QUERY_MIN_AT_MOST_MAX))
+
+    name: Name
     """Name shown in status, e.g. `error-rate`."""
-    query: Annotated[str, Field(min_length=1, max_length=MAX_STRING)]
+    query: Annotated[str, Field(min_length=1, max_length=1024)]
     """PromQL returning one number; `{{version}}` is replaced by the canary version."""
-    min: float | None = None
+    min: Bound | None = None
     """Fail when the result is below this."""
-    max: float | None = None
+    max: Bound | None = None
     """Fail when the result is above this."""
+
+    @model_validator(mode="after")
+    def _min_at_most_max(self) -> AnalysisQuery:
+        enforce(self, _QUERY_MIN_AT_MOST_MAX)
+        return self
+
+
+_QUERIES_TOTAL = Rule(
+    "self.map(q, size(q.query)).sum() <= 2048",
+    "the queries may hold at most 2048 characters of PromQL in all",
+    lambda qs: sum(len(q.query) for q in qs) <= 2048,
+)
+PROMETHEUS_URL = r"^https?://[A-Za-z0-9.:_\[\]-]+(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 
 
 class AnalysisSpec(ApiModel):
     """Prometheus analysis run during each rollout step."""
 
-    prometheus_url: Annotated[str, Field(pattern=r"^https?://", max_length=1024)]
+    prometheus_url: Annotated[str, Field(pattern=PROMETHEUS_URL, max_length=512)]
     """Prometheus base URL, e.g. `http://prometheus.monitoring:9090`."""
-    queries: Annotated[list[AnalysisQuery], Field(min_length=1, max_length=16)]
+    queries: Annotated[
+        list[AnalysisQuery], Field(min_length=1, max_length=8), checked(_QUERIES_TOTAL)
+    ]
     """Queries evaluated at every interval."""
     interval: Duration = "1m"
     """How often the queries run."""
@@ -154,13 +176,27 @@ class RolloutSpec(ApiModel):
     """Prometheus checks gating each step; without it, steps advance on time."""
 
 
+_GATEWAY_FOR_ROUTE = Rule(
+    "!has(self.kind) || self.kind != 'HTTPRoute' || has(self.gateway)",
+    "kind: HTTPRoute needs gateway, the Gateway the route attaches to",
+    lambda t: t.kind != TrafficRouterKind.HTTP_ROUTE or t.gateway is not None,
+)
+
+
 class TrafficRouterSpec(ApiModel):
     """How traffic is split between stable and canary."""
+
+    model_config = ConfigDict(json_schema_extra=model_rules(_GATEWAY_FOR_ROUTE))
 
     kind: TrafficRouterKind = TrafficRouterKind.REPLICA_RATIO
     """ReplicaRatio needs nothing extra; HTTPRoute sets Gateway API backend weights."""
     gateway: Name | None = None
     """Gateway the HTTPRoute attaches to (HTTPRoute only)."""
+
+    @model_validator(mode="after")
+    def _gateway_for_route(self) -> TrafficRouterSpec:
+        enforce(self, _GATEWAY_FOR_ROUTE)
+        return self
 
 
 class MonitoringSpec(ApiModel):
@@ -183,7 +219,7 @@ class RetrainingSpec(ApiModel):
 
     on_drift: bool = False
     """Start a TrainingRun when drift exceeds the threshold."""
-    schedule: Annotated[str, Field(max_length=128)] | None = None
+    schedule: Cron | None = None
     """Cron schedule for periodic retraining, e.g. `0 3 * * 1`."""
     cooldown: Duration = "24h"
     """Minimum time between two retrainings."""
@@ -315,6 +351,9 @@ class Deployment(Resource):
         kind="Deployment",
         plural="deployments",
         short_names=("mdeploy", "mdep"),
+        name_rule=ObjectNameRule(
+            40, "its serving Deployments and Services are named <name>-<role>-<hash5>"
+        ),
         spec_rules=(
             {
                 "rule": "has(self.modelVersion) != has(self.versionPolicy)",

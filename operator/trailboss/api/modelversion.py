@@ -7,22 +7,23 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from trailboss.api.common import (
     AGE_COLUMN,
-    MAX_MAP,
-    MAX_NAME,
     READY_COLUMN,
     ApiModel,
     CommonStatus,
     KindInfo,
     ModelName,
+    Name,
     PrinterColumn,
     Resource,
     S3Uri,
     ValidationGate,
 )
+from trailboss.api.constraints import ObjectNameRule, finite
+from trailboss.api.fields import ArtifactUri, Flavor, Image, MetricName, RunId
 
 RELEASE_FINALIZER_ANNOTATION = "trailboss.dev/release-finalizer"
 """Set to `"true"` to let a ModelVersion be deleted while its registry is
@@ -59,13 +60,13 @@ class DeletionPolicy(StrEnum):
 class ModelSource(ApiModel):
     """Where the model came from (lineage), recorded as registry tags."""
 
-    training_run: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    training_run: Name | None = None
     """The TrainingRun that produced it, when one did."""
-    mlflow_run_id: Annotated[str, Field(max_length=64)] | None = None
+    mlflow_run_id: RunId | None = None
     """The MLflow run that logged it; also where metrics are read from."""
-    image: Annotated[str, Field(max_length=1024)] | None = None
+    image: Image | None = None
     """Training image."""
-    dataset: Annotated[str, Field(max_length=2048)] | None = None
+    dataset: Annotated[str, Field(max_length=1280)] | None = None
     """The pinned training data, e.g. `s3://datasets/churn.csv@etag:…`."""
 
 
@@ -74,14 +75,16 @@ class ModelVersionSpec(ApiModel):
 
     model: ModelName
     """Registered model name in MLflow."""
-    artifact_uri: Annotated[str, Field(pattern=r"^(s3://|runs:/).+", max_length=2048)]
+    artifact_uri: ArtifactUri
     """The MLflow model directory: `s3://bucket/path/model` or
     `runs:/<run-id>/<artifact-path>`. It must contain an `MLmodel` file."""
-    flavor: Annotated[str, Field(max_length=64)] = "python_function"
+    flavor: Flavor = "python_function"
     """MLflow flavor the model is loaded with."""
     source: ModelSource | None = None
     """Lineage: the run, image and data that produced the model."""
-    metrics: Annotated[dict[str, float], Field(max_length=MAX_MAP)] = {}
+    metrics: Annotated[
+        dict[MetricName, Annotated[float, AfterValidator(finite)]], Field(max_length=128)
+    ] = {}
     """Metrics of the model. When empty, they are read from the MLflow run."""
     reference_data: S3Uri | None = None
     """Data drift is measured against, e.g. the training or validation set."""
@@ -161,6 +164,9 @@ class ModelVersion(Resource):
         kind="ModelVersion",
         plural="modelversions",
         short_names=("mv",),
+        name_rule=ObjectNameRule(
+            63, "it becomes a label value and is how Deployments pin a version"
+        ),
         spec_rules=(
             {
                 "rule": "self == oldSelf",

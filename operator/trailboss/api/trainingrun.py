@@ -7,27 +7,65 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from trailboss.api.common import (
     AGE_COLUMN,
-    MAX_ITEMS,
-    MAX_MAP,
-    MAX_NAME,
-    MAX_STRING,
     READY_COLUMN,
     ApiModel,
     CommonStatus,
-    EnvVar,
+    EnvList,
     KindInfo,
+    LabelKey,
     ModelName,
-    Name,
     PrinterColumn,
     Resource,
     ResourceRequirements,
     S3Uri,
+    Seconds,
     Toleration,
     ValidationGate,
+)
+from trailboss.api.constraints import (
+    ObjectNameRule,
+    Rule,
+    checked,
+    enforce,
+    model_rules,
+    total_map_length,
+)
+from trailboss.api.fields import (
+    Arguments,
+    ArtifactPath,
+    Command,
+    ExperimentName,
+    Flavor,
+    HyperparameterName,
+    Image,
+    LabelValue,
+    ObjectName,
+)
+from trailboss.api.security import PodSecurity
+
+TRAINING_RUN_NAME_LIMIT = 40
+"""A TrainingRun's Job is `<name>-train-<hash5>` and must leave room for the
+`-<index>` of distributed workers' hostnames within 63 characters."""
+
+
+def _hp_variable(name: str) -> str:
+    return name.upper().replace("-", "_").replace(".", "_")
+
+
+_CEL_HP_VARIABLE = "{0}.upperAscii().replace('-', '_').replace('.', '_')"
+_DISTINCT_HP_VARIABLES = Rule(
+    "self.all(a, self.filter(b, "
+    + _CEL_HP_VARIABLE.format("b")
+    + " == "
+    + _CEL_HP_VARIABLE.format("a")
+    + ").size() == 1)",
+    "two hyperparameter names give the same HP_<NAME> variable (names differ only in case, "
+    "'-', '.' or '_'): rename one",
+    lambda hps: len({_hp_variable(k) for k in hps}) == len(hps),
 )
 
 
@@ -66,73 +104,94 @@ class DatasetSpec(ApiModel):
 class RegisterSpec(ApiModel):
     """What to register as a ModelVersion when the run succeeds."""
 
-    artifact_path: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = "model"
+    artifact_path: ArtifactPath = "model"
     """Path of the logged model inside the MLflow run's artifacts."""
-    flavor: Annotated[str, Field(max_length=64)] = "python_function"
+    flavor: Flavor = "python_function"
     """MLflow flavor the model is served with."""
     validation: ValidationGate | None = None
     """Metric bounds the new ModelVersion must meet to become Validated."""
     reference_data: S3Uri | None = None
     """Data the model's drift is measured against; defaults to the training dataset."""
-    deletion_policy: Annotated[str, Field(pattern=r"^(Retain|Delete)$")] = "Retain"
+    deletion_policy: Annotated[str, Field(pattern=r"^(Retain|Delete)$", max_length=6)] = "Retain"
     """Passed to the ModelVersion: what deleting it does to the registry version."""
+
+
+_GPUS_BY_FIELD = Rule(
+    "!has(self.resources) || ['requests', 'limits'].all(k, !has(self.resources[k]) "
+    "|| !('nvidia.com/gpu' in self.resources[k]))",
+    "request GPUs with spec.gpus, not spec.resources",
+    lambda s: (
+        s.resources is None
+        or all("nvidia.com/gpu" not in r for r in (s.resources.requests, s.resources.limits))
+    ),
+)
 
 
 class TrainingRunSpec(ApiModel):
     """What to train, on what data, with which container and resources."""
 
+    model_config = ConfigDict(json_schema_extra=model_rules(_GPUS_BY_FIELD))
+
     model: ModelName
     """Name of the model being trained; the registered model name in MLflow."""
-    image: Annotated[str, Field(min_length=1, max_length=1024)]
+    image: Image
     """Container image holding the training code."""
-    command: Annotated[
-        list[Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_ITEMS)
-    ] = []
+    command: Command = []
     """Entrypoint; the image's ENTRYPOINT when empty."""
-    args: Annotated[
-        list[Annotated[str, Field(max_length=MAX_STRING)]], Field(max_length=MAX_ITEMS)
-    ] = []
+    args: Arguments = []
     """Arguments to the entrypoint."""
-    env: Annotated[list[EnvVar], Field(max_length=MAX_ITEMS)] = []
+    env: EnvList = []
     """Extra environment variables for the training container."""
     hyperparameters: Annotated[
-        dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_MAP)
+        dict[HyperparameterName, Annotated[str, Field(max_length=1024)]],
+        Field(max_length=64),
+        checked(total_map_length(1024, "hyperparameters"), _DISTINCT_HP_VARIABLES),
     ] = {}
     """Passed to the container as `HP_<NAME>` variables and as
     `TRAILBOSS_HYPERPARAMETERS` (JSON), and logged as MLflow params.
     Values are strings: quote numbers (`learning_rate: "0.1"`)."""
     dataset: DatasetSpec | None = None
     """Training data in S3, pinned at start."""
-    experiment: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] | None = None
+    experiment: ExperimentName | None = None
     """MLflow experiment; defaults to the model name."""
     resources: ResourceRequirements | None = None
     """CPU and memory for each worker."""
     gpus: Annotated[int, Field(ge=0, le=64)] = 0
     """GPUs per worker, requested as `nvidia.com/gpu`."""
-    node_selector: Annotated[
-        dict[str, Annotated[str, Field(max_length=MAX_NAME)]], Field(max_length=MAX_MAP)
-    ] = {}
+    node_selector: Annotated[dict[LabelKey, LabelValue], Field(max_length=8)] = {}
     """Schedule only on nodes with these labels."""
-    tolerations: Annotated[list[Toleration], Field(max_length=MAX_ITEMS)] = []
+    tolerations: Annotated[list[Toleration], Field(max_length=8)] = []
     """Tolerate these node taints, e.g. a GPU pool's."""
-    service_account_name: Name | None = None
+    service_account_name: ObjectName | None = None
     """Service account the training pods run as (e.g. one bound to S3 access)."""
-    s3_credentials_secret: Name | None = None
+    s3_credentials_secret: ObjectName | None = None
     """Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` for the
     container; defaults to the operator's configured secret."""
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     """Number of pods. More than one gives an Indexed Job, a headless Service and
     the MASTER_ADDR / MASTER_PORT / WORLD_SIZE / RANK variables PyTorch DDP expects."""
     backoff_limit: Annotated[int, Field(ge=0, le=100)] = 0
-    """Retries before the run is marked Failed."""
-    active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
-    """Fail the run when it takes longer than this."""
-    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    """Retries of failures of the training code before the run is marked Failed.
+    Pods that exit with the infrastructure-failure code 75 (storage or tracking
+    unreachable) or are evicted do not count: they are replaced."""
+    active_deadline_seconds: Annotated[int, Field(ge=1, le=366 * 24 * 3600)] | None = None
+    """Fail the run when it takes longer than this; also bounds how long pods are
+    replaced while storage or tracking is unreachable."""
+    ttl_seconds_after_finished: Seconds | None = None
     """Delete the Job (not the TrainingRun) this long after it finishes."""
     suspend: bool = False
     """Pause the run: no pods run while true. The only field that may change."""
     registration: RegisterSpec | None = Field(default=None, alias="register")
     """Register the trained model as a ModelVersion on success."""
+    security_context: PodSecurity | None = None
+    """Pod Security for the training pods. They meet the `restricted` profile by
+    default (non-root, no privilege escalation, all capabilities dropped,
+    RuntimeDefault seccomp); these settings can only tighten that, or name a user."""
+
+    @model_validator(mode="after")
+    def _gpus_by_field(self) -> TrainingRunSpec:
+        enforce(self, _GPUS_BY_FIELD)
+        return self
 
 
 class MlflowRunStatus(ApiModel):
@@ -217,6 +276,11 @@ class TrainingRun(Resource):
         kind="TrainingRun",
         plural="trainingruns",
         short_names=("tr",),
+        name_rule=ObjectNameRule(
+            TRAINING_RUN_NAME_LIMIT,
+            "its Job is named <name>-train-<hash5> and distributed workers' hostnames "
+            "add -<index>, within 63 characters",
+        ),
         spec_rules=(
             {
                 "rule": _immutable_except_suspend(),
