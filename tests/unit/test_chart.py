@@ -544,7 +544,7 @@ def status(kind: str, phase: str, *, observed: int | None = 2, message: str = ""
         ("ModelVersion", "Pending", "Progressing"),
         ("Deployment", "Healthy", "Healthy"),
         ("Deployment", "Degraded", "Degraded"),
-        ("Deployment", "RolledBack", "Degraded"),
+        ("Deployment", "Paused", "Suspended"),
         ("Deployment", "Progressing", "Progressing"),
     ],
 )
