@@ -69,6 +69,12 @@ _DISTINCT_HP_VARIABLES = Rule(
 )
 
 
+INFRASTRUCTURE_FAILURE_EXIT_CODE = 75
+"""The trainer contract's exit code for "storage or tracking stayed unreachable
+longer than I retry" (EX_TEMPFAIL). The Job replaces such pods without counting
+them against spec.backoffLimit."""
+
+
 class TrainingPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
@@ -89,6 +95,7 @@ class TrainingReason(StrEnum):
     DATA_STORE_UNAVAILABLE = "DataStoreUnavailable"
     TRACKING_UNAVAILABLE = "TrackingServerUnavailable"
     INVALID_SPEC = "InvalidSpec"
+    PODS_REJECTED = "PodsRejected"
     REGISTERED = "Registered"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailboss.api.common import API_VERSION, EnvVar, ResourceRequirements
-from trailboss.api.trainingrun import DatasetPin, TrainingRunSpec
+from trailboss.api.trainingrun import INFRASTRUCTURE_FAILURE_EXIT_CODE, DatasetPin, TrainingRunSpec
 from trailboss.builders.labels import (
     COMPONENT_TRAINING,
     MODEL_LABEL,
@@ -22,6 +22,7 @@ from trailboss.builders.labels import (
     standard,
 )
 from trailboss.builders.names import child_name
+from trailboss.builders.podsecurity import container_security_context, pod_security_context
 
 CONTAINER = "trainer"
 DDP_PORT = 29500
@@ -79,6 +80,7 @@ def build_job(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
         "completions": spec.workers,
         "parallelism": spec.workers,
         "backoffLimit": spec.backoff_limit,
+        "podFailurePolicy": pod_failure_policy(),
         "suspend": spec.suspend,
         "template": {
             "metadata": {"labels": {**ctx.pod_labels, **meta_labels}},
@@ -101,6 +103,29 @@ def build_job(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
             "ownerReferences": [owner.reference()],
         },
         "spec": job_spec,
+    }
+
+
+def pod_failure_policy() -> dict[str, Any]:
+    """Failures that are not the training code's do not use up `backoffLimit`: the
+    trainer's infrastructure-failure exit code (storage or tracking unreachable for
+    longer than it retries) and pods evicted or preempted. The Job replaces those
+    pods; `activeDeadlineSeconds` bounds how long it keeps doing so."""
+    return {
+        "rules": [
+            {
+                "action": "Ignore",
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": [INFRASTRUCTURE_FAILURE_EXIT_CODE],
+                },
+            },
+            {
+                "action": "Ignore",
+                "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+            },
+        ]
     }
 
 
@@ -130,6 +155,7 @@ def _pod_spec(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
         "image": spec.image,
         "env": training_env(owner, spec, ctx),
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": container_security_context(spec.security_context),
     }
     if spec.command:
         container["command"] = list(spec.command)
@@ -138,7 +164,13 @@ def _pod_spec(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
     resources = _resources(spec.resources, spec.gpus)
     if resources:
         container["resources"] = resources
-    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    # The pod failure policy needs restartPolicy Never: a failed container must
+    # fail its pod for the Job to see the exit code.
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(spec.security_context),
+        "containers": [container],
+    }
     if spec.workers > 1:
         pod["subdomain"] = service_name(owner)
     if spec.node_selector:

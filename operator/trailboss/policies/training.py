@@ -122,3 +122,57 @@ def pod_failure(pods: list[dict[str, Any]], job: JobObservation) -> FailureStatu
 def mlflow_run_status(phase: TrainingPhase) -> str:
     """How the MLflow run is closed when the trainer did not close it."""
     return "FINISHED" if phase == TrainingPhase.SUCCEEDED else "FAILED"
+
+
+# What the API server says when an admission plugin, a quota or a webhook refuses
+# a pod the Job controller tries to create (reported only as FailedCreate events;
+# a Job has no condition for it).
+_REFUSED = ("is forbidden", "denied the request", "exceeded quota")
+
+
+def pods_rejected(job: JobObservation, events: list[dict[str, Any]]) -> Progress | None:
+    """`PodsRejected` when the Job has no pod because admission refuses them, with
+    the API server's words and what to change; None while pods exist or the Job
+    is finished. ``events`` are the Job's core/v1 or events.k8s.io/v1 Events."""
+    if job.complete or job.failed_reason is not None or job.active or job.suspended:
+        return None
+    refusals = [e for e in events if e.get("reason") == "FailedCreate" and _refused(e)]
+    if not refusals:
+        return None
+    latest = max(refusals, key=_event_time)
+    message = _event_message(latest).removeprefix("Error creating: ").strip()
+    return Progress(
+        TrainingPhase.PENDING,
+        TrainingReason.PODS_REJECTED,
+        f"the training pods are refused at admission: {message[:MESSAGE_LIMIT]}; "
+        f"{_remedy(message)}",
+    )
+
+
+def _refused(event: dict[str, Any]) -> bool:
+    message = _event_message(event)
+    return any(marker in message for marker in _REFUSED)
+
+
+def _event_message(event: dict[str, Any]) -> str:
+    return str(event.get("message") or event.get("note") or "")
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    for key in ("lastTimestamp", "last_timestamp", "eventTime", "event_time"):
+        if value := event.get(key):
+            return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+    return ""
+
+
+def _remedy(message: str) -> str:
+    if "PodSecurity" in message:
+        return (
+            "the namespace enforces Pod Security; training pods meet `restricted` unless "
+            "spec.securityContext.runAsRoot is true"
+        )
+    if "exceeded quota" in message:
+        return (
+            "a ResourceQuota is exhausted: lower spec.resources or spec.workers, or raise the quota"
+        )
+    return "an admission policy or webhook refuses them: see the message for what it requires"
