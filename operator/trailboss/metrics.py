@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
     "trailboss_reconcile_total", "Reconciles run, by kind and result.", ["kind", "result"]
@@ -31,6 +31,26 @@ MODEL_VERSIONS = Counter(
     "trailboss_modelversions_total",
     "ModelVersions that reached a final phase, by namespace, model and phase.",
     ["namespace", "model", "phase"],
+)
+TRAFFIC_WEIGHT = Gauge(
+    "trailboss_deployment_traffic_weight_percent",
+    "Percent of a Deployment's traffic each served version should get, by role.",
+    ["namespace", "deployment", "version", "role"],
+)
+ROLLOUTS = Counter(
+    "trailboss_rollouts_total",
+    "Rollouts that ended, by result (promoted or aborted).",
+    ["namespace", "deployment", "result"],
+)
+ANALYSIS_VALUE = Gauge(
+    "trailboss_analysis_value",
+    "The last value an analysis query measured.",
+    ["namespace", "deployment", "query"],
+)
+ANALYSIS_MEASUREMENTS = Counter(
+    "trailboss_analysis_measurements_total",
+    "Analysis measurements, by phase (Successful, Failed, Inconclusive, Error).",
+    ["namespace", "deployment", "query", "phase"],
 )
 TRAINING_OUTCOMES = ("succeeded", "failed")
 MODEL_PHASES = ("Validated", "Rejected", "Failed")

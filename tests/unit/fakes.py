@@ -13,6 +13,7 @@ from typing import Any
 from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.clients.kube import Conflict
+from trailboss.clients.prometheus import QueryFailed
 from trailboss.clients.storage import DataNotFound, Listing, digest
 from trailboss.clients.tracking import (
     RegistryVersion,
@@ -80,11 +81,20 @@ class FakeKube:
         return self.put(manifest)
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply, roughly: creates, or merges the fields given."""
         meta = manifest["metadata"]
-        obj = self.objects[(manifest["kind"], meta["namespace"], meta["name"])]
-        obj["spec"] = apply_merge_patch(obj.get("spec") or {}, manifest.get("spec") or {})
+        key = (manifest["kind"], meta["namespace"], meta["name"])
+        if key not in self.objects:
+            self.creations += 1
+            return self.put(manifest)
+        obj = self.objects[key]
+        for part in ("spec", "metadata"):
+            obj[part] = apply_merge_patch(obj.get(part) or {}, manifest.get(part) or {})
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(obj)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self.objects.pop((kind, namespace, name), None)
 
     def patch_status(
         self,
@@ -242,6 +252,21 @@ class FakeStorage:
         )
 
 
+class FakePrometheus:
+    """Answers queries from a table; a query it does not know returns no data."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, float | None] = {}
+        self.down = False
+        self.asked: list[str] = []
+
+    def query(self, base_url: str, promql: str) -> float | None:
+        self.asked.append(promql)
+        if self.down:
+            raise QueryFailed(f"Prometheus at {base_url} is unreachable: connection refused")
+        return self.answers.get(promql)
+
+
 def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:
     kube, tracking, storage = FakeKube(), FakeTracking(), FakeStorage()
     svc = Services(
@@ -249,6 +274,7 @@ def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:
         kube=kube,
         tracking=tracking,
         storage=storage,
+        prometheus=FakePrometheus(),
         clock=lambda: NOW,
     )
     return svc, kube, tracking, storage

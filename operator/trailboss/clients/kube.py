@@ -85,6 +85,15 @@ class Kube:
         )
         return dict(obj.to_dict())
 
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete in the background (dependents by garbage collection); gone is fine."""
+        try:
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace, propagation_policy="Background"
+            )
+        except NotFoundError:
+            return
+
     def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create, or None when an object of that name already exists."""
         resource = self._resource(manifest["apiVersion"], manifest["kind"])

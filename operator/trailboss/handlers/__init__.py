@@ -9,14 +9,15 @@ from typing import Any
 
 import kopf
 
-from trailboss.handlers import modelversion, trainingrun
+from trailboss.handlers import deployment, modelversion, trainingrun
 from trailboss.handlers.services import install, services
 from trailboss.handlers.startup import configure
+from trailboss.reconcilers import deployment as deployment_reconciler
 from trailboss.reconcilers import modelversion as modelversion_reconciler
 from trailboss.reconcilers import trainingrun as trainingrun_reconciler
 from trailboss.reconcilers.requeue import Requeue
 
-__all__ = ["install", "modelversion", "trainingrun"]
+__all__ = ["deployment", "install", "modelversion", "trainingrun"]
 
 
 @kopf.on.startup()
@@ -27,3 +28,4 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     requeue = Requeue()
     trainingrun_reconciler.driver.requeue = requeue
     modelversion_reconciler.driver.requeue = requeue
+    deployment_reconciler.driver.requeue = requeue

@@ -9,7 +9,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from trailboss.clients.protocols import KubeClient, StorageClient, TrackingClient
+from trailboss.clients.protocols import (
+    KubeClient,
+    MetricsQuery,
+    StorageClient,
+    TrackingClient,
+)
 from trailboss.settings import Settings
 
 
@@ -28,6 +33,7 @@ class Services:
     kube: KubeClient
     tracking: TrackingClient
     storage: StorageClient
+    prometheus: MetricsQuery
     clock: Callable[[], dt.datetime] = utcnow
 
 

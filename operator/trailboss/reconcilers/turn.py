@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from trailboss.api.common import Resource
-from trailboss.api.conditions import set_ready
+from trailboss.api.conditions import set_condition, set_ready
 from trailboss.reconcilers.common import Services
 
 R = TypeVar("R", bound=Resource)
@@ -60,6 +60,11 @@ class Turn(Generic[R]):
         """Reconcile again in ``after`` seconds (the earliest request wins)."""
         if self.requeue_after is None or after < self.requeue_after:
             self.requeue_after = after
+
+    def set_condition(self, type_: str, status: bool, reason: str, message: str) -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, type_, status, reason, message, self.generation
+        )
 
     def set_ready(self, ready: bool, reason: str, message: str) -> None:
         self.status.conditions = set_ready(
