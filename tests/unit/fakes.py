@@ -38,6 +38,7 @@ class FakeKube:
         self.statuses: list[dict[str, Any]] = []
         self.patches: list[dict[str, Any]] = []
         self.events: list[tuple[str, str]] = []
+        self.cluster_events: list[dict[str, Any]] = []  # Events other components post
         self.creations = 0
         self._versions = itertools.count(1)
 
@@ -92,6 +93,13 @@ class FakeKube:
             obj[part] = apply_merge_patch(obj.get(part) or {}, manifest.get(part) or {})
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(obj)
+
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]:
+        return [
+            e
+            for e in self.cluster_events
+            if e["involvedObject"] == {"kind": kind, "name": name, "namespace": namespace}
+        ]
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.objects.pop((kind, namespace, name), None)

@@ -157,3 +157,24 @@ def test_outage_when_the_job_ends_is_waited_out_and_the_metrics_recorded() -> No
     assert tracking.runs["run1"]["status"] == "FINISHED"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Registered")
+
+
+def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    ended = trainingrun.reconcile(kube.put(BODY), svc)
+    job = kube.jobs()[0]["metadata"]
+    assert ended.requeue_after is not None  # no pod yet: it looks again by itself
+    kube.cluster_events.append(
+        {
+            "involvedObject": {"kind": "Job", "name": job["name"], "namespace": "ml"},
+            "reason": "FailedCreate",
+            "message": 'Error creating: pods "x" is forbidden: violates PodSecurity '
+            '"restricted:latest": runAsNonRoot != true',
+            "lastTimestamp": "2026-11-22T10:00:05Z",
+        }
+    )
+    trainingrun.reconcile(_with_status(kube), svc)
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "PodsRejected")
+    assert "violates PodSecurity" in ready["message"]

@@ -6,6 +6,7 @@ field manager so ``kubectl get --show-managed-fields`` tells who owns what.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
 import secrets
@@ -71,6 +72,13 @@ class Kube:
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
         result = self._resource(api_version, kind).get(namespace=namespace, label_selector=selector)
         return [dict(item) for item in result.to_dict().get("items", [])]
+
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The core/v1 Events about one object (what `kubectl describe` shows)."""
+        found = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        )
+        return [self.api.sanitize_for_serialization(e) for e in found.items]
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with the operator's field manager."""

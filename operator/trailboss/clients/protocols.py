@@ -3,6 +3,7 @@ and so do the in-memory fakes of the unit tests, without casts."""
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from typing import Any, Protocol
 
@@ -21,6 +22,8 @@ class KubeClient(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]: ...
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
 

@@ -36,6 +36,7 @@ from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
 from trailboss.reconcilers.turn import Turn
 
 MODEL_VERSION_TAKEN = "ModelVersionNameTaken"
+PODS_POLL_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
 Run = Turn[TrainingRun]
@@ -216,6 +217,8 @@ def _observe(turn: Run, job: dict[str, Any] | None) -> None:
         )
         failure = policy.pod_failure(pods, observed)
     progress = policy.progress(observed, failure)
+    if progress.reason == TrainingReason.JOB_CREATED:
+        progress = _refused_pods(turn, job, observed) or progress
     status = turn.status
     status.attempts = observed.attempts
     status.start_time = status.start_time or observed.start_time
@@ -224,6 +227,16 @@ def _observe(turn: Run, job: dict[str, Any] | None) -> None:
     if progress.phase in policy.TERMINAL:
         status.completion_time = observed.completion_time or turn.svc.clock()
     _transition(turn, progress.phase, progress.reason, progress.message)
+
+
+def _refused_pods(
+    turn: Run, job: dict[str, Any], observed: policy.JobObservation
+) -> policy.Progress | None:
+    """No pod yet: say so when admission refuses them, instead of "waiting for
+    pods to start", and look again soon (a refusal changes nothing on the Job)."""
+    turn.requeue(PODS_POLL_SECONDS)
+    events = turn.svc.kube.events_for(turn.namespace, "Job", job["metadata"]["name"])
+    return policy.pods_rejected(observed, events)
 
 
 def _lost_job(turn: Run) -> None:
