@@ -6,7 +6,8 @@ something to reject. The fault lives in the model artifact, not in the server:
 a normal server serving a normal model can never inject anything, and a
 faulty version is a ModelVersion like any other (which is exactly what a bad
 model is in production). The server warns at start and exports
-``trailboss_model_fault_injection 1`` when it serves one.
+``trailboss_model_fault_injection 1`` when it serves one. Faults hit requests
+only, never the server's warm-up prediction, so the version becomes Ready.
 
 Make one with ``examples/serving/bad_version.py`` or :func:`save_faulty_model`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,23 +65,35 @@ class FaultInjectingModel(PythonModel):
         self.faults = Faults.from_config(dict(context.model_config or {}))
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        self.faults.apply(random.random())
+        from trailboss.serving.model import CURRENT_REQUEST
+
+        # Only requests suffer: the warm-up passes, so the version becomes Ready and takes
+        # traffic, as a subtly bad model would.
+        if CURRENT_REQUEST.get() is not None:
+            self.faults.apply(random.random())
         return self.inner.predict(model_input)
 
 
 def save_faulty_model(path: str, base_model_uri: str, faults: Faults) -> None:
     """Save at ``path`` ``base_model_uri`` wrapped with ``faults``, same signature and example."""
+    local = mlflow.artifacts.download_artifacts(base_model_uri)
+    with warnings.catch_warnings():
+        # The signature is the base model's; MLflow need not guess one from type hints.
+        warnings.simplefilter("ignore", UserWarning)
+        _save(path, local, faults)
+
+
+def _save(path: str, local: str, faults: Faults) -> None:
     from mlflow.models import Model
 
-    base = mlflow.pyfunc.load_model(base_model_uri)
-    local = mlflow.artifacts.download_artifacts(base_model_uri)
+    base = Model.load(local)
     mlflow.pyfunc.save_model(
         path,
         python_model=FaultInjectingModel(),
         artifacts={"model": local},
         model_config={ERROR_SHARE: faults.error_share, ADDED_LATENCY: faults.added_latency_seconds},
-        signature=base.metadata.signature,
-        input_example=Model.load(local).load_input_example(local),
+        signature=base.signature,
+        input_example=base.load_input_example(local),
         # The wrapper's code is trailboss's own; skip MLflow's slow import sniffing.
         pip_requirements=["trailboss[serve]"],
     )
