@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     crds.add_argument("--docs", type=Path, help="also write (or --check) the API reference here")
     crds.set_defaults(func=_crds)
 
+    serve = sub.add_parser("serve", help="serve one model version (needs trailboss[serve])")
+    _serve_flags(serve)
+    serve.set_defaults(func=_serve)
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
     return parser
@@ -98,6 +102,18 @@ def _crds(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write("---\n".join(crdgen.render(crd) for crd in crdgen.all_crds()))
     return 0
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    from trailboss.serving.options import add_arguments
+
+    add_arguments(parser)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from trailboss.serving.options import run
+
+    return run(args)
 
 
 def _version(_: argparse.Namespace) -> int:
