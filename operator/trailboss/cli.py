@@ -1,4 +1,5 @@
-"""The ``trailboss`` command: run the operator, print the CRDs, show the version."""
+"""The ``trailboss`` command: run the operator, print the CRDs, profile reference
+data and check drift, show the version."""
 
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     crds.add_argument("--docs", type=Path, help="also write (or --check) the API reference here")
     crds.set_defaults(func=_crds)
+
+    from trailboss.drift.command import add_commands as add_drift_commands
+
+    add_drift_commands(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
