@@ -85,12 +85,7 @@ def run_check(
             target.logs_uri, target.deployment, target.model_version, start, now
         )
         current = window.spool(store, prefixes, start, logs)
-        features = [_check_one(spec, profile, current, name) for name in sorted(profile.columns)]
-        features += [
-            verdict.not_in_reference(_feature_of(column))
-            for column in sorted(current.columns())
-            if _feature_of(column) not in profile.columns
-        ]
+        features = check_window(spec, profile, current)
         status = verdict.summarize(
             spec,
             features,
@@ -109,6 +104,19 @@ def run_check(
         "profile": target.profile_uri,
         "drift": status.to_json(),
     }
+
+
+def check_window(
+    spec: MonitoringSpec, profile: profiles.Profile, current: window.Window
+) -> list[FeatureDrift]:
+    """Every profiled feature, one at a time, then the log columns the profile lacks."""
+    features = [_check_one(spec, profile, current, name) for name in sorted(profile.columns)]
+    features += [
+        verdict.not_in_reference(_feature_of(column))
+        for column in sorted(current.columns())
+        if _feature_of(column) not in profile.columns
+    ]
+    return features
 
 
 def _column_of(feature: str) -> str:

@@ -156,10 +156,11 @@ def bin_counts(sorted_values: Floats, edges: Floats) -> Counts:
 
 
 def quantile_edges(sorted_values: Floats, bins: int) -> Floats:
-    """Interior edges of `bins` equal-frequency bins of the reference; ties
-    collapse edges, so a column with few distinct values gets fewer bins."""
+    """Interior edges of `bins` equal-frequency bins of the reference. Edges are
+    reference values (order statistics, never interpolated between two values),
+    and ties collapse them, so a column with few values gets a bin per value."""
     inner = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    return np.unique(np.quantile(sorted_values, inner))
+    return np.unique(np.quantile(sorted_values, inner, method="higher"))
 
 
 def distinct_counts(sorted_values: Floats) -> tuple[Floats, Counts]:

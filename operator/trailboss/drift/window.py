@@ -122,14 +122,15 @@ def spool(store: ObjectStore, prefixes: list[str], start: dt.datetime, workdir: 
             path = workdir / f"{len(window.files) + len(window.skipped):06d}.parquet"
             store.download(uri, path)
             try:
-                window.files.append(_open(path, start))
+                window.files.append(open_log(path, start))
             except (pa.ArrowException, OSError, ValueError) as error:
                 window.skipped[uri] = str(error)
                 path.unlink(missing_ok=True)
     return window
 
 
-def _open(path: Path, start: dt.datetime) -> LogFile:
+def open_log(path: Path, start: dt.datetime) -> LogFile:
+    """A local prediction log and its rows that count; ValueError when it is not one."""
     schema = pq.read_schema(path)
     for needed in ("timestamp", "outcome"):
         if needed not in schema.names:
