@@ -148,6 +148,18 @@ def test_missing_column_and_empty_window(tmp_path: Path, rng: np.random.Generato
     assert empty[""].drifted is None
 
 
+def test_reference_without_valid_values_is_insufficient_data(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    prof = _profile(tmp_path, {"age": ["nan"] * 1000, "tenure": rng.normal(0, 1, 1000)})
+    win = _window(
+        tmp_path, log_table(NOW, {"age": rng.normal(0, 1, 900), "tenure": rng.normal(0, 1, 900)})
+    )
+    age = _check(MonitoringSpec(), prof, win)["age"]
+    assert age.status == FeatureStatus.INSUFFICIENT_DATA
+    assert "reference has no valid values" in (age.message or "")
+
+
 def test_large_samples_decide_by_score_small_ones_by_p_value(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:

@@ -64,6 +64,12 @@ def insufficient(name: str, rows: int, why: str) -> FeatureDrift:
 def check_feature(spec: MonitoringSpec, name: str, ref: Reference, cur: Current) -> FeatureDrift:
     """Measure one feature; the verdict of p-value tests waits for the correction."""
     rows = cur.rows
+    if ref.rows == 0:
+        why = (
+            "the reference has no valid values of this feature; "
+            "rebuild the profile from data that has them"
+        )
+        return insufficient(name, rows, why)
     if rows < spec.min_samples:
         why = f"{rows} valid rows in the window, fewer than minSamples {spec.min_samples}"
         return insufficient(name, rows, why)
