@@ -48,6 +48,18 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 bench: $(STAMP) stack-build ## Benchmarks on the local stack, with the baseline measured in the same run
 	$(PY) e2e/bench.py
 
+# Evidently only for the comparison, in its own venv: never a Trailboss dependency.
+BENCH_VENV := .venv-bench
+
+.PHONY: bench-drift
+bench-drift: $(STAMP) $(BENCH_VENV)/.installed ## Drift: Trailboss vs Evidently's preset vs a numpy floor, exactness, Job memory
+	$(PY) e2e/bench_drift.py
+
+$(BENCH_VENV)/.installed:
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet 'evidently==0.7.23' 'pandas<3'
+	@touch $@
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 	$(VENV)/bin/ruff check operator tests e2e

@@ -1,4 +1,5 @@
-"""The ``trailboss`` command: run the operator, print the CRDs, show the version."""
+"""The ``trailboss`` command: run the operator, print the CRDs, profile reference
+data and check drift, show the version."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve one model version (needs trailboss[serve])")
     _serve_flags(serve)
     serve.set_defaults(func=_serve)
+
+    from trailboss.drift.command import add_commands as add_drift_commands
+
+    add_drift_commands(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)

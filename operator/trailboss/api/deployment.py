@@ -28,7 +28,7 @@ from trailboss.api.common import (
 )
 from trailboss.api.constraints import ObjectNameRule, Rule, checked, enforce, finite, model_rules
 from trailboss.api.durations import duration_seconds
-from trailboss.api.fields import Arguments, Cron, Image, LabelValue
+from trailboss.api.fields import Arguments, Cron, FeatureName, Image, LabelValue
 from trailboss.api.trainingrun import TrainingRunSpec
 
 
@@ -88,11 +88,38 @@ class TrafficRouterKind(StrEnum):
 
 
 class DriftMethod(StrEnum):
+    AUTO = "auto"
     PSI = "psi"
     KS = "ks"
     JENSEN_SHANNON = "jensen-shannon"
     WASSERSTEIN = "wasserstein"
     CHI_SQUARE = "chi-square"
+    Z_TEST = "z-test"
+
+
+class DriftCorrection(StrEnum):
+    """Multiple-testing correction of the p-values that decide a verdict."""
+
+    NONE = "none"
+    BONFERRONI = "bonferroni"
+    HOLM = "holm"
+    BENJAMINI_HOCHBERG = "benjamini-hochberg"
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+class FeatureStatus(StrEnum):
+    """Whether a feature could be checked, and if not, why."""
+
+    OK = "Ok"
+    INVALID_VALUES = "InvalidValues"
+    INSUFFICIENT_DATA = "InsufficientData"
+    MISSING_COLUMN = "MissingColumn"
+    NOT_IN_REFERENCE = "NotInReference"
+    CONSTANT_REFERENCE = "ConstantReference"
 
 
 class VersionPolicy(ApiModel):
@@ -269,15 +296,64 @@ class TrafficRouterSpec(ApiModel):
         return self
 
 
+class FeatureDriftSpec(ApiModel):
+    """A different method or threshold for one feature."""
+
+    name: FeatureName
+    """Feature name as in the reference data (a prediction is `output.<name>`)."""
+    method: DriftMethod | None = None
+    """Method for this feature; empty uses spec.monitoring.method."""
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    """Score threshold for this feature; empty uses the method's default."""
+
+
 class MonitoringSpec(ApiModel):
-    """Drift monitoring of live predictions against the reference data."""
+    """Drift monitoring of live predictions against the ModelVersion's reference profile.
+
+    Every `interval`, a Job compares the last `window` of prediction logs with
+    the reference, feature by feature. Methods: `psi` (population stability
+    index), `jensen-shannon` (distance, natural log), `wasserstein` (W1 divided
+    by the reference's standard deviation), `ks` (Kolmogorov-Smirnov D),
+    `chi-square` (2xk test of homogeneity, scored by Cramer's V) and `z-test`
+    (two proportions, scored by |phi|). PSI and Jensen-Shannon bin numeric
+    features by ten equal-frequency bins of the reference.
+
+    `auto` picks per feature as Evidently's data drift preset does: with at
+    most 1000 reference rows, `ks` for numeric features, `chi-square` for
+    features with 3 to 5 values (numeric) or more than 2 (categorical), else
+    `z-test`, decided by p-value < 0.05; with more reference rows,
+    `jensen-shannon` for categorical features and numeric ones with at most 5
+    values, else `wasserstein`, decided by score > 0.1.
+
+    KS, chi-square and z-test decide by p-value only while the effective sample
+    size n_ref*n_cur/(n_ref+n_cur) is at most 1000; above it even a negligible
+    difference is significant, so they decide by their score like the distances
+    do, and the p-value is reported, not decisive.
+    """
 
     prediction_logs: S3Uri | None = None
     """Where the server writes request features and predictions."""
-    method: DriftMethod = DriftMethod.PSI
-    """Drift statistic per feature."""
-    threshold: Annotated[float, Field(gt=0)] = 0.2
-    """A feature drifts when its score exceeds this."""
+    method: DriftMethod = DriftMethod.AUTO
+    """Drift method for every feature; `auto` picks per feature (see above)."""
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    """A feature drifts when its score exceeds this. Empty uses the method's
+    default: 0.1 for every method (PSI 0.1 is "some shift"; 0.25 is "major")."""
+    p_value_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """A feature drifts when a deciding p-value (after correction) is below this."""
+    correction: DriftCorrection = DriftCorrection.NONE
+    """Correct deciding p-values for testing many features at once:
+    `bonferroni`, `holm` or `benjamini-hochberg` (false discovery rate)."""
+    drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """The dataset drifts when at least this share of checked features drift."""
+    min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 500
+    """Below this many valid rows in the window a feature is `InsufficientData`,
+    never drifted. The default keeps the false-alarm rate of the 0.1 score
+    thresholds low (see the README's drift section)."""
+    feature_types: Annotated[dict[FeatureName, FeatureType], Field(max_length=32)] = {}
+    """Override the inferred type of a feature: `numeric` or `categorical`
+    (e.g. an integer-coded category)."""
+    features: Annotated[list[FeatureDriftSpec], Field(max_length=32)] = []
+    """Per-feature method or threshold."""
     window: Duration = "1h"
     """Recent predictions compared with the reference."""
     interval: Duration = "5m"
@@ -404,25 +480,53 @@ class RetiringVersion(ApiModel):
 
 
 class FeatureDrift(ApiModel):
-    """Drift score of one feature."""
+    """Drift of one feature (or prediction) in the last check."""
 
     name: str
-    """Feature name."""
-    score: float
-    """Drift statistic."""
-    drifted: bool
-    """Whether the score exceeds the threshold."""
+    """Feature name; predictions are `output.<name>`."""
+    status: FeatureStatus = FeatureStatus.OK
+    """Ok, InvalidValues (checked without the invalid rows), InsufficientData,
+    MissingColumn, NotInReference or ConstantReference."""
+    method: DriftMethod | None = None
+    """Method used (never `auto`: the one it picked)."""
+    score: float | None = None
+    """Drift statistic of the method."""
+    p_value: float | None = None
+    """p-value of KS, chi-square or z-test (after correction when it decides)."""
+    threshold: float | None = None
+    """The threshold the verdict compared against (a score or a p-value)."""
+    decided_by: Annotated[str, Field(pattern=r"^(score|pValue)$")] | None = None
+    """`score` or `pValue`: which number the verdict rests on."""
+    drifted: bool = False
+    """Whether the feature drifted; never true without a verdict."""
+    rows: int | None = None
+    """Valid rows of this feature in the window."""
+    message: str | None = None
+    """Why the status is not Ok, and what to do."""
 
 
 class DriftStatus(ApiModel):
     """Result of the last drift check."""
 
     score: float | None = None
-    """Largest feature score."""
+    """Largest feature score (scores of different methods are not comparable)."""
     drifted: bool | None = None
-    """Whether any feature drifted."""
+    """Dataset drift: at least spec.monitoring.driftShare of the checked
+    features drifted. Empty when no feature could be checked."""
+    drift_share: float | None = None
+    """Share of checked features that drifted."""
+    drifted_features: int | None = None
+    """Number of features that drifted."""
+    checked_features: int | None = None
+    """Number of features with a verdict (status Ok or InvalidValues)."""
+    prediction_drifted: bool | None = None
+    """Whether any prediction (output) drifted."""
+    model_version: str | None = None
+    """The ModelVersion whose predictions and reference were compared."""
+    window_rows: int | None = None
+    """Successful predictions in the window."""
     features: list[FeatureDrift] = []
-    """Per-feature scores."""
+    """Per-feature results, predictions included."""
     checked_at: dt.datetime | None = None
     """When drift was last computed."""
 
