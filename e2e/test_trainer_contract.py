@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -80,10 +82,40 @@ def test_unreachable_s3_ends_the_trainer_with_exit_code_75() -> None:
     assert "InfrastructureError: S3 (s3://datasets/churn.csv): unreachable for 2s" in done.stderr
 
 
+def test_a_failure_of_the_training_code_does_use_up_the_backoff_limit(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    name = _flaky_job(cluster, namespace, tmp_path, workers=1, exit_code=1)
+    outcome = wait_for(f"Job {name} to finish", _finished(cluster, namespace, name), timeout=180)
+    assert outcome["kinds"].get("Failed") == "True", outcome
+    assert outcome["failed"] == 1
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_infrastructure_failures_do_not_use_up_the_backoff_limit(
     cluster: Cluster, namespace: str, tmp_path: Path, workers: int
 ) -> None:
+    exit_code = INFRASTRUCTURE_FAILURE_EXIT_CODE
+    name = _flaky_job(cluster, namespace, tmp_path, workers, exit_code)
+    outcome = wait_for(f"Job {name} to finish", _finished(cluster, namespace, name), timeout=180)
+    assert outcome["kinds"].get("Complete") == "True", outcome
+    assert outcome["succeeded"] == workers
+    # Each worker's first pod exited 75 and was replaced; with backoffLimit 0 the
+    # Job would have failed had that counted (an ignored failure is not counted
+    # in status.failed either).
+    assert not outcome["failed"]
+    pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+    exits = sorted(
+        (p.status.phase, p.status.container_statuses[0].state.terminated.exit_code) for p in pods
+    )
+    assert exits == [("Failed", 75)] * workers + [("Succeeded", 0)] * workers
+
+
+def _flaky_job(
+    cluster: Cluster, namespace: str, tmp_path: Path, workers: int, exit_code: int
+) -> str:
+    """The Job the operator builds for a run whose workers each exit with
+    ``exit_code`` once, then succeed; created directly, without a TrainingRun."""
     if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
         pytest.skip("needs the pod runner, which runs pods on this machine")
     marker = tmp_path / "failed-once"
@@ -91,12 +123,12 @@ def test_infrastructure_failures_do_not_use_up_the_backoff_limit(
         {
             "model": "churn",
             "image": "trainer:1",
-            "command": ["python", "-c", FLAKY, str(marker), str(INFRASTRUCTURE_FAILURE_EXIT_CODE)],
+            "command": ["python", "-c", FLAKY, str(marker), str(exit_code)],
             "backoffLimit": 0,
             "workers": workers,
         }
     )
-    owner = Owner(name=f"flaky-{workers}", namespace=namespace, uid=f"uid-flaky-{workers}")
+    owner = Owner(name=f"flaky-{workers}-{exit_code}", namespace=namespace, uid=str(uuid.uuid4()))
     job = build_job(
         owner,
         spec,
@@ -111,7 +143,11 @@ def test_infrastructure_failures_do_not_use_up_the_backoff_limit(
     cluster.batch.create_namespaced_job(namespace, job)
     name = job["metadata"]["name"]
 
-    def finished() -> dict[str, object] | None:
+    return str(name)
+
+
+def _finished(cluster: Cluster, namespace: str, name: str) -> Any:
+    def probe() -> dict[str, Any] | None:
         try:
             status = cluster.batch.read_namespaced_job_status(name, namespace).status
         except ApiException:
@@ -121,8 +157,4 @@ def test_infrastructure_failures_do_not_use_up_the_backoff_limit(
             return {"kinds": kinds, "failed": status.failed, "succeeded": status.succeeded}
         return None
 
-    outcome = wait_for(f"Job {name} to finish", finished, timeout=180, interval=1)
-    assert outcome["kinds"].get("Complete") == "True", outcome  # type: ignore[union-attr]
-    # One pod per worker exited 75 and was replaced without failing the Job.
-    assert outcome["failed"] == workers
-    assert outcome["succeeded"] == workers
+    return probe
