@@ -29,7 +29,9 @@ def render() -> str:
             f"Short names: {', '.join(f'`{n}`' for n in names['shortNames'])}; "
             f"category `{names['categories'][0]}`.\n"
         )
-        rules = schema["properties"]["spec"].get("x-kubernetes-validations", [])
+        rules = schema.get("x-kubernetes-validations", []) + schema["properties"]["spec"].get(
+            "x-kubernetes-validations", []
+        )
         for rule in rules:
             parts.append(f"\nRule: {rule['message']}.\n")
         for section in ("spec", "status"):

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -133,3 +134,135 @@ def test_failure_is_one_line_and_the_termination_message(
     message = "training failed: MLFLOW_RUN_ID is not set; the operator creates the run"
     assert capsys.readouterr().err == message + "\n"
     assert termination_log.read_text() == message
+
+
+# --------------------------------------------------------------------------- outages
+
+
+class FakeClock:
+    """Time that passes only when the trainer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def time(self) -> float:
+        return self.now
+
+
+def _retry(budget: float) -> tuple[object, FakeClock]:
+    clock = FakeClock()
+    return trainer.Retry(budget=budget, sleep=clock.sleep, clock=clock.time), clock
+
+
+def _unreachable_s3() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="http://127.0.0.1:9000/datasets/churn.csv")
+
+
+def _mlflow_down() -> Exception:
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Max retries exceeded: Connection refused")
+        except requests.exceptions.ConnectionError as cause:
+            raise MlflowException(
+                "API request to http://mlflow/api/2.0/mlflow/runs/get failed"
+            ) from cause
+    except MlflowException as error:
+        return error
+
+
+def _s3_error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "GetObject")
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (_unreachable_s3(), True),
+        (_mlflow_down(), True),
+        (_s3_error("SlowDown", 503), True),
+        (_s3_error("InternalError", 500), True),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+        (TimeoutError("timed out"), True),
+        (_s3_error("NoSuchKey", 404), False),
+        (_s3_error("AccessDenied", 403), False),
+        (ValueError("could not convert string to float: 'abc'"), False),
+        (trainer.TrainerError("dataset too small"), False),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, bool) else str(v),
+)
+def test_only_unreachable_or_overloaded_servers_are_retried(
+    error: Exception, transient: bool
+) -> None:
+    assert trainer.is_transient(error) is transient
+
+
+def test_an_outage_shorter_than_the_budget_is_ridden_out() -> None:
+    retry, clock = _retry(budget=300)
+    failures = iter([_unreachable_s3()] * 5)
+
+    def read() -> str:
+        if (error := next(failures, None)) is not None:
+            raise error
+        return "rows"
+
+    assert retry.call("S3 (s3://datasets/churn.csv)", read) == "rows"
+    assert clock.sleeps == [1, 2, 4, 8, 16]
+
+
+def test_backoff_is_capped_and_giving_up_is_an_infrastructure_failure() -> None:
+    retry, clock = _retry(budget=120)
+
+    def down() -> None:
+        raise _mlflow_down()
+
+    with pytest.raises(
+        trainer.InfrastructureError, match=r"MLflow \(log metrics\): unreachable for 120s"
+    ):
+        retry.call("MLflow (log metrics)", down)
+    assert max(clock.sleeps) == trainer.MAX_RETRY_DELAY
+    assert sum(clock.sleeps) <= 120
+    assert trainer.exit_code(trainer.InfrastructureError("x")) == 75
+
+
+def test_errors_of_the_request_itself_are_not_retried() -> None:
+    retry, clock = _retry(budget=300)
+
+    def missing() -> None:
+        raise _s3_error("NoSuchKey", 404)
+
+    with pytest.raises(Exception, match="NoSuchKey"):
+        retry.call("S3", missing)
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (trainer.InfrastructureError("S3: unreachable"), 75),
+        (trainer.SimulatedFailureError("simulated"), 3),
+        (trainer.TrainerError("dataset too small"), 1),
+        (KeyError("target"), 1),
+    ],
+)
+def test_the_exit_code_says_whose_failure_it_was(error: Exception, code: int) -> None:
+    assert trainer.exit_code(error) == code
+
+
+def test_the_retry_budget_comes_from_the_environment() -> None:
+    assert trainer.Retry.from_env({"TRAILBOSS_RETRY_SECONDS": "45"}).budget == 45
+    assert trainer.Retry.from_env({}).budget == trainer.DEFAULT_RETRY_SECONDS
+    with pytest.raises(trainer.TrainerError, match="TRAILBOSS_RETRY_SECONDS"):
+        trainer.Retry.from_env({"TRAILBOSS_RETRY_SECONDS": "soon"})

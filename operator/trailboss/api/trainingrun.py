@@ -124,8 +124,9 @@ class RegisterSpec(ApiModel):
 
 
 _GPUS_BY_FIELD = Rule(
-    "!has(self.resources) || ['requests', 'limits'].all(k, !has(self.resources[k]) "
-    "|| !('nvidia.com/gpu' in self.resources[k]))",
+    "!has(self.resources) || "
+    "(!has(self.resources.requests) || !('nvidia.com/gpu' in self.resources.requests)) && "
+    "(!has(self.resources.limits) || !('nvidia.com/gpu' in self.resources.limits))",
     "request GPUs with spec.gpus, not spec.resources",
     lambda s: (
         s.resources is None
