@@ -314,7 +314,7 @@ class Deployment(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="Deployment",
         plural="deployments",
-        short_names=("mdeploy", "mdep"),
+        short_names=("mdeploy",),
         spec_rules=(
             {
                 "rule": "has(self.modelVersion) != has(self.versionPolicy)",

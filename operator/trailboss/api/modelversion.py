@@ -160,7 +160,7 @@ class ModelVersion(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="ModelVersion",
         plural="modelversions",
-        short_names=("mv",),
+        short_names=("mver",),
         spec_rules=(
             {
                 "rule": "self == oldSelf",

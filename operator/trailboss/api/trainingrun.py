@@ -216,7 +216,7 @@ class TrainingRun(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="TrainingRun",
         plural="trainingruns",
-        short_names=("tr",),
+        short_names=("trun",),
         spec_rules=(
             {
                 "rule": _immutable_except_suspend(),
