@@ -3,10 +3,14 @@ rendered by a real helm and validated by values.schema.json."""
 
 from __future__ import annotations
 
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+import trailboss
 from tests.unit.test_chart import (
     CHART,
     TRAILBOSS_CRDS,
@@ -57,8 +61,6 @@ def test_crds_can_be_deleted_with_the_release_or_left_out() -> None:
 
 @needs_helm
 def test_rendered_crds_keep_the_generated_schema() -> None:
-    import yaml
-
     for crd in crds(render()):
         generated = yaml.safe_load(
             (
@@ -269,3 +271,28 @@ def test_schema_rejects_bad_values_naming_the_value(values: list[str], complaint
     result = helm("template", "trailboss", str(CHART), *values)
     assert result.returncode != 0, f"accepted {values}"
     assert complaint in result.stderr, result.stderr
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+@needs_helm
+def test_packaged_chart_carries_the_operator_version_and_everything_it_renders(
+    tmp_path: Path,
+) -> None:
+    # What `make chart-package` runs, with the version from trailboss.__version__.
+    version = trailboss.__version__
+    packaged = helm("package", str(CHART), "--version", version, "--app-version", version,
+                    "-d", str(tmp_path))  # fmt: skip
+    assert packaged.returncode == 0, packaged.stderr
+    archive = tmp_path / f"trailboss-{version}.tgz"
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        chart = yaml.safe_load(tar.extractfile("trailboss/Chart.yaml").read())  # type: ignore[union-attr]
+    assert (chart["version"], chart["appVersion"]) == (version, version)
+    assert {"trailboss/values.schema.json", "trailboss/templates/tests/test-metrics.yaml",
+            "trailboss/charts/kopf-peering/crds/kopf.dev_peerings.yaml"} <= names  # fmt: skip
+    rendered = helm("template", "trailboss", str(archive), "--namespace", "trailboss")
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout.count("kind: CustomResourceDefinition") == len(TRAILBOSS_CRDS)
+    assert f"image: ghcr.io/trailboss-dev/trailboss:{version}" in rendered.stdout
