@@ -140,6 +140,26 @@ def test_clusterwide_operator_may_do_exactly_the_expected(
     assert not can_i(cluster, sa, "create", "deployments.trailboss.dev", "default")
 
 
+def test_clusterwide_operator_writes_nothing_in_protected_namespaces(
+    cluster: Cluster, clusterwide: Release
+) -> None:
+    """RBAC allows it (above); the chart's admission policy refuses it."""
+
+    def create_job(namespace: str) -> CompletedProcess[str]:
+        return cluster.kubectl(
+            "create", "job", "probe", "--image=busybox", "-n", namespace, "--dry-run=server",
+            "-o", "name", *identity(clusterwide.service_account), check=False,
+        )  # fmt: skip
+
+    for namespace in ("kube-system", "kube-public", "kube-node-lease"):
+        refused = create_job(namespace)
+        assert refused.returncode != 0, namespace
+        assert "the Trailboss operator writes nothing in a protected namespace" in refused.stderr
+    allowed = create_job("default")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.strip() == "job.batch/probe"
+
+
 def test_namespaced_operator_touches_nothing_outside_its_namespaces(
     cluster: Cluster, namespaced: Release
 ) -> None:

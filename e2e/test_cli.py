@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from e2e.cluster import Cluster, wait_for
+from e2e.cluster import ROOT, Cluster, wait_for
 from e2e.lifecycle import TRAINER, training_run
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -171,3 +172,21 @@ def test_suspend_and_resume_a_running_run(cluster: Cluster, namespace: str) -> N
     assert refused.returncode == 1
     assert "deployments.trailboss.dev cannot be suspended" in refused.stderr
     cluster.delete(namespace, "trainingruns", "long")
+
+
+def test_get_and_status_name_a_deployment_unambiguously(cluster: Cluster, namespace: str) -> None:
+    manifest = yaml.safe_load((ROOT / "examples" / "deployment-pinned.yaml").read_text())
+    manifest["metadata"]["namespace"] = namespace
+    cluster.create(namespace, manifest)
+    for kind in ("mdeploy", "deployments.trailboss.dev", "deployment"):
+        shown = kubectl_trailboss(cluster, "get", kind, "churn", "-n", namespace)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith("deployment.trailboss.dev/churn  ")
+    status = kubectl_trailboss(cluster, "status", "mdeploy/churn", "-n", namespace)
+    assert status.returncode == 0
+    assert status.stdout.startswith("deployment.trailboss.dev/churn: Progressing")
+    # kubectl itself: the short name reaches the Trailboss kind, `deploy` stays apps/v1's.
+    assert cluster.kubectl("-n", namespace, "get", "mdeploy", "-o", "name").stdout.strip() == (
+        "deployment.trailboss.dev/churn"
+    )
+    assert cluster.kubectl("-n", namespace, "get", "deploy", "-o", "name").stdout.strip() == ""

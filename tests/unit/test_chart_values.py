@@ -296,3 +296,42 @@ def test_packaged_chart_carries_the_operator_version_and_everything_it_renders(
     assert rendered.returncode == 0, rendered.stderr
     assert rendered.stdout.count("kind: CustomResourceDefinition") == len(TRAILBOSS_CRDS)
     assert f"image: ghcr.io/trailboss-dev/trailboss:{version}" in rendered.stdout
+
+
+# --------------------------------------------------------------------------- protected namespaces
+
+VAP = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+
+
+@needs_helm
+def test_operator_watching_everything_may_not_write_in_protected_namespaces() -> None:
+    objects = render("--api-versions", VAP)
+    policy = only(objects, "ValidatingAdmissionPolicy")
+    binding = only(objects, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"],
+                               "validationActions": ["Deny"]}  # fmt: skip
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        'request.userInfo.username == "system:serviceaccount:trailboss:trailboss"'
+    )
+    match = policy["spec"]["matchConstraints"]
+    assert match["namespaceSelector"]["matchExpressions"][0]["values"] == [
+        "kube-system", "kube-public", "kube-node-lease"
+    ]  # fmt: skip
+    (rule,) = match["resourceRules"]
+    assert (rule["operations"], rule["scope"]) == (["CREATE", "UPDATE", "DELETE"], "Namespaced")
+    assert [v["expression"] for v in policy["spec"]["validations"]] == ["false"]
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],  # a cluster without the API (before 1.30)
+        ["--api-versions", VAP, "--set", "watchNamespaces={a}"],  # its Roles are only in a
+        ["--api-versions", VAP, "--set", "rbac.protectedNamespaces=null"],
+    ],
+    ids=["no-api", "namespaced", "turned-off"],
+)
+def test_no_protection_policy_where_none_is_needed_or_possible(values: list[str]) -> None:
+    assert "ValidatingAdmissionPolicy" not in kinds(render(*values))
