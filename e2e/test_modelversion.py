@@ -96,7 +96,7 @@ def test_failing_gate_rejects_naming_the_metric(
     message = status["validation"]["message"]
     assert "accuracy=0.71 below minimum 0.9" in message
     assert "log_loss missing (needs maximum 0.3)" in message
-    got = cluster.kubectl("-n", namespace, "get", "mv", "weak").stdout
+    got = cluster.kubectl("-n", namespace, "get", "mver", "weak").stdout
     assert "Rejected" in got
 
 
@@ -213,7 +213,7 @@ def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
     )
     assert cluster.get(namespace, "modelversions", "stuck") is not None
     cluster.kubectl(
-        "-n", namespace, "annotate", "mv", "stuck", "trailboss.dev/release-finalizer=true"
+        "-n", namespace, "annotate", "mver", "stuck", "trailboss.dev/release-finalizer=true"
     )
     wait_for(
         "the ModelVersion to be deleted",

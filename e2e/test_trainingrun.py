@@ -69,11 +69,11 @@ def test_trainer_succeeds_tracks_in_mlflow_and_registers_a_model(
     assert versions[0].run_id == run_id
     assert versions[0].source == mv["artifact"]["uri"]
     assert versions[0].tags["trailboss.dev/validation"] == "passed"
-    got = cluster.kubectl("-n", namespace, "get", "mv", "churn").stdout
+    got = cluster.kubectl("-n", namespace, "get", "mver", "churn").stdout
     assert "Validated" in got
     assert mv["registryVersion"] in got
     waited = cluster.kubectl(
-        "-n", namespace, "wait", "--for=condition=Ready", "mv/churn", "--timeout=10s"
+        "-n", namespace, "wait", "--for=condition=Ready", "mver/churn", "--timeout=10s"
     )
     assert waited.returncode == 0
     # Counted once, in this namespace's own series; the failure series is there at 0.

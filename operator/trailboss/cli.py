@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness-port", type=int, help="/healthz port (0: off)")
     run.add_argument("--peering", help="kopf peering name for HA; default standalone")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines")
     run.set_defaults(func=_run)
 
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions, or write them")
@@ -63,10 +64,15 @@ def _parser() -> argparse.ArgumentParser:
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
+
+    from trailboss.commands import register
+
+    register(sub)  # get, status, logs, rerun, suspend, resume, check-metrics
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
+    from trailboss import logs
     from trailboss.runtime import run_operator
     from trailboss.settings import Settings
 
@@ -79,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    logs.configure(args.log_format, verbose=args.verbose)
     run_operator(settings, verbose=args.verbose)
     return 0
 

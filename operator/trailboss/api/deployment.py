@@ -593,7 +593,7 @@ class Deployment(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="Deployment",
         plural="deployments",
-        short_names=("mdeploy", "mdep"),
+        short_names=("mdeploy",),
         name_rule=ObjectNameRule(
             40, "its serving Deployments and Services are named <name>-<role>-<hash5>"
         ),

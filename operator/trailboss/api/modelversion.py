@@ -181,7 +181,7 @@ class ModelVersion(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="ModelVersion",
         plural="modelversions",
-        short_names=("mv",),
+        short_names=("mver",),
         name_rule=ObjectNameRule(
             63, "it becomes a label value and is how Deployments pin a version"
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import logging
+import os
 import secrets
 from typing import Any
 
@@ -31,15 +32,17 @@ class Conflict(Exception):
 
 
 def load_config(kubeconfig: str | None = None) -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig (this
-    file, or ``$KUBECONFIG``, or ``~/.kube/config``)."""
+    """The pod's service account in a cluster; otherwise the kubeconfig: this file,
+    or ``$KUBECONFIG``, or ``~/.kube/config``."""
     configuration = client.Configuration()
-    try:
-        if kubeconfig:
-            raise config.ConfigException("a kubeconfig was named")
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=configuration)
-    except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        # $KUBECONFIG is read here: the client library reads it only once, at import.
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+            client_configuration=configuration,
+        )
     configuration.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(configuration)
 
