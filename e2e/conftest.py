@@ -114,6 +114,7 @@ def operator_env(stack_env: dict[str, str]) -> dict[str, str]:
     if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
         # On the local stack, training pods run for real through the pod runner.
         env["TRAILBOSS_TRAINING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
+        env["TRAILBOSS_SERVING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
     return env
 
 

@@ -97,6 +97,11 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
     return rewritten
 
 
+SYNTAX = "x-syntax"
+"""What a constrained type admits, in words: appended to field descriptions and
+used as the message of map-key rules."""
+
+
 def _rewrite(node: Any, defs: dict[str, Any]) -> Any:
     if isinstance(node, list):
         return [_rewrite(item, defs) for item in node]
@@ -171,7 +176,7 @@ def _key_rules(node: dict[str, Any]) -> dict[str, Any]:
     checks = [f"size(k) <= {names['maxLength']}"] if "maxLength" in names else []
     if pattern:
         checks.append(f"k.matches({cel_string(pattern)})")
-    message = names.get("description") or f"keys must match {pattern}"
+    message = names.get(SYNTAX) or f"keys must match {pattern}"
     rule = {"rule": f"self.all(k, {' && '.join(checks)})", "message": message}
     node["x-kubernetes-validations"] = [rule, *node.get("x-kubernetes-validations", [])]
     return node
@@ -179,6 +184,9 @@ def _key_rules(node: dict[str, Any]) -> dict[str, Any]:
 
 def _fix_keywords(node: dict[str, Any]) -> dict[str, Any]:
     node = _key_rules(node)
+    syntax = node.pop(SYNTAX, None)
+    if syntax:  # a type's syntax follows the field's own description
+        node["description"] = f"{node.get('description', '').rstrip('.')}. Syntax: {syntax}."
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if "exclusiveMinimum" in node and not isinstance(node["exclusiveMinimum"], bool):

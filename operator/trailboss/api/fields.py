@@ -37,8 +37,10 @@ LabelKey = Annotated[
     Field(
         pattern=LABEL_KEY,
         max_length=253,
-        description="keys must be label keys: an optional DNS prefix and '/', then up to "
-        "63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+        json_schema_extra={
+            "x-syntax": "keys must be label keys: an optional DNS prefix and '/', then up to "
+            "63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        },
     ),
 ]
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE, max_length=63)]
@@ -69,8 +71,10 @@ FeatureName = Annotated[
     Field(
         pattern=r"^[A-Za-z0-9_./:-]{1,128}$",
         max_length=128,
-        description="feature names are column names: 1-128 letters, digits, "
-        "'_', '.', '/', ':' or '-'",
+        json_schema_extra={
+            "x-syntax": "feature names are column names: 1-128 letters, digits, "
+            "'_', '.', '/', ':' or '-'"
+        },
     ),
 ]
 """A feature (column) of the model's input, as the prediction logs and the
@@ -81,8 +85,10 @@ MetricName = Annotated[
     Field(
         pattern=r"^[A-Za-z0-9_./:-]{1,128}$",
         max_length=128,
-        description="metric names are MLflow metric keys: 1-128 letters, digits, "
-        "'_', '.', '/', ':' or '-'",
+        json_schema_extra={
+            "x-syntax": "metric names are MLflow metric keys: 1-128 letters, digits, "
+            "'_', '.', '/', ':' or '-'"
+        },
     ),
 ]
 
@@ -91,8 +97,10 @@ HyperparameterName = Annotated[
     Field(
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$",
         max_length=63,
-        description="hyperparameter names become MLflow param keys and HP_<NAME> "
-        "variables: a letter or '_', then up to 62 letters, digits, '_', '.' or '-'",
+        json_schema_extra={
+            "x-syntax": "hyperparameter names become MLflow param keys and HP_<NAME> "
+            "variables: a letter or '_', then up to 62 letters, digits, '_', '.' or '-'"
+        },
     ),
 ]
 
@@ -147,8 +155,10 @@ S3Uri = Annotated[
     Field(
         pattern=S3_URI,
         max_length=1024,
-        description="s3://<bucket>/<key>: a bucket name of 3-63 lowercase letters, digits, "
-        "'.' or '-', and a key of letters, digits and !_.*'()/$@=;:+,-",
+        json_schema_extra={
+            "x-syntax": "s3://<bucket>/<key>: a bucket name of 3-63 lowercase letters, digits, "
+            "'.' or '-', and a key of letters, digits and !_.*'()/$@=;:+,-"
+        },
     ),
     checked(*_S3_BUCKET_RULES),
 ]
@@ -293,8 +303,10 @@ ResourceName = Annotated[
         pattern=r"^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|"
         rf"{_LABEL}(\.{_LABEL})*/{_QUALIFIED})$",
         max_length=253,
-        description="resource names are cpu, memory, ephemeral-storage, hugepages-<size> "
-        "or an extended resource such as example.com/fpga",
+        json_schema_extra={
+            "x-syntax": "resource names are cpu, memory, ephemeral-storage, hugepages-<size> "
+            "or an extended resource such as example.com/fpga"
+        },
     ),
 ]
 

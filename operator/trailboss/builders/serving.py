@@ -29,6 +29,7 @@ VERSION_LABEL = "trailboss.dev/model-version"
 COMPONENT_SERVING = "serving"
 CONTAINER = "server"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+DRAIN_SECONDS = 5
 NO_VERSION = "none"
 """Selects no pod: the canary Service between rollouts."""
 READY_PATH = "/v2/health/ready"
@@ -144,6 +145,9 @@ def _pod_spec(
         "livenessProbe": _probe(LIVE_PATH, spec.server.port, period=10, failures=3),
         "securityContext": container_security_context(SERVING_SECURITY),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        # Keep answering while the endpoint's removal reaches every proxy, so that
+        # scaling down or retiring a version drops no request.
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
     }
     if spec.server.image is None:
         container["command"] = ["trailboss", "serve"]
@@ -158,6 +162,7 @@ def _pod_spec(
         "securityContext": pod_security_context(SERVING_SECURITY),
         "volumes": [{"name": "tmp", "emptyDir": {}}],
         "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": DRAIN_SECONDS + 25,
     }
 
 

@@ -20,6 +20,13 @@ from trailboss.reconcilers.requeue import Requeue
 __all__ = ["deployment", "install", "modelversion", "trainingrun"]
 
 
+@kopf.on.login()
+def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's service account in a cluster, else the kubeconfig named by
+    $KUBECONFIG when the operator starts (not when a library was imported)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     svc = services()

@@ -1,0 +1,137 @@
+"""Models to serve and a bounded client that records which version answered.
+
+The models are real MLflow models (scikit-learn) uploaded to the stack's S3;
+the bad one wraps the good one with the model server's fault injection, so
+it fails a share of requests exactly as a subtly broken model would.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2e.lifecycle import s3, split
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+ROW = [[0.1, -0.4, 1.2, 0.3]]
+
+
+def publish_model(env: dict[str, str], uri: str, error_share: float = 0.0) -> None:
+    """Train a tiny classifier, save it as an MLflow model (wrapped with faults
+    when ``error_share`` > 0) and upload the directory to ``uri``."""
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from trailboss.serving.faults import Faults, save_faulty_model
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(200, len(FEATURES))), columns=FEATURES)
+    model = LogisticRegression().fit(frame, (frame["f0"] + frame["f1"] > 0).astype(int))
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch) / "base"
+        mlflow.sklearn.save_model(model, str(base), input_example=frame.head(2))
+        served = base
+        if error_share > 0:
+            served = Path(scratch) / "faulty"
+            save_faulty_model(str(served), str(base), Faults(error_share=error_share))
+        _upload(env, served, uri)
+
+
+def _upload(env: dict[str, str], directory: Path, uri: str) -> None:
+    client = s3(env)
+    bucket, prefix = split(uri)
+    for path in directory.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(directory)}")
+
+
+def model_version(name: str, model: str, uri: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "trailboss.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": name},
+        "spec": {
+            "model": model,
+            "artifactUri": uri,
+            "metrics": {"accuracy": 0.9},
+            "validation": {"minimums": {"accuracy": 0.5}},
+        },
+    }
+
+
+@dataclass
+class Answer:
+    at: float
+    version: str | None
+    ok: bool
+
+
+@dataclass
+class Load:
+    """Requests to one URL at a steady pace from a thread, at most ``limit`` of
+    them and never past ``deadline`` seconds: a client that keeps using the model
+    while it is rolled out."""
+
+    url: str
+    per_second: float = 15.0
+    limit: int = 6000
+    deadline: float = 300.0
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        body = json.dumps({"inputs": [{"name": f, "shape": [1], "datatype": "FP64",
+                                       "data": [ROW[0][i]]} for i, f in enumerate(FEATURES)]})
+        while (
+            not self._stop.is_set()
+            and len(self.answers) < self.limit
+            and time.monotonic() - started < self.deadline
+        ):
+            self.answers.append(self._ask(body.encode()))
+            self._stop.wait(1.0 / self.per_second)
+
+    def _ask(self, body: bytes) -> Answer:
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                version = json.load(reply).get("model_version")
+                return Answer(time.monotonic(), version, True)
+        except (urllib.error.URLError, OSError, ValueError):
+            return Answer(time.monotonic(), None, False)
+
+    def since(self, start: float, end: float | None = None) -> list[Answer]:
+        return [a for a in list(self.answers) if a.at >= start and (end is None or a.at < end)]
+
+    def failures(self) -> int:
+        return sum(not a.ok for a in list(self.answers))
+
+
+def share(answers: list[Answer], version: str) -> float:
+    """Share of the successful answers that came from ``version``."""
+    counted = collections.Counter(a.version for a in answers if a.ok)
+    total = sum(counted.values())
+    return counted[version] / total if total else 0.0

@@ -1,0 +1,163 @@
+"""Deployments on the stack's real data plane: model servers in pods with their
+own addresses, kube-proxy balancing the Service, Prometheus scraping the
+servers, and a client sending requests through every rollout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.cluster import ROOT, Cluster, ready, wait_for
+from e2e.serving import Load, model_version, publish_model, share
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+REPLICAS = 4
+STEPS = [{"weight": 25, "pause": "25s"}, {"weight": 50, "pause": "25s"}]
+TOLERANCE = 0.05 + 0.05  # the issue's ±5 %, plus sampling noise of a few hundred requests
+
+
+@pytest.fixture
+def models(cluster: Cluster, namespace: str) -> dict[str, str]:
+    """Three ModelVersions of one model: good v1 and v2, and a bad v3 that fails
+    60 % of its requests. All Validated: their offline metrics are fine."""
+    prometheus = cluster.env.get("TRAILBOSS_PROMETHEUS_URL")
+    if not prometheus:
+        pytest.fail("the stack exports no TRAILBOSS_PROMETHEUS_URL: no Prometheus to analyse")
+    model = f"serve-{namespace}"
+    for name, error_share in (("v1", 0.0), ("v2", 0.0), ("v3", 0.6)):
+        uri = f"s3://mlflow/e2e/{namespace}/{name}/model"
+        publish_model(cluster.env, uri, error_share)
+        cluster.create(namespace, model_version(name, model, uri))
+    for name in ("v1", "v2", "v3"):
+        cluster.wait_phase(namespace, "modelversions", name, {"Validated"}, 180)
+    return {"model": model, "prometheus": prometheus}
+
+
+def _deployment(models: dict[str, str], version: str, **spec: Any) -> dict[str, Any]:
+    error_rate = (
+        f'sum(rate(trailboss_model_requests_total{{model="{models["model"]}",'
+        'version="{{version}}",outcome="error"}[20s])) / '
+        f'sum(rate(trailboss_model_requests_total{{model="{models["model"]}",'
+        'version="{{version}}"}[20s]))'
+    )
+    rollout = {
+        "steps": STEPS,
+        "scaleDownDelay": "5s",
+        "analysis": {
+            "prometheusUrl": models["prometheus"],
+            "interval": "10s",
+            "failureLimit": 1,
+            "queries": [{"name": "error-rate", "query": error_rate, "max": 0.05}],
+        },
+    }
+    return {
+        "apiVersion": "trailboss.dev/v1alpha1",
+        "kind": "Deployment",
+        "metadata": {"name": "churn"},
+        "spec": {"model": models["model"], "modelVersion": version, "replicas": REPLICAS,
+                 "rollout": rollout, **spec},
+    }
+
+
+def _set_version(cluster: Cluster, namespace: str, version: str) -> None:
+    cluster.kubectl(
+        "-n", namespace, "patch", "deployments.trailboss.dev", "churn", "--type=merge",
+        "-p", f'{{"spec":{{"modelVersion":"{version}"}}}}',
+    )
+
+
+def _infer_url(cluster: Cluster, namespace: str, model: str) -> str:
+    service = cluster.core.read_namespaced_service("churn", namespace)
+    return f"http://{service.spec.cluster_ip}:8080/v2/models/{model}/infer"
+
+
+@pytest.fixture
+def serving(cluster: Cluster, namespace: str, models: dict[str, str]) -> Iterator[Load]:
+    cluster.create(namespace, _deployment(models, "v1"))
+    status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
+    assert status["stableVersion"] == "v1"
+    with Load(_infer_url(cluster, namespace, models["model"])) as load:
+        yield load
+
+
+def _step_shares(cluster: Cluster, namespace: str, load: Load) -> dict[int, float]:
+    """The canary's observed share of answers during each step, by canary weight."""
+    seen: dict[int, float] = {}
+    while True:
+        status = cluster.status(namespace, "deployments", "churn")
+        weight = status.get("canaryWeight")
+        if status.get("phase") != "Progressing" or weight is None or weight == 100:
+            return seen
+        if weight in seen:
+            time.sleep(1)
+            continue
+        wait_for(f"the {weight}% step's pods", lambda: _traffic_settled(cluster, namespace), 60)
+        start = time.monotonic()
+        time.sleep(15)  # within the step's 25 s pause
+        seen[weight] = share(load.since(start), status["canaryVersion"])
+
+
+def _traffic_settled(cluster: Cluster, namespace: str) -> bool:
+    traffic = cluster.status(namespace, "deployments", "churn").get("traffic") or []
+    return all(t["replicas"] == t["readyReplicas"] for t in traffic)
+
+
+def test_a_good_version_follows_the_steps_without_dropping_a_request(
+    cluster: Cluster, namespace: str, serving: Load
+) -> None:
+    _set_version(cluster, namespace, "v2")
+    shares = _step_shares(cluster, namespace, serving)
+    status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)
+    assert (status["phase"], status["stableVersion"]) == ("Healthy", "v2"), status
+    assert set(shares) == {25, 50}, shares
+    for weight, observed in shares.items():
+        assert abs(observed - weight / 100) <= TOLERANCE, shares
+    wait_for("v1's pods to go", lambda: _servers(cluster, namespace) == {"v2"}, 60)
+    time.sleep(3)
+    assert share(serving.since(time.monotonic() - 3), "v2") == 1.0
+    assert serving.failures() == 0, f"{serving.failures()} of {len(serving.answers)} failed"
+    waited = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "deployments.trailboss.dev/churn",
+        "--timeout=30s", check=False,
+    )
+    assert waited.returncode == 0, waited.stderr
+
+
+def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
+    cluster: Cluster, namespace: str, serving: Load
+) -> None:
+    _set_version(cluster, namespace, "v3")
+    status = cluster.wait_phase(namespace, "deployments", "churn", {"Degraded", "Healthy"}, 240)
+    assert (status["phase"], status["stableVersion"], status["abortedVersion"]) == (
+        "Degraded", "v1", "v3")
+    message = ready(status)["message"]
+    assert "error-rate" in message and "above its maximum 0.05" in message, message
+    aborted_at = time.monotonic()
+    failed = [a for a in status["analysis"] if a["phase"] == "Failed"]
+    assert len(failed) == 2  # failureLimit 1: the second failure aborts
+    time.sleep(10)  # one analysis interval: the canary's traffic must be gone by now
+    assert share(serving.since(aborted_at + 5), "v3") == 0.0
+    assert _argocd_health(status) == "Degraded"
+    still = cluster.status(namespace, "deployments", "churn")
+    assert (still["phase"], still.get("canaryVersion")) == ("Degraded", None)
+
+
+def _servers(cluster: Cluster, namespace: str) -> set[str]:
+    found = cluster.apps.list_namespaced_deployment(
+        namespace, label_selector="trailboss.dev/deployment=churn"
+    ).items
+    return {d.metadata.labels["trailboss.dev/model-version"] for d in found}
+
+
+def _argocd_health(status: dict[str, Any]) -> str:
+    from lupa import lua51
+
+    script = (ROOT / "deploy/argocd/health/trailboss.dev_Deployment/health.lua").read_text()
+    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+    obj = {"metadata": {"generation": status.get("observedGeneration")}, "status": status}
+    lua.globals().obj = lua.table_from(obj, recursive=True)
+    health = lua.execute(script)
+    return str(health["status"])
