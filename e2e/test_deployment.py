@@ -134,7 +134,8 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     assert (status["phase"], status["stableVersion"], status["abortedVersion"]) == (
         "Degraded", "v1", "v3")
     message = ready(status)["message"]
-    assert "error-rate" in message and "above its maximum 0.05" in message, message
+    assert "error-rate" in message, message
+    assert "above its maximum 0.05" in message, message
     aborted_at = time.monotonic()
     failed = [a for a in status["analysis"] if a["phase"] == "Failed"]
     assert len(failed) == 2  # failureLimit 1: the second failure aborts
