@@ -21,8 +21,8 @@ KWOK_VERSION=v0.8.0                                 # go list -m -versions sigs.
 HELM_VERSION=v4.3.1                                 # go list -m -versions helm.sh/helm/v4
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c    # go list -m github.com/minio/minio@latest (no semver tags)
 PROMETHEUS_VERSION=v0.316.0                         # = Prometheus 3.16.0; go list -m -versions github.com/prometheus/prometheus
-TRAEFIK_VERSION=v3.7.13                             # go list -m -versions github.com/traefik/traefik/v3
-GATEWAY_API_VERSION=v1.6.1                          # the one TRAEFIK_VERSION's go.mod requires
+TRAEFIK_VERSION=v3.6.12                             # v3.7.x needs modules the proxy does not serve (see README)
+GATEWAY_API_VERSION=v1.4.0                          # the one TRAEFIK_VERSION's go.mod requires
 
 # Bump when the way a tool is built changes, so cached binaries are rebuilt.
 RECIPE=1
@@ -282,10 +282,13 @@ build_tool() {
       ;;
     traefik)
       replacing_wrapper "$MOD_DIR/traefik" "$path" "$version" || return 1
-      # Traefik's extension point of its dynamic configuration: two structs
-      # embedded in Router and HTTPConfiguration, empty in an open-source build.
-      printf 'package ext\n\ntype HTTP struct{}\n\ntype Router struct{}\n' \
-        >"$MOD_DIR/traefik/unpublished/github.com/traefik/traefik/dynamic/ext/ext.go" || return 1
+      # From v3.7 on: Traefik's extension point of its dynamic configuration,
+      # two structs embedded in Router and HTTPConfiguration, empty in an
+      # open-source build.
+      ext=$MOD_DIR/traefik/unpublished/github.com/traefik/traefik/dynamic/ext
+      if [[ -d $ext ]]; then
+        printf 'package ext\n\ntype HTTP struct{}\n\ntype Router struct{}\n' >"$ext/ext.go" || return 1
+      fi
       date=$(module_time "$path" "$version") || return 1
       x="-X github.com/traefik/traefik/v3/pkg/version.Version=$version"
       x+=" -X github.com/traefik/traefik/v3/pkg/version.BuildDate=$date"

@@ -134,6 +134,8 @@ def test_serving_pods_get_a_network_namespace() -> None:
 def test_pod_addresses_come_from_the_runner_range() -> None:
     assert allocate_ip(set()) == "10.244.128.2"
     assert allocate_ip({"10.244.128.2", "10.244.128.3"}) == "10.244.128.4"
+    assert allocate_ip(set(), after="10.244.128.2") == "10.244.128.3"  # no quick reuse
+    assert allocate_ip({"10.244.128.2"}, after="10.244.255.254") == "10.244.128.3"  # wraps
     assert len(veth_name("1b4e28ba-2fa1-11d2-883f-0016d3cca427")) <= 15
 
 

@@ -22,11 +22,14 @@ def veth_name(uid: str) -> str:
     return "tbv" + uid.replace("-", "")[:11]
 
 
-def allocate_ip(used: set[str]) -> str:
-    """The lowest free address of the pod runner's range (the bridge has the first)."""
-    for host in ipaddress.ip_network(RUNNER_POD_RANGE).hosts():
-        address = str(host)
-        if address != BRIDGE_IP and address not in used:
+def allocate_ip(used: set[str], after: str = "") -> str:
+    """The next free address of the pod runner's range after the last one handed out,
+    wrapping around (as host-local IPAM does: a fresh pod rarely gets an address that
+    a deleted pod had a moment ago). The bridge has the first address."""
+    hosts = [str(h) for h in ipaddress.ip_network(RUNNER_POD_RANGE).hosts() if str(h) != BRIDGE_IP]
+    start = hosts.index(after) + 1 if after in hosts else 0
+    for address in hosts[start:] + hosts[:start]:
+        if address not in used:
             return address
     raise ValueError(f"no free pod address left in {RUNNER_POD_RANGE}")
 
@@ -52,6 +55,9 @@ def create(uid: str, address: str) -> str:
     ip("-n", ns, "link", "set", "lo", "up")
     ip("-n", ns, "link", "set", "eth0", "up")
     ip("-n", ns, "route", "add", SERVICE_CIDR, "via", BRIDGE_IP)
+    # The root namespace may remember another MAC for this address (an earlier pod):
+    # forget it, or probes time out until the stale entry expires.
+    ip("neigh", "flush", "to", address, "dev", BRIDGE)
     return ns
 
 

@@ -77,6 +77,7 @@ class Runner:
         self.containers: dict[str, Container] = {}  # by pod UID
         self.reported: dict[str, dict[str, Any]] = {}  # the last status written, by pod UID
         self.waiting: dict[str, str] = {}  # pod UID -> why it cannot start yet
+        self.last_ip = ""  # the last pod address handed out
         self.probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
 
     def sync(self) -> None:
@@ -129,7 +130,9 @@ class Runner:
     def start(self, pod: Pod) -> None:
         m = pod["metadata"]
         container = pod["spec"]["containers"][0]
-        address = netns.allocate_ip(self.addresses_in_use()) if self.gets_netns(pod) else HOST_IP
+        address = HOST_IP
+        if self.gets_netns(pod):
+            address = self.last_ip = netns.allocate_ip(self.addresses_in_use(), self.last_ip)
         try:
             pod_env = container_env(self.kube, pod, container, address)
         except (OSError, ValueError) as e:
