@@ -96,7 +96,8 @@ promtool: ## promtool (for the alert tests) from Debian's prometheus package, in
 ##@ Local stack (real control plane, MLflow and S3 on loopback)
 
 .PHONY: stack-build
-stack-build: ## Build etcd, kube-*, kubectl, kwok, helm (and MinIO) from Go modules, cached
+stack-build: ## Build etcd, kube-*, kubectl, kwok, helm, Traefik (and MinIO) from Go modules, cached
+	bash e2e/stack/system-deps.sh
 	bash e2e/stack/build.sh
 
 .PHONY: stack-up

@@ -2,8 +2,9 @@
 # Builds the binaries of the local e2e stack from the Go module proxy and keeps
 # them in a cache outside the repository:
 #
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-#   kwok, helm and (when it builds) the MinIO server.
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy,
+#   kubectl, kwok, helm, prometheus, traefik (the Gateway API implementation),
+#   the Gateway API CRDs and (when it builds) the MinIO server.
 #
 # Usage: e2e/stack/build.sh [tool ...]        (default: all tools)
 #
@@ -19,6 +20,9 @@ ETCD_VERSION=v3.6.16                                # go list -m -versions go.et
 KWOK_VERSION=v0.8.0                                 # go list -m -versions sigs.k8s.io/kwok
 HELM_VERSION=v4.3.1                                 # go list -m -versions helm.sh/helm/v4
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c    # go list -m github.com/minio/minio@latest (no semver tags)
+PROMETHEUS_VERSION=v0.316.0                         # = Prometheus 3.16.0; go list -m -versions github.com/prometheus/prometheus
+TRAEFIK_VERSION=v3.6.12                             # v3.7.x needs modules the proxy does not serve (see README)
+GATEWAY_API_VERSION=v1.4.0                          # the one TRAEFIK_VERSION's go.mod requires
 
 # Bump when the way a tool is built changes, so cached binaries are rebuilt.
 RECIPE=1
@@ -28,7 +32,8 @@ BIN_DIR=$CACHE_DIR/bin
 STAMP_DIR=$BIN_DIR/.stamps
 MOD_DIR=$CACHE_DIR/modules   # the small wrapper modules the tools are built from
 LOG_DIR=$CACHE_DIR/build-logs
-ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm minio)
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kwok helm
+           prometheus traefik gateway-api-crds minio)
 
 export CGO_ENABLED=0
 export GOFLAGS=-mod=mod
@@ -47,6 +52,9 @@ module_of() {
     kwok) echo "sigs.k8s.io/kwok $KWOK_VERSION" ;;
     helm) echo "helm.sh/helm/v4 $HELM_VERSION" ;;
     minio) echo "github.com/minio/minio $MINIO_VERSION" ;;
+    prometheus) echo "github.com/prometheus/prometheus $PROMETHEUS_VERSION" ;;
+    traefik) echo "github.com/traefik/traefik/v3 $TRAEFIK_VERSION" ;;
+    gateway-api-crds) echo "sigs.k8s.io/gateway-api $GATEWAY_API_VERSION" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -54,7 +62,7 @@ module_of() {
 stamp_of() { echo "$(module_of "$1") recipe=$RECIPE $GO_VERSION"; }
 
 is_current() {
-  [[ -x $BIN_DIR/$1 && -f $STAMP_DIR/$1 && "$(cat "$STAMP_DIR/$1")" == "$(stamp_of "$1")" ]]
+  [[ -e $BIN_DIR/$1 && -f $STAMP_DIR/$1 && "$(cat "$STAMP_DIR/$1")" == "$(stamp_of "$1")" ]]
 }
 
 # Prints one field of the JSON object that `go mod download -json` or
@@ -140,6 +148,53 @@ lines.append(")")
 EOF
 }
 
+# Like plain_wrapper, for a module whose go.mod has replace and exclude
+# directives of its own (a dependent module does not inherit them): they are
+# copied, a replacement by a directory of the module pointing into its
+# read-only copy in the module cache. A directory that is a module of its own
+# is not in the module's zip: it becomes an empty local module under
+# unpublished/ that the caller fills in.
+replacing_wrapper() {
+  local dir=$1 path=$2 version=$3 info
+  rm -rf "$dir" && mkdir -p "$dir"
+  info=$(go mod download -json "$path@$version") || return 1
+  go mod edit -json "$(json_field GoMod <<<"$info")" >"$dir/upstream.json" || return 1
+  python3 - "$dir" "$path" "$version" "$(json_field Dir <<<"$info")" <<'EOF'
+import json, sys
+from pathlib import Path
+
+wrapper, path, version, source = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+upstream = json.loads((wrapper / "upstream.json").read_text())
+lines = [f"module trailboss.local/stack/{wrapper.name}", "", f"go {upstream['Go']}", "",
+         f"require {path} {version}", ""]
+for r in upstream.get("Replace") or []:
+    old, new = r["Old"], r["New"]
+    target = new["Path"]
+    if target.startswith("./"):
+        target = f"{source}/{target[2:]}"
+        if not Path(target).is_dir():
+            target = f"./unpublished/{old['Path']}"
+            (wrapper / target).mkdir(parents=True)
+            (wrapper / target / "go.mod").write_text(f"module {old['Path']}\n\ngo {upstream['Go']}\n")
+            print(f"  {old['Path']} is not published; replaced by a local module", file=sys.stderr)
+    lhs = f"{old['Path']} {old.get('Version', '')}".rstrip()
+    lines.append(f"replace {lhs} => {target} {new.get('Version', '')}".rstrip())
+for x in upstream.get("Exclude") or []:
+    lines.append(f"exclude {x['Path']} {x['Version']}")
+(wrapper / "go.mod").write_text("\n".join(lines) + "\n")
+EOF
+}
+
+# The standard-channel CRDs of the Gateway API, as the module publishes them.
+gateway_api_crds() {
+  local dir
+  dir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | json_field Dir) ||
+    return 1
+  rm -rf "$BIN_DIR/gateway-api-crds" && mkdir -p "$BIN_DIR/gateway-api-crds"
+  cp "$dir"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$BIN_DIR/gateway-api-crds/"
+  chmod 0644 "$BIN_DIR/gateway-api-crds/"*.yaml
+}
+
 # Prints "still building" every 30s so a long cold build is visibly alive.
 with_ticker() {
   local tool=$1; shift
@@ -157,6 +212,7 @@ with_ticker() {
   return $rc
 }
 
+# EXTRA_TAGS: more build tags for one tool.
 gobuild() { # tool, wrapper dir, package, ldflags
   local tool=$1 dir=$2 pkg=$3 ldflags=$4
   with_ticker "$tool" go_build_logged "$tool" "$dir" "$pkg" "$ldflags"
@@ -164,7 +220,7 @@ gobuild() { # tool, wrapper dir, package, ldflags
 
 go_build_logged() {
   local tool=$1 dir=$2 pkg=$3 ldflags=$4
-  ( cd "$dir" && go build -trimpath -tags=notest,grpcnotrace \
+  ( cd "$dir" && go build -trimpath -tags="notest,grpcnotrace${EXTRA_TAGS:+,$EXTRA_TAGS}" \
       -ldflags "-s -w $ldflags" -o "$BIN_DIR/$tool.new" "$pkg" ) >>"$LOG_DIR/$tool.log" 2>&1
 }
 
@@ -212,6 +268,36 @@ build_tool() {
       x+=" -X github.com/minio/minio/cmd.ReleaseTag=DEVELOPMENT.${date//:/-}"
       x+=" -X github.com/minio/minio/cmd.CommitID=$commit -X github.com/minio/minio/cmd.ShortCommitID=$commit"
       gobuild minio "$MOD_DIR/minio" github.com/minio/minio "$x" || return 1
+      ;;
+    prometheus)
+      plain_wrapper "$MOD_DIR/prometheus" "$path" "$version" || return 1
+      date=$(module_time "$path" "$version") || return 1
+      x="-X github.com/prometheus/common/version.Version=3.${version#v0.3}"   # v0.316.0 is 3.16.0
+      x+=" -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.BuildDate=$date"
+      # Only the service discovery the stack uses (kubernetes, file, http): the
+      # other providers' SDKs are most of a full build.
+      EXTRA_TAGS=remove_all_sd,enable_kubernetes_sd \
+        gobuild prometheus "$MOD_DIR/prometheus" github.com/prometheus/prometheus/cmd/prometheus "$x" ||
+        return 1
+      ;;
+    traefik)
+      replacing_wrapper "$MOD_DIR/traefik" "$path" "$version" || return 1
+      # From v3.7 on: Traefik's extension point of its dynamic configuration,
+      # two structs embedded in Router and HTTPConfiguration, empty in an
+      # open-source build.
+      ext=$MOD_DIR/traefik/unpublished/github.com/traefik/traefik/dynamic/ext
+      if [[ -d $ext ]]; then
+        printf 'package ext\n\ntype HTTP struct{}\n\ntype Router struct{}\n' >"$ext/ext.go" || return 1
+      fi
+      date=$(module_time "$path" "$version") || return 1
+      x="-X github.com/traefik/traefik/v3/pkg/version.Version=$version"
+      x+=" -X github.com/traefik/traefik/v3/pkg/version.BuildDate=$date"
+      gobuild traefik "$MOD_DIR/traefik" github.com/traefik/traefik/v3/cmd/traefik "$x" || return 1
+      ;;
+    gateway-api-crds)
+      gateway_api_crds || return 1
+      stamp_of "$tool" >"$STAMP_DIR/$tool"
+      return 0
       ;;
   esac
   mv "$BIN_DIR/$tool.new" "$BIN_DIR/$tool" || return 1
