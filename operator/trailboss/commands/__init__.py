@@ -20,7 +20,7 @@ EXIT_ERROR = 2
 
 def register(sub: Any) -> None:
     """Add the user commands to the `trailboss` parser's subcommands."""
-    from trailboss.commands import actions, check, inspect, podlogs
+    from trailboss.commands import actions, check, inspect, podlogs, rollout
 
     get = _command(sub, "get", inspect.run_get, "show an object and its children as a tree")
     _kind_and_name(get)
@@ -45,8 +45,16 @@ def register(sub: Any) -> None:
     )
 
     for verb, func in (("suspend", actions.run_suspend), ("resume", actions.run_resume)):
-        cmd = _command(sub, verb, func, f"{verb} a TrainingRun (spec.suspend)")
+        cmd = _command(sub, verb, func, f"{verb} a TrainingRun (spec.suspend) or a Deployment")
         _kind_and_name(cmd)
+
+    for verb, func, text in (
+        ("promote", rollout.run_promote, "skip a Deployment's remaining rollout steps"),
+        ("abort", rollout.run_abort, "abort a Deployment's rollout: traffic back to stable"),
+        ("pause", rollout.run_pause, "hold a Deployment's rollout (`resume deployment NAME`)"),
+    ):
+        cmd = _command(sub, verb, func, text)
+        cmd.add_argument("name", help="Deployment (trailboss.dev) name")
 
     check_metrics = sub.add_parser(
         "check-metrics", help="exit 0 when the operator answers on /metrics (used by helm test)"

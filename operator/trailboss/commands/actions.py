@@ -80,6 +80,10 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _set_suspend(args: argparse.Namespace, *, suspend: bool) -> int:
     kind, name = split_ref(args.kind, args.name)
+    if kind.kind == "Deployment":  # a Deployment's rollout pauses instead
+        from trailboss.commands import rollout
+
+        return rollout.pause(args, name) if suspend else rollout.unpause(args, name)
     if kind.kind != "TrainingRun":
         print(f"{kind.qualified} cannot be suspended: only TrainingRuns have spec.suspend",
               file=sys.stderr)  # fmt: skip

@@ -75,6 +75,14 @@ class Cluster:
         )  # fmt: skip
         return obj
 
+    def patch_annotations(self, kind: Kind, name: str, annotations: dict[str, str | None]) -> Obj:
+        """Set (or, with None, remove) annotations, leaving the spec alone."""
+        obj: Obj = self._custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, kind.plural, name,
+            {"metadata": {"annotations": annotations}}, field_manager="kubectl-trailboss",
+        )  # fmt: skip
+        return obj
+
     def list_custom(self, group: str, version: str, plural: str) -> list[Obj]:
         """Objects of any custom kind; none when the cluster does not serve it."""
         try:
