@@ -334,6 +334,7 @@ def variant(label: str, args: argparse.Namespace, categorical: int, workdir: Pat
         f"KS D {worst['ks_d']:.1e}, KS p {worst['ks_p']:.1e}, W1/std rel {worst['w1_rel']:.1e}, "
         f"chi2 rel {worst['chi2_rel']:.1e}, chi2 p {worst['chi2_p']:.1e}"
     )
+    print(f"load average now {_load()} (other work on the machine slows every figure)")
     if args.job:
         for run in job(data, args.parts):
             print(
@@ -354,10 +355,14 @@ def main() -> None:
     parser.add_argument("--no-job", dest="job", action="store_false")
     parser.add_argument("--evidently-version", default=_evidently_version())
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}, numpy {np.__version__}")
+    print(f"cores: {os.cpu_count()}, numpy {np.__version__}, load average {_load()}")
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         variant("numeric", args, 0, Path(tmp))
         variant("numeric + categorical", args, 10, Path(tmp))
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def _evidently_version() -> str:
