@@ -192,7 +192,7 @@ def variant(label: str, args: argparse.Namespace, categorical: int, workdir: Pat
         f"Trailboss verdict: {status.drifted_features}/{status.checked_features} features drifted, "
         f"dataset drift {status.drifted}"
     )
-    theirs = evidently(data, workdir)
+    theirs = evidently(data, workdir) if args.evidently else None
     if theirs is not None:
         ev_s = theirs["seconds"]
         print(
@@ -226,6 +226,7 @@ def main() -> None:
     parser.add_argument("--exact-columns", type=int, default=10)
     parser.add_argument("--parts", type=int, default=10, help="log files in the Job's window")
     parser.add_argument("--no-job", dest="job", action="store_false")
+    parser.add_argument("--no-evidently", dest="evidently", action="store_false")
     parser.add_argument("--evidently-version", default=_evidently_version())
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, numpy {np.__version__}, load average {_load()}")
