@@ -11,7 +11,6 @@ categorical features (the first half with reversed category shares).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -21,11 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats as sps
 
+from e2e.bench_drift_job import NOW, job
 from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
 from trailboss.drift import stats, verdict
 from trailboss.drift.columns import (
@@ -40,7 +42,6 @@ from trailboss.drift.tables import category_counts
 ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = np.array(["red", "green", "blue", "amber"])
 SHARES = np.array([0.4, 0.3, 0.2, 0.1])
-NOW = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
 
 
 def make_data(rng: np.random.Generator, args: argparse.Namespace) -> dict[str, Any]:
@@ -156,134 +157,6 @@ def evidently(data: dict[str, Any], workdir: Path) -> dict[str, Any] | None:
     return result
 
 
-PEAK_REPORTING_CLI = """
-import sys
-from trailboss.cli import main
-code = main(sys.argv[1:])
-peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]
-print(peak[0].split()[1], file=sys.stderr)
-sys.exit(code)
-"""
-"""The CLI, then its own peak RSS (kB) on stderr. VmHWM belongs to the exec'd
-process alone; getrusage's ru_maxrss would include the pages it had at fork."""
-
-
-def _run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a trailboss command; wall seconds, its peak RSS (MiB) and stdout."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_REPORTING_CLI, *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"trailboss {argv[0]} failed: {done.stderr[-2000:]}")
-    peak_kb = int(done.stderr.strip().splitlines()[-1])
-    return time.perf_counter() - started, peak_kb // 1024, done.stdout
-
-
-def _upload_logs(client: Any, data: dict[str, Any], parts: int) -> None:
-    rows = data["cur"].shape[1]
-    size = rows // parts
-    start_us = int((NOW - dt.timedelta(minutes=30)).timestamp() * 1e6)
-    for p in range(parts):
-        part = slice(p * size, (p + 1) * size)
-        columns: dict[str, Any] = {
-            "request_id": pa.array([f"r{j}" for j in range(part.start, part.stop)]),
-            "timestamp": pa.array(np.full(size, start_us + p), pa.timestamp("us", tz="UTC")),
-            "model": pa.array(["bench"] * size),
-            "version": pa.array(["v1"] * size),
-            "outcome": pa.array(["ok"] * size),
-        }
-        for i, name in enumerate(data["numeric"]):
-            columns[f"input.{name}"] = data["cur"][i][part]
-        for name in data["categorical"]:
-            columns[f"input.{name}"] = data["cur_cat"][name][part]
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.table(columns), sink)
-        key = (
-            "logs/deployment=bench.model/version=v1/"
-            f"date={NOW:%Y-%m-%d}/hour={NOW.hour - 1:02d}/part-{p}-0000000{p}.parquet"
-        )
-        client.put_object(Bucket="bench", Key=key, Body=sink.getvalue().to_pybytes())
-
-
-def job(data: dict[str, Any], parts: int) -> list[dict[str, Any]]:
-    """`trailboss profile` and `trailboss drift` as the Job runs them, against
-    an S3 server on loopback; peak memory with few and with all features."""
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        TRAILBOSS_S3_ENDPOINT_URL=f"http://{host}:{port}",
-    )
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["TRAILBOSS_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    client.create_bucket(Bucket="bench")
-    reference = {n: data["ref"][n] for n in data["numeric"]} | data["ref_cat"]
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.table(reference), sink)
-    client.put_object(Bucket="bench", Key="reference.parquet", Body=sink.getvalue().to_pybytes())
-    _upload_logs(client, data, parts)
-    everything = data["numeric"] + data["categorical"]
-    runs = []
-    for checked in (everything[:5], everything):
-        excluded = [f"--exclude={n}" for n in everything if n not in checked]
-        profile_uri = f"s3://bench/profile-{len(checked)}"
-        seconds_p, rss_p, _ = _run_measured(
-            [
-                "profile",
-                "--reference=s3://bench/reference.parquet",
-                f"--output={profile_uri}",
-                *excluded,
-            ],
-            env,
-        )
-        seconds, rss, out = _run_measured(
-            [
-                "drift",
-                f"--profile={profile_uri}",
-                "--logs=s3://bench/logs",
-                "--deployment=bench.model",
-                "--model-version=v1",
-                f"--now={NOW.isoformat()}",
-            ],
-            env,
-        )
-        drift = json.loads(out)["drift"]
-        runs.append(
-            {
-                "features": len(checked),
-                "profile_s": seconds_p,
-                "profile_mib": rss_p,
-                "drift_s": seconds,
-                "drift_mib": rss,
-                "window_rows": drift["windowRows"],
-                "drifted": drift["driftedFeatures"],
-            }
-        )
-    server.stop()
-    return runs
-
-
 def _verdicts(status: DriftStatus) -> set[str]:
     return {f.name for f in status.features if f.drifted}
 
@@ -319,7 +192,7 @@ def variant(label: str, args: argparse.Namespace, categorical: int, workdir: Pat
         f"Trailboss verdict: {status.drifted_features}/{status.checked_features} features drifted, "
         f"dataset drift {status.drifted}"
     )
-    theirs = evidently(data, workdir)
+    theirs = evidently(data, workdir) if args.evidently else None
     if theirs is not None:
         ev_s = theirs["seconds"]
         print(
@@ -334,6 +207,7 @@ def variant(label: str, args: argparse.Namespace, categorical: int, workdir: Pat
         f"KS D {worst['ks_d']:.1e}, KS p {worst['ks_p']:.1e}, W1/std rel {worst['w1_rel']:.1e}, "
         f"chi2 rel {worst['chi2_rel']:.1e}, chi2 p {worst['chi2_p']:.1e}"
     )
+    print(f"load average now {_load()} (other work on the machine slows every figure)")
     if args.job:
         for run in job(data, args.parts):
             print(
@@ -352,12 +226,17 @@ def main() -> None:
     parser.add_argument("--exact-columns", type=int, default=10)
     parser.add_argument("--parts", type=int, default=10, help="log files in the Job's window")
     parser.add_argument("--no-job", dest="job", action="store_false")
+    parser.add_argument("--no-evidently", dest="evidently", action="store_false")
     parser.add_argument("--evidently-version", default=_evidently_version())
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}, numpy {np.__version__}")
+    print(f"cores: {os.cpu_count()}, numpy {np.__version__}, load average {_load()}")
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         variant("numeric", args, 0, Path(tmp))
         variant("numeric + categorical", args, 10, Path(tmp))
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def _evidently_version() -> str:

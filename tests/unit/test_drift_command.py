@@ -182,3 +182,18 @@ def test_missing_profile_is_a_clear_error(s3: Any, capsys: pytest.CaptureFixture
     )
     assert code == 1
     assert "s3://models/nothing-here/profile.json does not exist" in capsys.readouterr().err
+
+
+def test_unreadable_reference_is_a_clear_error(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    s3.put_object(Bucket="datasets", Key="churn/broken.parquet", Body=b"PAR1 not really")
+    code = main(
+        [
+            "profile",
+            "--reference=s3://datasets/churn/broken.parquet",
+            "--output=s3://models/churn/2/reference-profile",
+        ]
+    )
+    assert code == 1
+    assert "s3://datasets/churn/broken.parquet is not a readable CSV or Parquet file" in (
+        capsys.readouterr().err
+    )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from trailboss.api.deployment import FeatureDrift, FeatureType, MonitoringSpec
 from trailboss.api.modelversion import ReferenceProfileStatus
 from trailboss.drift import build, verdict, window
@@ -41,7 +43,12 @@ def make_profile(
         workdir = Path(tmp)
         data = workdir / ("source" + Path(key).suffix)
         store.download(reference_uri, data)
-        digest, rows = build.build(reference_uri, data, workdir, options)
+        try:
+            digest, rows = build.build(reference_uri, data, workdir, options)
+        except (pa.ArrowException, OSError) as error:
+            raise ValueError(
+                f"{reference_uri} is not a readable CSV or Parquet file: {error}"
+            ) from error
         for name, kind in (
             (profiles.PROFILE_JSON, "application/json"),
             (profiles.SAMPLE_PARQUET, "application/vnd.apache.parquet"),

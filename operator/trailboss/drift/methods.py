@@ -110,7 +110,9 @@ def measure(
 
 
 def _counts(ref: Reference, cur: NumericCurrent | CategoricalCurrent) -> tuple[Counts, Counts]:
-    """Both sides as counts: categories, distinct values when there are few, else deciles."""
+    """Both sides as counts: categories; for a numeric feature whose reference has
+    at most DISCRETE_VALUES values, every value seen on either side (as
+    Evidently does); else the reference deciles."""
     if isinstance(ref, CategoricalReference) and isinstance(cur, CategoricalCurrent):
         return aligned(ref, cur)
     assert isinstance(ref, NumericReference)
@@ -118,8 +120,7 @@ def _counts(ref: Reference, cur: NumericCurrent | CategoricalCurrent) -> tuple[C
     if ref.values is not None and ref.value_counts is not None:
         cur_values, cur_counts = stats.distinct_counts(cur.values)
         union = np.union1d(ref.values, cur_values)
-        if union.size <= FEW_VALUES:
-            return _on(union, ref.values, ref.value_counts), _on(union, cur_values, cur_counts)
+        return _on(union, ref.values, ref.value_counts), _on(union, cur_values, cur_counts)
     return ref.bin_counts, stats.bin_counts(cur.values, ref.edges)
 
 
