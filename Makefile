@@ -48,6 +48,10 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 bench: $(STAMP) stack-build ## Benchmarks on the local stack, with the baseline measured in the same run
 	$(PY) e2e/bench.py
 
+.PHONY: bench-serve
+bench-serve: $(STAMP) ## Model server: trailboss serve vs MLflow's scoring app and `mlflow models serve`
+	$(PY) e2e/bench_serve.py
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 	$(VENV)/bin/ruff check operator tests e2e
