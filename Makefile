@@ -60,6 +60,10 @@ $(BENCH_VENV)/.installed:
 	$(BENCH_VENV)/bin/python -m pip install --quiet 'evidently==0.7.23' 'pandas<3'
 	@touch $@
 
+.PHONY: bench-serve
+bench-serve: $(STAMP) ## Model server: trailboss serve vs MLflow's scoring app and `mlflow models serve`
+	$(PY) e2e/bench_serve.py
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 	$(VENV)/bin/ruff check operator tests e2e

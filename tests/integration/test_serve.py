@@ -26,7 +26,6 @@ from tests.integration.servers import (
     log_files,
     post_json,
     s3_client,
-    save_churn_model,
     wait_for,
 )
 from trailboss.serving.faults import Faults, save_faulty_model
@@ -49,7 +48,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, churn_model: tuple[Path, Any]
+) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("serve")
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=free_port(), verbose=False)
     moto.start()
@@ -57,7 +58,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     endpoint = f"http://{host}:{port}"
     s3 = s3_client(endpoint)
     s3.create_bucket(Bucket=BUCKET)
-    model_dir, fitted = save_churn_model(workdir / "churn")
+    model_dir, fitted = churn_model
     save_faulty_model(str(workdir / "churn-bad"), str(model_dir), Faults(error_share=1.0))
     logs = {"log-uri": f"s3://{BUCKET}/serving", "namespace": "ml", "deployment": "churn-api"}
     servers = World(

@@ -86,5 +86,15 @@ writes are temporary files (the model download) under ``--tmp-dir`` /
 ``$TMPDIR``. Credentials come from the environment (boto3, MLflow) and never
 appear in logs or metrics.
 
+In a pod
+--------
+Container args ``serve`` with ``TRAILBOSS_MODEL_URI``, ``TRAILBOSS_MODEL_NAME``,
+``TRAILBOSS_MODEL_VERSION``, ``TRAILBOSS_NAMESPACE``, ``TRAILBOSS_DEPLOYMENT``,
+``TRAILBOSS_LOG_URI`` (and ``TRAILBOSS_S3_ENDPOINT_URL`` / ``MLFLOW_S3_ENDPOINT_URL``
+for MinIO, ``AWS_*`` from a Secret, ``MLFLOW_TRACKING_URI`` for ``runs:/`` and
+``models:/``); port 8080; readiness probe ``GET /v2/health/ready`` (or ``/ping``),
+liveness probe ``GET /v2/health/live``; an emptyDir at ``/tmp``; SIGTERM flushes the
+prediction log within 10 s, well inside the default 30 s grace period.
+
 Test models that fail on purpose: see :mod:`trailboss.serving.faults`.
 """

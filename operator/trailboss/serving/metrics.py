@@ -11,6 +11,7 @@ error instead of a series that appears already at 1.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,70 +34,63 @@ class ServerMetrics:
         self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        mv = ("model", "version")
-        r = self.registry
-        requests = Counter(
-            "trailboss_model_requests",
-            "Prediction requests answered, by outcome.",
-            [*mv, "outcome"],
-            registry=r,
+        self._model_version = (model, version)
+        requests = self._family(
+            Counter, "requests", "Prediction requests answered, by outcome.", "outcome"
         )
-        errors = Counter(
-            "trailboss_model_errors",
-            "Failed prediction requests, by error type.",
-            [*mv, "type"],
-            registry=r,
+        errors = self._family(
+            Counter, "errors", "Failed prediction requests, by error type.", "type"
+        )
+        log_rows = self._family(
+            Counter, "log_rows", "Prediction log rows written to S3 or dropped.", "result"
         )
         self._requests = {o: requests.labels(model, version, o) for o in OUTCOMES}
         self._errors = {t: errors.labels(model, version, t) for t in ERROR_TYPES}
+        self._written = log_rows.labels(model, version, "written")
+        self._dropped = log_rows.labels(model, version, "dropped")
         self._latency = Histogram(
             "trailboss_model_request_duration_seconds",
             "Time from request to response of prediction requests.",
-            mv,
+            ["model", "version"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=self.registry,
         ).labels(model, version)
-        self._predictions = Counter(
-            "trailboss_model_predictions",
-            "Rows predicted (a 10-row request counts 10).",
-            mv,
-            registry=r,
-        ).labels(model, version)
-        log_rows = Counter(
-            "trailboss_model_log_rows",
-            "Prediction log rows written to S3 or dropped.",
-            [*mv, "result"],
-            registry=r,
+        self._predictions = self._one(
+            Counter, "predictions", "Rows predicted (a 10-row request counts 10)."
         )
-        self._written = log_rows.labels(model, version, "written")
-        self._dropped = log_rows.labels(model, version, "dropped")
-        self._failed_batches = Counter(
-            "trailboss_model_log_failed_batches",
-            "Prediction log files that could not be written.",
-            mv,
-            registry=r,
-        ).labels(model, version)
-        self.buffered_rows = Gauge(
-            "trailboss_model_log_buffered_rows",
-            "Prediction log rows waiting to be written.",
-            mv,
-            registry=r,
-        ).labels(model, version)
-        self.load_seconds = Gauge(
-            "trailboss_model_load_duration_seconds",
+        self._failed_batches = self._one(
+            Counter, "log_failed_batches", "Prediction log files that could not be written."
+        )
+        self.buffered_rows = self._one(
+            Gauge, "log_buffered_rows", "Prediction log rows waiting to be written."
+        )
+        self.load_seconds = self._one(
+            Gauge,
+            "load_duration_seconds",
             "Time taken to load the model and pass the warm-up prediction.",
-            mv,
-            registry=r,
-        ).labels(model, version)
-        self.ready = Gauge(
-            "trailboss_model_ready", "1 once the model is loaded and warmed up.", mv, registry=r
-        ).labels(model, version)
-        self.fault_injection = Gauge(
-            "trailboss_model_fault_injection",
+        )
+        self.ready = self._one(Gauge, "ready", "1 once the model is loaded and warmed up.")
+        self.fault_injection = self._one(
+            Gauge,
+            "fault_injection",
             "1 when this version is a deliberately faulty test model (never in production).",
-            mv,
-            registry=r,
-        ).labels(model, version)
+        )
+
+    def _family(self, kind: type[Any], name: str, help_text: str, label: str) -> Any:
+        """A ``trailboss_model_<name>`` family with one label besides model and version."""
+        return kind(
+            f"trailboss_model_{name}",
+            help_text,
+            ["model", "version", label],
+            registry=self.registry,
+        )
+
+    def _one(self, kind: type[Any], name: str, help_text: str) -> Any:
+        """The one ``trailboss_model_<name>`` series of this model and version."""
+        family = kind(
+            f"trailboss_model_{name}", help_text, ["model", "version"], registry=self.registry
+        )
+        return family.labels(*self._model_version)
 
     def observe(self, seconds: float, error: str | None, rows: int) -> None:
         """One prediction request: its latency, outcome, error type and rows predicted."""
