@@ -132,15 +132,12 @@ _S3_BUCKET_RULES = (
 
 S3Uri = Annotated[
     str,
-    Field(
-        pattern=S3_URI,
-        max_length=1024,
-        description="s3://<bucket>/<key>: a bucket name of 3-63 lowercase letters, digits, "
-        "'.' or '-', and a key of letters, digits and !_.*'()/$@=;:+,-",
-    ),
+    Field(pattern=S3_URI, max_length=1024),
     checked(*_S3_BUCKET_RULES),
 ]
-"""An `s3://bucket/key` or `s3://bucket/prefix/` URI."""
+"""An `s3://bucket/key` or `s3://bucket/prefix/` URI: a bucket name of 3-63
+lowercase letters, digits, '.' or '-', and a key of letters, digits and
+!_.*'()/$@=;:+,-."""
 
 MLFLOW_RUN_ID = r"[A-Za-z0-9_-]{1,64}"
 
