@@ -67,10 +67,10 @@ ExperimentName = Annotated[
 MetricName = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_./:-]{1,128}$",
+        pattern=r"^[A-Za-z0-9_./: -]{1,128}$",
         max_length=128,
         description="metric names are MLflow metric keys: 1-128 letters, digits, "
-        "'_', '.', '/', ':' or '-'",
+        "spaces, '_', '.', '/', ':' or '-'",
     ),
 ]
 
