@@ -33,7 +33,7 @@ demo: $(STAMP) stack-build ## The main job: local stack, operator, train -> regi
 ##@ Testing
 
 .PHONY: test
-test: $(STAMP) stack-build ## Unit tests, then e2e tests on the local stack (or TRAILBOSS_E2E_KUBECONFIG)
+test: $(STAMP) stack-build promtool ## Unit tests, then e2e tests on the local stack (or TRAILBOSS_E2E_KUBECONFIG)
 	$(PY) -m pytest tests e2e
 
 .PHONY: unit
@@ -48,6 +48,18 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 bench: $(STAMP) stack-build ## Benchmarks on the local stack, with the baseline measured in the same run
 	$(PY) e2e/bench.py
 
+# Evidently only for the comparison, in its own venv: never a Trailboss dependency.
+BENCH_VENV := .venv-bench
+
+.PHONY: bench-drift
+bench-drift: $(STAMP) $(BENCH_VENV)/.installed ## Drift: Trailboss vs Evidently's preset vs a numpy floor, exactness, Job memory
+	$(PY) e2e/bench_drift.py
+
+$(BENCH_VENV)/.installed:
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet 'evidently==0.7.23' 'pandas<3'
+	@touch $@
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 	$(VENV)/bin/ruff check operator tests e2e
@@ -60,12 +72,26 @@ lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
 .PHONY: crds
 crds: $(STAMP) ## Regenerate crds/, the chart's copy and docs/api.md from the pydantic models
 	$(VENV)/bin/trailboss crds -o crds --docs docs/api.md
-	$(VENV)/bin/trailboss crds -o charts/trailboss/crds
+	$(VENV)/bin/trailboss crds -o charts/trailboss/files/crds
 
 .PHONY: verify
 verify: $(STAMP) ## Fail when generated files are stale
 	$(VENV)/bin/trailboss crds --check -o crds --docs docs/api.md
-	$(VENV)/bin/trailboss crds --check -o charts/trailboss/crds
+	$(VENV)/bin/trailboss crds --check -o charts/trailboss/files/crds
+
+##@ Release
+
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' operator/trailboss/__init__.py)
+HELM ?= $(TRAILBOSS_CACHE)/bin/helm
+
+.PHONY: chart-package
+chart-package: stack-build ## Package the chart, versioned like the operator, into dist/ (push: helm push dist/*.tgz oci://...)
+	$(HELM) lint --strict charts/trailboss
+	$(HELM) package charts/trailboss --version $(VERSION) --app-version $(VERSION) -d dist
+
+.PHONY: promtool
+promtool: ## promtool (for the alert tests) from Debian's prometheus package, into the cache
+	bash e2e/stack/promtool.sh
 
 ##@ Local stack (real control plane, MLflow and S3 on loopback)
 

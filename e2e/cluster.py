@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import socket
@@ -69,15 +70,14 @@ class Cluster:
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
         plural = manifest["kind"].lower() + "s"
-        result: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, manifest
+        return _dict(
+            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, manifest)
         )
-        return result
 
     def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
+            result = _dict(
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
             )
         except ApiException as error:
             if error.status == 404:
@@ -85,10 +85,9 @@ class Cluster:
             raise
         return result
 
-    def list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural
-        )["items"]
+    def list(self, namespace: str, plural: str) -> builtins.list[dict[str, Any]]:
+        found = _dict(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural))
+        items: builtins.list[dict[str, Any]] = found["items"]
         return items
 
     def delete(self, namespace: str, plural: str, name: str) -> None:
@@ -120,20 +119,26 @@ class Cluster:
     def wait_phase(
         self, namespace: str, plural: str, name: str, phases: set[str], timeout: float = 180.0
     ) -> dict[str, Any]:
-        return wait_for(
-            f"{plural}/{name} in {sorted(phases)}",
-            lambda: (s := self.status(namespace, plural, name)).get("phase") in phases and s,
-            timeout,
-        )
+        def reached() -> dict[str, Any] | None:
+            status = self.status(namespace, plural, name)
+            return status if status.get("phase") in phases else None
 
-    def events(self, namespace: str, name: str) -> list[Any]:
+        return wait_for(f"{plural}/{name} in {sorted(phases)}", reached, timeout)
+
+    def events(self, namespace: str, name: str) -> builtins.list[Any]:
         events = self.core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.name={name}"
         )
         return list(events.items)
 
-    def jobs(self, namespace: str) -> list[Any]:
+    def jobs(self, namespace: str) -> builtins.list[Any]:
         return list(self.batch.list_namespaced_job(namespace).items)
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """The custom objects API answers with plain dicts, typed as object."""
+    assert isinstance(value, dict), value
+    return value
 
 
 def ready(status: dict[str, Any]) -> dict[str, Any]:

@@ -51,7 +51,9 @@ def main() -> int:
     name = manifest["metadata"]["name"]
     say(f"uploading the example dataset to {manifest['spec']['dataset']['uri']}")
     seed_dataset(env, manifest["spec"]["dataset"]["uri"])
-    cluster.kubectl("-n", NAMESPACE, "delete", "tr,mv", name, "--ignore-not-found", "--wait=true")
+    cluster.kubectl(
+        "-n", NAMESPACE, "delete", "trun,mver", name, "--ignore-not-found", "--wait=true"
+    )  # fmt: skip
     say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
     print(cluster.kubectl("apply", "-f", str(EXAMPLE)).stdout, end="")
 

@@ -10,7 +10,9 @@ import boto3
 
 from e2e.cluster import ROOT
 
-TRAINER = str(ROOT / "examples" / "trainer" / "train.py")
+# Relative to the image's working directory (/app in examples/trainer/Dockerfile,
+# the repository root for the local pod runner): never a path of this machine.
+TRAINER = "examples/trainer/train.py"
 MAKE_DATASET = str(ROOT / "examples" / "trainer" / "make_dataset.py")
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, ready, wait_for
+from e2e.cluster import Cluster, Operator, ready, wait_for
 from e2e.lifecycle import mlflow, s3, split, versions_tagged
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -97,7 +96,7 @@ def test_failing_gate_rejects_naming_the_metric(
     message = status["validation"]["message"]
     assert "accuracy=0.71 below minimum 0.9" in message
     assert "log_loss missing (needs maximum 0.3)" in message
-    got = cluster.kubectl("-n", namespace, "get", "mv", "weak").stdout
+    got = cluster.kubectl("-n", namespace, "get", "mver", "weak").stdout
     assert "Rejected" in got
 
 
@@ -125,7 +124,11 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
 
 
 def test_registry_outage_during_registration_converges_without_duplicates(
-    cluster: Cluster, namespace: str, artifact: str, mlflow_outage: Any
+    cluster: Cluster,
+    namespace: str,
+    artifact: str,
+    mlflow_outage: Any,
+    running_operator: Operator,
 ) -> None:
     model = f"outage-{namespace}"
     mlflow_outage.stop()
@@ -138,7 +141,21 @@ def test_registry_outage_during_registration_converges_without_duplicates(
         ),
         90,
     )
-    time.sleep(30)
+    # It keeps retrying through the outage and stays Pending, naming the cause.
+    waits = running_operator.metric(
+        "trailboss_reconcile_total", kind="ModelVersion", result="wait"
+    ) or 0.0
+    wait_for(
+        "two more retries during the outage",
+        lambda: (
+            running_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
+            or 0.0
+        )
+        >= waits + 2,
+        60,
+    )
+    during = cluster.status(namespace, "modelversions", "v1")
+    assert (during["phase"], ready(during)["reason"]) == ("Pending", "RegistryUnavailable")
     mlflow_outage.start()
     status = cluster.wait_phase(
         namespace, "modelversions", "v1", {"Validated", "Rejected", "Failed"}, 300
@@ -196,7 +213,7 @@ def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
     )
     assert cluster.get(namespace, "modelversions", "stuck") is not None
     cluster.kubectl(
-        "-n", namespace, "annotate", "mv", "stuck", "trailboss.dev/release-finalizer=true"
+        "-n", namespace, "annotate", "mver", "stuck", "trailboss.dev/release-finalizer=true"
     )
     wait_for(
         "the ModelVersion to be deleted",

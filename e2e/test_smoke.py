@@ -14,6 +14,9 @@ import yaml
 from kubernetes import client
 
 from e2e.cluster import ROOT, RUN_LOCALLY, Cluster, wait_for
+from trailboss.api.deployment import Deployment
+from trailboss.api.modelversion import ModelVersion
+from trailboss.api.trainingrun import TrainingRun
 
 EXAMPLES = ROOT / "examples"
 
@@ -26,9 +29,14 @@ def _example(name: str, namespace: str) -> dict[str, Any]:
 
 def test_crds_install_with_names_columns_and_docs(cluster: Cluster, crds: list[str]) -> None:
     resources = cluster.kubectl("api-resources", "--api-group=trailboss.dev", "-o", "wide").stdout
-    assert "tr " in resources.replace("\t", " ") or " tr " in resources
-    for short in ("tr", "mv", "mdeploy"):
-        assert short in resources
+    # NAME SHORTNAMES APIVERSION NAMESPACED KIND VERBS CATEGORIES, one kind a line.
+    published = {
+        cols[4]: (cols[0], tuple(cols[1].split(",")), cols[-1])
+        for cols in (line.split() for line in resources.splitlines()[1:])
+    }
+    for model in (TrainingRun, ModelVersion, Deployment):
+        info = model.info
+        assert published[info.kind] == (info.plural, info.short_names, "trailboss")
     # The API server publishes a new CRD's OpenAPI a moment after it is Established.
     explained = wait_for(
         "kubectl explain to know TrainingRun",
@@ -130,7 +138,7 @@ def test_specs_are_immutable_where_the_api_says_so(
         "-n",
         namespace,
         "patch",
-        "tr",
+        "trun",
         "churn-2026-11",
         "--type=merge",
         "-p",
@@ -143,7 +151,7 @@ def test_specs_are_immutable_where_the_api_says_so(
         "-n",
         namespace,
         "patch",
-        "tr",
+        "trun",
         "churn-2026-11",
         "--type=merge",
         "-p",
@@ -155,7 +163,7 @@ def test_specs_are_immutable_where_the_api_says_so(
         "-n",
         namespace,
         "patch",
-        "mv",
+        "mver",
         "churn-imported-v1",
         "--type=merge",
         "-p",
@@ -214,7 +222,8 @@ def test_job_with_the_runner_label_really_runs(cluster: Cluster, namespace: str)
     job = cluster.batch.read_namespaced_job_status("real", namespace)
     assert job.status.failed == 1
     pods = cluster.core.list_namespaced_pod(namespace, label_selector="job-name=real").items
-    terminated = pods[0].status.container_statuses[0].state.terminated
+    statuses = pods[0].status.container_statuses or []
+    terminated = statuses[0].state.terminated
     assert terminated.exit_code == 3
     assert "trained for real" in (terminated.message or "")
 

@@ -597,6 +597,11 @@ def _apiserver(st: State) -> list[str]:
         # nothing would lift the not-ready taint this plugin puts on new nodes.
         "--disable-admission-plugins",
         "TaintNodesByCondition",
+        # Pod logs and exec go to a node's kubelet. The fake nodes have none; by
+        # their InternalIP (127.0.0.1) such a request is refused on loopback,
+        # whereas by hostname the API server would ask the machine's DNS.
+        "--kubelet-preferred-address-types",
+        "InternalIP",
         # The front-proxy settings that controller-manager and scheduler read for
         # their delegated authentication (and that aggregated API servers need).
         "--requestheader-client-ca-file",

@@ -1,4 +1,5 @@
-"""The ``trailboss`` command: run the operator, print the CRDs, show the version."""
+"""The ``trailboss`` command: run the operator, print the CRDs, profile reference
+data and check drift, show the version."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness-port", type=int, help="/healthz port (0: off)")
     run.add_argument("--peering", help="kopf peering name for HA; default standalone")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines")
     run.set_defaults(func=_run)
 
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions, or write them")
@@ -52,12 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     crds.add_argument("--docs", type=Path, help="also write (or --check) the API reference here")
     crds.set_defaults(func=_crds)
 
+    serve = sub.add_parser("serve", help="serve one model version (needs trailboss[serve])")
+    _serve_flags(serve)
+    serve.set_defaults(func=_serve)
+
+    from trailboss.drift.command import add_commands as add_drift_commands
+
+    add_drift_commands(sub)
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)
+
+    from trailboss.commands import register
+
+    register(sub)  # get, status, logs, rerun, suspend, resume, check-metrics
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
+    from trailboss import logs
     from trailboss.runtime import run_operator
     from trailboss.settings import Settings
 
@@ -70,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    logs.configure(args.log_format, verbose=args.verbose)
     run_operator(settings, verbose=args.verbose)
     return 0
 
@@ -98,6 +114,18 @@ def _crds(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write("---\n".join(crdgen.render(crd) for crd in crdgen.all_crds()))
     return 0
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    from trailboss.serving.options import add_arguments
+
+    add_arguments(parser)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from trailboss.serving.options import run
+
+    return run(args)
 
 
 def _version(_: argparse.Namespace) -> int:

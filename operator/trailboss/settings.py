@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trailboss import __version__
+
 
 class Settings(BaseSettings):
     """Everything the operator needs to know about its surroundings.
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     AWS_SECRET_ACCESS_KEY for training containers."""
     training_pod_labels: dict[str, str] = {}
     """Extra labels on every training pod, e.g. for a mesh or a node runner."""
+    serving_pod_labels: dict[str, str] = {}
+    """Extra labels on every model server pod."""
+    server_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
+    """Image of the built-in model server (`trailboss serve`)."""
 
     @field_validator("namespaces", mode="before")
     @classmethod

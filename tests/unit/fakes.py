@@ -3,14 +3,24 @@ tests. They keep just enough state to tell whether work was done twice."""
 
 from __future__ import annotations
 
+import builtins
 import copy
 import datetime as dt
 import itertools
+import time
 from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
+from trailboss.builders.patch import apply_merge_patch
+from trailboss.clients.kube import Conflict
+from trailboss.clients.prometheus import QueryFailed
 from trailboss.clients.storage import DataNotFound, Listing, digest
-from trailboss.clients.tracking import RegistryVersion, RunInfo, TrackingUnavailable
+from trailboss.clients.tracking import (
+    RegistryVersion,
+    RunInfo,
+    TrackingRejected,
+    TrackingUnavailable,
+)
 from trailboss.reconcilers.common import Services
 from trailboss.settings import Settings
 
@@ -18,11 +28,35 @@ NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 
 
 class FakeKube:
+    """Objects by (kind, namespace, name), with the API server's rules that the
+    reconcilers rely on: resourceVersions, merge-patch status writes that
+    conflict on a stale resourceVersion, create that refuses an existing name,
+    and equality label selectors."""
+
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
+        self.patches: list[dict[str, Any]] = []
         self.events: list[tuple[str, str]] = []
+        self.cluster_events: list[dict[str, Any]] = []  # Events other components post
         self.creations = 0
+        self._versions = itertools.count(1)
+
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store ``body`` as the API server would (a new resourceVersion); returns
+        what a watch would deliver."""
+        obj = copy.deepcopy(body)
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        meta = obj["metadata"]
+        self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
+        return copy.deepcopy(obj)
+
+    def current(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The stored version of ``body``'s object."""
+        meta = body["metadata"]
+        found = self.get("", body["kind"], meta["namespace"], meta["name"])
+        assert found is not None, f"{meta['name']} is not stored"
+        return found
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.objects.get((kind, namespace, name))
@@ -31,34 +65,71 @@ class FakeKube:
     def list(
         self, api_version: str, kind: str, namespace: str, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
-        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
+        wanted = (labels or {}).items()
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in self.objects.items()
+            if k == kind
+            and ns == namespace
+            and wanted <= (o["metadata"].get("labels") or {}).items()
+        ]
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         meta = manifest["metadata"]
-        key = (manifest["kind"], meta["namespace"], meta["name"])
-        if key in self.objects:
+        if (manifest["kind"], meta["namespace"], meta["name"]) in self.objects:
             return None
         self.creations += 1
-        self.objects[key] = copy.deepcopy(manifest)
-        return manifest
+        return self.put(manifest)
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply, roughly: creates, or merges the fields given."""
         meta = manifest["metadata"]
-        obj = self.objects[(manifest["kind"], meta["namespace"], meta["name"])]
-        obj["spec"].update(manifest["spec"])
-        return obj
+        key = (manifest["kind"], meta["namespace"], meta["name"])
+        if key not in self.objects:
+            self.creations += 1
+            return self.put(manifest)
+        obj = self.objects[key]
+        for part in ("spec", "metadata"):
+            obj[part] = apply_merge_patch(obj.get(part) or {}, manifest.get(part) or {})
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(obj)
+
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]:
+        return [
+            e
+            for e in self.cluster_events
+            if e["involvedObject"] == {"kind": kind, "name": name, "namespace": namespace}
+        ]
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self.objects.pop((kind, namespace, name), None)
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        self.statuses.append(copy.deepcopy(status))
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        resource_version: str | None,
+    ) -> dict[str, Any] | None:
+        obj = self.objects.get((kind, namespace, name))
+        if obj is None:
+            return None
+        if resource_version and obj["metadata"]["resourceVersion"] != resource_version:
+            raise Conflict(f"{kind} {namespace}/{name} changed since it was read")
+        obj["status"] = apply_merge_patch(obj.get("status") or {}, patch)
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        self.patches.append(copy.deepcopy(patch))
+        self.statuses.append(copy.deepcopy(obj["status"]))
+        return copy.deepcopy(obj)
 
     def event(
         self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False
     ) -> None:
         self.events.append((reason, message))
 
-    def jobs(self) -> list[dict[str, Any]]:
+    def jobs(self) -> builtins.list[dict[str, Any]]:
         return [o for (k, _, _), o in self.objects.items() if k == "Job"]
 
 
@@ -69,8 +140,8 @@ class FakeTracking:
         self.runs: dict[str, dict[str, Any]] = {}
         self.down = False
         self._ids = itertools.count(1)
-        self.versions = {}
-        self.aliases = {}
+        self.versions: dict[str, list[RegistryVersion]] = {}
+        self.aliases: dict[tuple[str, str], str] = {}
 
     def _check(self) -> None:
         if self.down:
@@ -85,7 +156,14 @@ class FakeTracking:
             run_id = f"run{next(self._ids)}"
             run = {"id": run_id, "uid": uid, "status": "RUNNING", "metrics": {}, "params": {}}
             self.runs[run_id] = run
-        run["params"].update(params)
+        for key, value in params.items():
+            if run["params"].get(key, value) != value:  # as MLflow: a logged param is final
+                raise TrackingRejected(
+                    f"Changing param values is not allowed. Param with key='{key}' was "
+                    "already logged with a different value",
+                    "INVALID_PARAMETER_VALUE",
+                )
+            run["params"][key] = value
         return self.get_run(run["id"])
 
     def get_run(self, run_id: str) -> RunInfo:
@@ -102,10 +180,6 @@ class FakeTracking:
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.uri}/#/experiments/{experiment_id}/runs/{run_id}"
-
-    # Registry: versions per model name, with tags; aliases per model.
-    versions: dict[str, list[RegistryVersion]]
-    aliases: dict[tuple[str, str], str]
 
     def artifact_uri_of_run(self, run_id: str) -> str:
         return self.get_run(run_id).artifact_uri
@@ -135,12 +209,22 @@ class FakeTracking:
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
         self._check()
         found = self.get_version(name, version)
-        assert found is not None
+        if found is None:
+            raise TrackingRejected(
+                f"Model Version (name={name}, version={version}) not found",
+                "RESOURCE_DOES_NOT_EXIST",
+            )
         found.tags.update(tags)
+
+    def versions_tagged(self, name: str, key: str, value: str) -> list[str]:
+        self._check()
+        return [v.version for v in self.versions.get(name, []) if v.tags.get(key) == value]
 
     def alias_version(self, name: str, alias: str) -> str | None:
         self._check()
-        return self.aliases.get((name, alias))
+        found = self.aliases.get((name, alias))
+        time.sleep(0.001)  # a network round trip: room for another writer to move the alias
+        return found
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._check()
@@ -176,13 +260,29 @@ class FakeStorage:
         )
 
 
+class FakePrometheus:
+    """Answers queries from a table; a query it does not know returns no data."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, float | None] = {}
+        self.down = False
+        self.asked: list[str] = []
+
+    def query(self, base_url: str, promql: str) -> float | None:
+        self.asked.append(promql)
+        if self.down:
+            raise QueryFailed(f"Prometheus at {base_url} is unreachable: connection refused")
+        return self.answers.get(promql)
+
+
 def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:
     kube, tracking, storage = FakeKube(), FakeTracking(), FakeStorage()
     svc = Services(
         settings=Settings(mlflow_tracking_uri="http://mlflow:5000"),
-        kube=kube,  # type: ignore[arg-type]
-        tracking=tracking,  # type: ignore[arg-type]
-        storage=storage,  # type: ignore[arg-type]
+        kube=kube,
+        tracking=tracking,
+        storage=storage,
+        prometheus=FakePrometheus(),
         clock=lambda: NOW,
     )
     return svc, kube, tracking, storage

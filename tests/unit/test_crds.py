@@ -82,11 +82,11 @@ def test_every_field_is_documented_for_kubectl_explain(kind: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "short_names", "columns"),
     [
-        ("TrainingRun", ["tr"], {"Model", "Phase", "Ready", "Model Version", "Age"}),
-        ("ModelVersion", ["mv"], {"Model", "Version", "Phase", "Ready", "Gate", "Age"}),
+        ("TrainingRun", ["trun"], {"Model", "Phase", "Ready", "Model Version", "Age"}),
+        ("ModelVersion", ["mver"], {"Model", "Version", "Phase", "Ready", "Gate", "Age"}),
         (
             "Deployment",
-            ["mdeploy", "mdep"],
+            ["mdeploy"],
             {"Model", "Stable", "Canary", "Weight", "Phase", "Age"},
         ),
     ],
@@ -103,10 +103,24 @@ def test_kubectl_names_and_columns(kind: str, short_names: list[str], columns: s
     assert columns <= {c["name"] for c in version["additionalPrinterColumns"]}
 
 
-def test_deployment_short_names_do_not_clash_with_apps_v1() -> None:
-    assert not {"deploy", "deployment", "deployments"} & set(
-        CRDS["Deployment"]["spec"]["names"]["shortNames"]
-    )
+# Short names and resource names that kubectl would resolve to another kind
+# (it warns and picks one) when both are installed.
+CLAIMED = {
+    "apps/v1": {"deploy", "deployment", "deployments"},
+    "Tekton": {"tr", "trs", "pr", "prs", "taskrun", "pipelinerun"},
+    "Argo Workflows": {"wf", "cwf", "cronwf", "wftmpl", "cwftmpl", "clusterwftmpl", "wfeb"},
+    "Argo Rollouts / CD": {"ro", "ar", "at", "cat", "exp", "app", "apps", "appproj", "appset"},
+    "Knative": {"ksvc", "kservice", "rt", "rev", "config", "cfg", "kpa", "pa", "sks", "img"},
+    "KServe": {"isvc", "tm", "ig"},
+    "Kubeflow / KubeDL": {"mv", "tfjob", "pytorchjob", "truntime", "ctruntime"},
+    "cert-manager": {"cert", "certs", "cr", "crs"},
+}
+
+
+@pytest.mark.parametrize("project", sorted(CLAIMED))
+def test_short_names_are_not_claimed_by_widely_used_crd_sets(project: str) -> None:
+    ours = {n for crd in CRDS.values() for n in crd["spec"]["names"]["shortNames"]}
+    assert not ours & CLAIMED[project]
 
 
 def _rules(kind: str) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
-from trailboss.reconcilers import modelversion
+from trailboss.clients.tracking import TrackingRejected
+from trailboss.reconcilers import modelversion, modelversion_deletion
 
 ARTIFACT = "s3://mlflow/imports/churn/model"
 BODY: dict[str, Any] = {
@@ -36,9 +37,7 @@ def _upload(storage: FakeStorage) -> None:
 
 
 def _with_status(kube: FakeKube, body: dict[str, Any] = BODY) -> dict[str, Any]:
-    updated = copy.deepcopy(body)
-    updated["status"] = kube.statuses[-1] if kube.statuses else {}
-    return updated
+    return kube.current(body)
 
 
 def _ready(kube: FakeKube) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def _ready(kube: FakeKube) -> dict[str, Any]:
 def test_verified_registered_once_and_validated() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     status = kube.statuses[-1]
     assert status["phase"] == "Validated"
     assert status["artifact"]["objects"] == 2
@@ -58,13 +57,13 @@ def test_verified_registered_once_and_validated() -> None:
     assert tracking.aliases[("churn", "validated")] == "1"
     assert tracking.versions["churn"][0].tags["trailboss.dev/validation"] == "passed"
     # Lost status (a crash before it was written): found again by its UID tag.
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert len(tracking.versions["churn"]) == 1
 
 
 def test_missing_artifact_waits_then_converges() -> None:
     svc, kube, tracking, storage = services()
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert (_ready(kube)["reason"], kube.statuses[-1]["phase"]) == ("ArtifactNotFound", "Pending")
     assert "spec.artifactUri" in _ready(kube)["message"]
     assert tracking.versions == {}
@@ -79,7 +78,7 @@ def test_failing_gate_rejects_naming_metric_value_and_bound() -> None:
     _upload(storage)
     body = copy.deepcopy(BODY)
     body["spec"]["metrics"] = {"accuracy": 0.71}
-    modelversion.reconcile(body, svc)
+    modelversion.reconcile(kube.put(body), svc)
     assert kube.statuses[-1]["phase"] == "Rejected"
     assert _ready(kube)["reason"] == "ValidationFailed"
     assert "accuracy=0.71 below minimum 0.9" in _ready(kube)["message"]
@@ -90,7 +89,7 @@ def test_registry_outage_waits_without_registering() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
     tracking.down = True
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     assert _ready(kube)["reason"] == "RegistryUnavailable"
     tracking.down = False
     modelversion.forget("mv-1")
@@ -105,8 +104,8 @@ def test_deletion_policy(policy: str, kept: bool) -> None:
     _upload(storage)
     body = copy.deepcopy(BODY)
     body["spec"]["deletionPolicy"] = policy
-    modelversion.reconcile(body, svc)
-    outcome = modelversion.finalize(_with_status(kube, body), svc)
+    modelversion.reconcile(kube.put(body), svc)
+    outcome = modelversion_deletion.finalize(_with_status(kube, body), svc)
     versions = tracking.versions["churn"]
     assert (len(versions) == 1) is kept, outcome
     if kept:
@@ -116,16 +115,57 @@ def test_deletion_policy(policy: str, kept: bool) -> None:
 def test_finalizer_reports_an_outage_and_yields_to_the_release_annotation() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)
-    modelversion.reconcile(BODY, svc)
+    modelversion.reconcile(kube.put(BODY), svc)
     body = _with_status(kube)
     body["metadata"]["deletionTimestamp"] = NOW.isoformat()
     tracking.down = True
     with pytest.raises(
-        modelversion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"
+        modelversion_deletion.FinalizerBlocked, match=r"trailboss\.dev/release-finalizer=true"
     ):
-        modelversion.finalize(body, svc)
+        modelversion_deletion.finalize(body, svc)
     body["metadata"]["annotations"] = {"trailboss.dev/release-finalizer": "true"}
-    assert "released" in modelversion.finalize(body, svc)
+    assert "released" in modelversion_deletion.finalize(body, svc)
     body["metadata"]["annotations"] = {}
     body["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00+00:00"  # an hour before NOW
-    assert "released without cleanup" in modelversion.finalize(body, svc)
+    assert "released after" in modelversion_deletion.finalize(body, svc)
+
+
+def test_a_rotated_token_waits_instead_of_failing_an_immutable_object() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+
+    def denied(name: str) -> None:
+        raise TrackingRejected("token expired", "UNAUTHENTICATED")
+
+    tracking.ensure_registered_model = denied  # type: ignore[method-assign]
+    modelversion.reconcile(kube.put(BODY), svc)
+    assert kube.statuses[-1]["phase"] == "Pending"
+    assert _ready(kube)["reason"] == "TrackingUnauthorized"
+
+
+def test_a_run_without_an_s3_artifact_store_fails_once_naming_the_field() -> None:
+    svc, kube, tracking, _ = services()
+    tracking.runs["abc"] = {
+        "id": "abc",
+        "uid": "x",
+        "status": "FINISHED",
+        "metrics": {},
+        "params": {},
+    }
+    tracking.artifact_uri_of_run = lambda run_id: "file:///mlruns/1/abc"  # type: ignore[method-assign]
+    body = copy.deepcopy(BODY)
+    body["spec"]["artifactUri"] = "runs:/abc/model"
+    modelversion.reconcile(kube.put(body), svc)
+    assert kube.statuses[-1]["phase"] == "Failed"
+    assert "spec.artifactUri" in _ready(kube)["message"]
+    writes = len(kube.statuses)
+    modelversion.reconcile(kube.current(body), svc)
+    assert len(kube.statuses) == writes
+
+
+def test_retain_lets_go_when_the_registry_version_was_deleted_by_hand() -> None:
+    svc, kube, tracking, storage = services()
+    _upload(storage)
+    modelversion.reconcile(kube.put(BODY), svc)
+    tracking.versions["churn"] = []
+    assert "already gone" in modelversion_deletion.finalize(_with_status(kube), svc)

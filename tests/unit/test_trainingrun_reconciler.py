@@ -31,9 +31,7 @@ def _fresh_state() -> None:
 
 
 def _with_status(kube: FakeKube) -> dict[str, Any]:
-    body = copy.deepcopy(BODY)
-    body["status"] = kube.statuses[-1] if kube.statuses else {}
-    return body
+    return kube.current(BODY)
 
 
 def _finish_job(kube: FakeKube, condition: str = "Complete") -> None:
@@ -50,7 +48,7 @@ def _finish_job(kube: FakeKube, condition: str = "Complete") -> None:
 def test_first_reconcile_pins_data_opens_one_run_and_creates_one_job() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     status = kube.statuses[-1]
     assert status["phase"] == "Pending"
     assert status["dataset"]["etag"] == "etag-1"
@@ -63,7 +61,7 @@ def test_first_reconcile_pins_data_opens_one_run_and_creates_one_job() -> None:
         "trailboss.dataset_version": "etag-1",
     }
     # A crash before the status write: the next reconcile sees no status at all.
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     assert len(kube.jobs()) == 1
     assert list(tracking.runs) == ["run1"]
 
@@ -71,7 +69,7 @@ def test_first_reconcile_pins_data_opens_one_run_and_creates_one_job() -> None:
 def test_success_records_metrics_closes_run_and_registers_once() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     tracking.runs["run1"]["metrics"] = {"accuracy": 0.91}
     _finish_job(kube)
     trainingrun.reconcile(_with_status(kube), svc)
@@ -90,7 +88,7 @@ def test_success_records_metrics_closes_run_and_registers_once() -> None:
 
 def test_missing_dataset_waits_without_job_or_run() -> None:
     svc, kube, tracking, _ = services()
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     status = kube.statuses[-1]
     ready = status["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "DatasetNotFound")
@@ -103,7 +101,7 @@ def test_tracking_outage_waits_then_converges() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
     tracking.down = True
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     assert kube.statuses[-1]["conditions"][0]["reason"] == "TrackingServerUnavailable"
     assert kube.jobs() == []
     tracking.down = False
@@ -116,7 +114,7 @@ def test_tracking_outage_waits_then_converges() -> None:
 def test_failure_is_reported_with_an_event() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     _finish_job(kube, "Failed")
     trainingrun.reconcile(_with_status(kube), svc)
     status = kube.statuses[-1]
@@ -131,7 +129,7 @@ def test_invalid_object_fails_with_the_field_named() -> None:
     svc, kube, _, _ = services()
     body = copy.deepcopy(BODY)
     body["spec"]["workers"] = 0
-    trainingrun.reconcile(body, svc)
+    trainingrun.reconcile(kube.put(body), svc)
     status = kube.statuses[-1]
     assert status["phase"] == "Failed"
     assert "spec.workers" in status["conditions"][0]["message"]
@@ -140,7 +138,7 @@ def test_invalid_object_fails_with_the_field_named() -> None:
 def test_outage_when_the_job_ends_is_waited_out_and_the_metrics_recorded() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    trainingrun.reconcile(BODY, svc)
+    trainingrun.reconcile(kube.put(BODY), svc)
     tracking.runs["run1"]["metrics"] = {"accuracy": 0.91}
     _finish_job(kube)
     tracking.down = True
@@ -159,3 +157,24 @@ def test_outage_when_the_job_ends_is_waited_out_and_the_metrics_recorded() -> No
     assert tracking.runs["run1"]["status"] == "FINISHED"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Registered")
+
+
+def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    ended = trainingrun.reconcile(kube.put(BODY), svc)
+    job = kube.jobs()[0]["metadata"]
+    assert ended.requeue_after is not None  # no pod yet: it looks again by itself
+    kube.cluster_events.append(
+        {
+            "involvedObject": {"kind": "Job", "name": job["name"], "namespace": "ml"},
+            "reason": "FailedCreate",
+            "message": 'Error creating: pods "x" is forbidden: violates PodSecurity '
+            '"restricted:latest": runAsNonRoot != true',
+            "lastTimestamp": "2026-11-22T10:00:05Z",
+        }
+    )
+    trainingrun.reconcile(_with_status(kube), svc)
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "PodsRejected")
+    assert "violates PodSecurity" in ready["message"]

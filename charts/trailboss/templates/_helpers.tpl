@@ -39,6 +39,9 @@ helm.sh/chart: {{ include "trailboss.chart" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: trailboss
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -103,8 +106,27 @@ Arguments of `trailboss run`.
 - --peering
 - {{ .Values.peering.name | quote }}
 {{- end }}
+- --log-format
+- {{ .Values.logFormat | quote }}
 {{- if .Values.verbose }}
 - --verbose
+{{- end }}
+{{- range .Values.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pull secrets of every pod: global.imagePullSecrets, then imagePullSecrets,
+each name once.
+*/}}
+{{- define "trailboss.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (.Values.global.imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- range uniq $names }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -140,8 +162,12 @@ apply of a child that does not exist yet needs "create" as well as "patch".
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
-# Model servers, one per served version.
+# Model servers, one per served version; the old version's goes after a rollout.
 - apiGroups: ["apps"]
   resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Canary weights through the Gateway API, where the cluster has it.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}

@@ -27,15 +27,53 @@ from trailboss.api.common import (
     S3Uri,
 )
 from trailboss.api.constraints import ObjectNameRule, Rule, checked, enforce, finite, model_rules
-from trailboss.api.fields import Arguments, Cron, Image, LabelValue
+from trailboss.api.durations import duration_seconds
+from trailboss.api.fields import Arguments, Cron, FeatureName, Image, LabelValue
 from trailboss.api.trainingrun import TrainingRunSpec
 
 
 class DeploymentPhase(StrEnum):
     PROGRESSING = "Progressing"
     HEALTHY = "Healthy"
+    PAUSED = "Paused"
     DEGRADED = "Degraded"
-    ROLLED_BACK = "RolledBack"
+
+
+class DeploymentReason(StrEnum):
+    """Reasons on the Deployment's conditions and events."""
+
+    VERSION_NOT_FOUND = "VersionNotFound"
+    VERSION_NOT_READY = "VersionNotReady"
+    ROLLOUT_STARTED = "RolloutStarted"
+    STEP_STARTED = "StepStarted"
+    WAITING_FOR_PODS = "WaitingForPods"
+    ANALYSIS_PASSED = "AnalysisPassed"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    PROMOTED = "Promoted"
+    ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
+    PAUSED = "Paused"
+    SERVING = "Serving"
+    UNSUPPORTED = "UnsupportedConfiguration"
+
+
+AVAILABLE = "Available"
+"""Condition: the stable version has its serving pods ready."""
+PROGRESSING = "Progressing"
+"""Condition: a rollout is under way."""
+PROMOTED = "Promoted"
+"""Condition: the last rollout promoted its version."""
+ABORTED = "Aborted"
+"""Condition: the last rollout was aborted and traffic returned to stable."""
+
+PROMOTE_ANNOTATION = "trailboss.dev/promote"
+"""Set to any new value (e.g. a timestamp) to skip the remaining steps of the rollout."""
+ABORT_ANNOTATION = "trailboss.dev/abort"
+"""Set to any new value (e.g. a timestamp) to abort the rollout and return to stable."""
+PAUSED_ANNOTATION = "trailboss.dev/paused"
+"""`"true"` holds the rollout at its current step until removed."""
 
 
 class RolloutStrategy(StrEnum):
@@ -50,11 +88,38 @@ class TrafficRouterKind(StrEnum):
 
 
 class DriftMethod(StrEnum):
+    AUTO = "auto"
     PSI = "psi"
     KS = "ks"
     JENSEN_SHANNON = "jensen-shannon"
     WASSERSTEIN = "wasserstein"
     CHI_SQUARE = "chi-square"
+    Z_TEST = "z-test"
+
+
+class DriftCorrection(StrEnum):
+    """Multiple-testing correction of the p-values that decide a verdict."""
+
+    NONE = "none"
+    BONFERRONI = "bonferroni"
+    HOLM = "holm"
+    BENJAMINI_HOCHBERG = "benjamini-hochberg"
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+class FeatureStatus(StrEnum):
+    """Whether a feature could be checked, and if not, why."""
+
+    OK = "Ok"
+    INVALID_VALUES = "InvalidValues"
+    INSUFFICIENT_DATA = "InsufficientData"
+    MISSING_COLUMN = "MissingColumn"
+    NOT_IN_REFERENCE = "NotInReference"
+    CONSTANT_REFERENCE = "ConstantReference"
 
 
 class VersionPolicy(ApiModel):
@@ -65,6 +130,9 @@ class VersionPolicy(ApiModel):
     """Serve the newest ModelVersion of the model in this phase."""
     match_labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=16)] = {}
     """Only consider ModelVersions with these labels."""
+    alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", max_length=255)] | None = None
+    """Serve the ModelVersion that this MLflow registry alias (e.g. `champion`) points
+    at, resolved through the registry; `latest` then only says which phase it needs."""
 
 
 class ServerSpec(ApiModel):
@@ -126,6 +194,13 @@ _QUERIES_TOTAL = Rule(
 PROMETHEUS_URL = r"^https?://[A-Za-z0-9.:_\[\]-]+(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 
 
+_AT_LEAST_10S = Rule(
+    "duration(self) >= duration('10s')",
+    "must be at least 10s, so that Prometheus has new samples between measurements",
+    lambda interval: duration_seconds(interval) >= 10,
+)
+
+
 class AnalysisSpec(ApiModel):
     """Prometheus analysis run during each rollout step."""
 
@@ -135,10 +210,23 @@ class AnalysisSpec(ApiModel):
         list[AnalysisQuery], Field(min_length=1, max_length=8), checked(_QUERIES_TOTAL)
     ]
     """Queries evaluated at every interval."""
-    interval: Duration = "1m"
-    """How often the queries run."""
+    interval: Annotated[Duration, checked(_AT_LEAST_10S)] = "1m"
+    """How often the queries run (at least 10s)."""
     failure_limit: Annotated[int, Field(ge=0, le=100)] = 2
-    """Failed measurements tolerated before rolling back."""
+    """Failed measurements tolerated; one more aborts the rollout."""
+    consecutive_error_limit: Annotated[int, Field(ge=0, le=100)] = 4
+    """Queries that could not run (Prometheus down, a bad query) in a row before the
+    rollout aborts. A query that returns no data is inconclusive: the step holds, and
+    the progress deadline decides."""
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_at_least_10s(cls, interval: str) -> str:
+        if duration_seconds(interval) < 10:
+            raise ValueError(
+                f"must be at least 10s, so Prometheus has new samples (got {interval})"
+            )
+        return interval
 
 
 class RolloutSpec(ApiModel):
@@ -162,7 +250,8 @@ class RolloutSpec(ApiModel):
             },
         ),
     ] = []
-    """Canary steps; weights strictly increase. Empty means 10, 50, 100 with 1m pauses."""
+    """Canary steps; weights strictly increase. Empty means 10, 50, 100 with 1m pauses.
+    A last step below 100 is followed by promotion at 100."""
 
     @field_validator("steps")
     @classmethod
@@ -174,6 +263,14 @@ class RolloutSpec(ApiModel):
 
     analysis: AnalysisSpec | None = None
     """Prometheus checks gating each step; without it, steps advance on time."""
+    progress_deadline: Duration = "10m"
+    """A step whose pods are not ready, or whose analysis stays inconclusive, this long
+    aborts the rollout."""
+    scale_down_delay: Duration = "30s"
+    """How long an aborted canary or a replaced stable version keeps its pods after its
+    traffic is gone (in-flight requests finish; an aborted canary can be inspected)."""
+    fast_rollback_window: Duration = "1h"
+    """Rolling back to a version that was fully promoted this recently skips the steps."""
 
 
 _GATEWAY_FOR_ROUTE = Rule(
@@ -199,15 +296,64 @@ class TrafficRouterSpec(ApiModel):
         return self
 
 
+class FeatureDriftSpec(ApiModel):
+    """A different method or threshold for one feature."""
+
+    name: FeatureName
+    """Feature name as in the reference data (a prediction is `output.<name>`)."""
+    method: DriftMethod | None = None
+    """Method for this feature; empty uses spec.monitoring.method."""
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    """Score threshold for this feature; empty uses the method's default."""
+
+
 class MonitoringSpec(ApiModel):
-    """Drift monitoring of live predictions against the reference data."""
+    """Drift monitoring of live predictions against the ModelVersion's reference profile.
+
+    Every `interval`, a Job compares the last `window` of prediction logs with
+    the reference, feature by feature. Methods: `psi` (population stability
+    index), `jensen-shannon` (distance, natural log), `wasserstein` (W1 divided
+    by the reference's standard deviation), `ks` (Kolmogorov-Smirnov D),
+    `chi-square` (2xk test of homogeneity, scored by Cramer's V) and `z-test`
+    (two proportions, scored by |phi|). PSI and Jensen-Shannon bin numeric
+    features by ten equal-frequency bins of the reference.
+
+    `auto` picks per feature as Evidently's data drift preset does: with at
+    most 1000 reference rows, `ks` for numeric features, `chi-square` for
+    features with 3 to 5 values (numeric) or more than 2 (categorical), else
+    `z-test`, decided by p-value < 0.05; with more reference rows,
+    `jensen-shannon` for categorical features and numeric ones with at most 5
+    values, else `wasserstein`, decided by score > 0.1.
+
+    KS, chi-square and z-test decide by p-value only while the effective sample
+    size n_ref*n_cur/(n_ref+n_cur) is at most 1000; above it even a negligible
+    difference is significant, so they decide by their score like the distances
+    do, and the p-value is reported, not decisive.
+    """
 
     prediction_logs: S3Uri | None = None
     """Where the server writes request features and predictions."""
-    method: DriftMethod = DriftMethod.PSI
-    """Drift statistic per feature."""
-    threshold: Annotated[float, Field(gt=0)] = 0.2
-    """A feature drifts when its score exceeds this."""
+    method: DriftMethod = DriftMethod.AUTO
+    """Drift method for every feature; `auto` picks per feature (see above)."""
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    """A feature drifts when its score exceeds this. Empty uses the method's
+    default: 0.1 for every method (PSI 0.1 is "some shift"; 0.25 is "major")."""
+    p_value_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """A feature drifts when a deciding p-value (after correction) is below this."""
+    correction: DriftCorrection = DriftCorrection.NONE
+    """Correct deciding p-values for testing many features at once:
+    `bonferroni`, `holm` or `benjamini-hochberg` (false discovery rate)."""
+    drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """The dataset drifts when at least this share of checked features drift."""
+    min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 500
+    """Below this many valid rows in the window a feature is `InsufficientData`,
+    never drifted. The default keeps the false-alarm rate of the 0.1 score
+    thresholds low (see the README's drift section)."""
+    feature_types: Annotated[dict[FeatureName, FeatureType], Field(max_length=32)] = {}
+    """Override the inferred type of a feature: `numeric` or `categorical`
+    (e.g. an integer-coded category)."""
+    features: Annotated[list[FeatureDriftSpec], Field(max_length=32)] = []
+    """Per-feature method or threshold."""
     window: Duration = "1h"
     """Recent predictions compared with the reference."""
     interval: Duration = "5m"
@@ -242,6 +388,9 @@ class DeploymentSpec(ApiModel):
     """Serve whichever ModelVersion the policy picks. Set this or modelVersion."""
     replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     """Serving pods at full traffic."""
+    serve_unvalidated: bool = False
+    """Also serve a ModelVersion that is Registered but not Validated (or not Ready).
+    Off by default: a version that failed or has not passed its gate is never served."""
     resources: ResourceRequirements | None = None
     """CPU and memory per serving pod."""
     server: ServerSpec = ServerSpec()
@@ -267,41 +416,117 @@ class DeploymentSpec(ApiModel):
         return self
 
 
+class MeasurementPhase(StrEnum):
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
 class AnalysisResult(ApiModel):
-    """The latest measurement of one analysis query."""
+    """One measurement of one analysis query."""
 
     name: str
     """Query name."""
+    version: str | None = None
+    """The canary version measured."""
+    step: int | None = None
+    """Rollout step the measurement was taken in."""
     value: float | None = None
-    """Measured value."""
+    """Measured value; empty when the query returned no data or failed."""
+    phase: MeasurementPhase = MeasurementPhase.SUCCESSFUL
+    """Successful, Failed (out of bounds), Inconclusive (no data) or Error."""
     passed: bool
     """Whether it stayed within bounds."""
-    failures: int = 0
-    """Failed measurements in this step so far."""
+    message: str | None = None
+    """The bound it broke, or why it could not be measured."""
     measured_at: dt.datetime | None = None
     """When it was measured."""
 
 
+class TrafficStatus(ApiModel):
+    """One served version and its share of traffic."""
+
+    version: str
+    """ModelVersion name."""
+    role: str
+    """`stable` or `canary`."""
+    desired_weight: int
+    """Percent of traffic it should get."""
+    actual_weight: int | None = None
+    """Percent it gets now: its share of ready pods (ReplicaRatio) or of the route."""
+    replicas: int = 0
+    """Serving pods wanted."""
+    ready_replicas: int = 0
+    """Serving pods ready."""
+
+
+class PromotedVersion(ApiModel):
+    """A version that reached 100 % of traffic."""
+
+    version: str
+    """ModelVersion name."""
+    promoted_at: dt.datetime
+    """When it became stable."""
+
+
+class RetiringVersion(ApiModel):
+    """A version whose traffic is gone and whose pods go after the scale-down delay."""
+
+    version: str
+    """ModelVersion name."""
+    since: dt.datetime
+    """When its traffic was removed."""
+
+
 class FeatureDrift(ApiModel):
-    """Drift score of one feature."""
+    """Drift of one feature (or prediction) in the last check."""
 
     name: str
-    """Feature name."""
-    score: float
-    """Drift statistic."""
-    drifted: bool
-    """Whether the score exceeds the threshold."""
+    """Feature name; predictions are `output.<name>`."""
+    status: FeatureStatus = FeatureStatus.OK
+    """Ok, InvalidValues (checked without the invalid rows), InsufficientData,
+    MissingColumn, NotInReference or ConstantReference."""
+    method: DriftMethod | None = None
+    """Method used (never `auto`: the one it picked)."""
+    score: float | None = None
+    """Drift statistic of the method."""
+    p_value: float | None = None
+    """p-value of KS, chi-square or z-test (after correction when it decides)."""
+    threshold: float | None = None
+    """The threshold the verdict compared against (a score or a p-value)."""
+    decided_by: Annotated[str, Field(pattern=r"^(score|pValue)$")] | None = None
+    """`score` or `pValue`: which number the verdict rests on."""
+    drifted: bool = False
+    """Whether the feature drifted; never true without a verdict."""
+    rows: int | None = None
+    """Valid rows of this feature in the window."""
+    message: str | None = None
+    """Why the status is not Ok, and what to do."""
 
 
 class DriftStatus(ApiModel):
     """Result of the last drift check."""
 
     score: float | None = None
-    """Largest feature score."""
+    """Largest feature score (scores of different methods are not comparable)."""
     drifted: bool | None = None
-    """Whether any feature drifted."""
+    """Dataset drift: at least spec.monitoring.driftShare of the checked
+    features drifted. Empty when no feature could be checked."""
+    drift_share: float | None = None
+    """Share of checked features that drifted."""
+    drifted_features: int | None = None
+    """Number of features that drifted."""
+    checked_features: int | None = None
+    """Number of features with a verdict (status Ok or InvalidValues)."""
+    prediction_drifted: bool | None = None
+    """Whether any prediction (output) drifted."""
+    model_version: str | None = None
+    """The ModelVersion whose predictions and reference were compared."""
+    window_rows: int | None = None
+    """Successful predictions in the window."""
     features: list[FeatureDrift] = []
-    """Per-feature scores."""
+    """Per-feature results, predictions included."""
     checked_at: dt.datetime | None = None
     """When drift was last computed."""
 
@@ -321,7 +546,7 @@ class DeploymentStatus(CommonStatus):
     """Observed state of a Deployment."""
 
     phase: DeploymentPhase | None = None
-    """Progressing, Healthy, Degraded or RolledBack."""
+    """Healthy, Progressing, Paused or Degraded."""
     stable_version: str | None = None
     """ModelVersion serving the stable share of traffic."""
     stable_replicas: int | None = None
@@ -332,8 +557,26 @@ class DeploymentStatus(CommonStatus):
     """Percent of traffic on the canary."""
     current_step: int | None = None
     """Index of the rollout step in progress."""
-    analysis: list[AnalysisResult] = []
-    """Latest analysis measurements."""
+    step_started_at: dt.datetime | None = None
+    """When the current step's pods became ready and its pause began."""
+    rollout_started_at: dt.datetime | None = None
+    """When the rollout of the canary version began."""
+    target_version: str | None = None
+    """The version the spec resolves to now (pinned, by policy or by alias)."""
+    aborted_version: str | None = None
+    """A version whose rollout was aborted; it is not retried until the target changes."""
+    traffic: list[TrafficStatus] = []
+    """Every served version with its desired and actual weight and ready pods."""
+    analysis: Annotated[list[AnalysisResult], Field(max_length=20)] = []
+    """Analysis measurements of the current or last rollout, newest last (at most 20)."""
+    promoted: Annotated[list[PromotedVersion], Field(max_length=5)] = []
+    """The last versions promoted to stable, newest last."""
+    retiring: Annotated[list[RetiringVersion], Field(max_length=10)] = []
+    """Versions without traffic whose pods are about to go."""
+    handled_promote: str | None = None
+    """The last trailboss.dev/promote annotation value acted on."""
+    handled_abort: str | None = None
+    """The last trailboss.dev/abort annotation value acted on."""
     service_name: str | None = None
     """Service clients call."""
     url: str | None = None
@@ -350,7 +593,7 @@ class Deployment(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="Deployment",
         plural="deployments",
-        short_names=("mdeploy", "mdep"),
+        short_names=("mdeploy",),
         name_rule=ObjectNameRule(
             40, "its serving Deployments and Services are named <name>-<role>-<hash5>"
         ),

@@ -64,6 +64,18 @@ ExperimentName = Annotated[
     ),
 ]
 
+FeatureName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_./:-]{1,128}$",
+        max_length=128,
+        description="feature names are column names: 1-128 letters, digits, "
+        "'_', '.', '/', ':' or '-'",
+    ),
+]
+"""A feature (column) of the model's input, as the prediction logs and the
+reference data name it."""
+
 MetricName = Annotated[
     str,
     Field(

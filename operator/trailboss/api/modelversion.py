@@ -136,6 +136,24 @@ class ValidationStatus(ApiModel):
     """One entry per bound."""
 
 
+class ReferenceProfileStatus(ApiModel):
+    """The compact summary of the reference data that drift checks read,
+    built once per ModelVersion and stored next to the model in S3."""
+
+    location: str | None = None
+    """`s3://` prefix of the profile (`profile.json` and `sample.parquet`)."""
+    rows: int | None = None
+    """Rows of the reference data."""
+    features: int | None = None
+    """Columns profiled, predictions included."""
+    digest: str | None = None
+    """`sha256:` of the profile's files."""
+    source: str | None = None
+    """The reference data it was built from."""
+    created_at: dt.datetime | None = None
+    """When the profile was built."""
+
+
 class ModelVersionStatus(CommonStatus):
     """Observed state of a ModelVersion."""
 
@@ -153,8 +171,8 @@ class ModelVersionStatus(CommonStatus):
     """Metrics the gate was evaluated on."""
     validation: ValidationStatus | None = None
     """Result of the validation gate."""
-    reference_profile: str | None = None
-    """Location of the reference data profile used for drift."""
+    reference_profile: ReferenceProfileStatus | None = None
+    """The reference profile drift checks compare with."""
 
 
 class ModelVersion(Resource):
@@ -163,7 +181,7 @@ class ModelVersion(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="ModelVersion",
         plural="modelversions",
-        short_names=("mv",),
+        short_names=("mver",),
         name_rule=ObjectNameRule(
             63, "it becomes a label value and is how Deployments pin a version"
         ),

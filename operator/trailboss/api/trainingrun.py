@@ -283,7 +283,7 @@ class TrainingRun(Resource):
     info: ClassVar[KindInfo] = KindInfo(
         kind="TrainingRun",
         plural="trainingruns",
-        short_names=("tr",),
+        short_names=("trun",),
         name_rule=ObjectNameRule(
             TRAINING_RUN_NAME_LIMIT,
             "its Job is named <name>-train-<hash5> and distributed workers' hostnames "

@@ -6,6 +6,8 @@ MANAGED_BY = "trailboss"
 TRAININGRUN_LABEL = "trailboss.dev/trainingrun"
 MODEL_LABEL = "trailboss.dev/model"
 SOURCE_RUN_LABEL = "trailboss.dev/source-trainingrun"
+SOURCE_RUN_UID_LABEL = "trailboss.dev/source-trainingrun-uid"
+"""The UID of the TrainingRun that registered a ModelVersion: names are reused, UIDs never."""
 COMPONENT_TRAINING = "training"
 
 

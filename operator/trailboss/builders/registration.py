@@ -10,7 +10,13 @@ from typing import Any
 
 from trailboss.api.common import API_VERSION
 from trailboss.api.trainingrun import DatasetPin, TrainingRunSpec, TrainingRunStatus
-from trailboss.builders.labels import MODEL_LABEL, SOURCE_RUN_LABEL, label_value, standard
+from trailboss.builders.labels import (
+    MODEL_LABEL,
+    SOURCE_RUN_LABEL,
+    SOURCE_RUN_UID_LABEL,
+    label_value,
+    standard,
+)
 from trailboss.builders.training import Owner
 
 
@@ -29,6 +35,18 @@ def dataset_lineage(pin: DatasetPin | None) -> str | None:
     return f"{pin.uri}@{pin.digest}" if pin.digest else pin.uri
 
 
+def _source(
+    owner: Owner, spec: TrainingRunSpec, status: TrainingRunStatus, run_id: str
+) -> dict[str, str]:
+    lineage = {
+        "trainingRun": owner.name,
+        "mlflowRunId": run_id,
+        "image": spec.image,
+        "dataset": dataset_lineage(status.dataset),
+    }
+    return {k: v for k, v in lineage.items() if v}
+
+
 def build_model_version(
     owner: Owner, spec: TrainingRunSpec, status: TrainingRunStatus
 ) -> dict[str, Any]:
@@ -43,16 +61,7 @@ def build_model_version(
         "model": spec.model,
         "artifactUri": f"runs:/{run_id}/{registration.artifact_path}",
         "flavor": registration.flavor,
-        "source": {
-            k: v
-            for k, v in {
-                "trainingRun": owner.name,
-                "mlflowRunId": run_id,
-                "image": spec.image,
-                "dataset": dataset_lineage(status.dataset),
-            }.items()
-            if v
-        },
+        "source": _source(owner, spec, status, run_id),
         "metrics": dict(status.metrics),
         "deletionPolicy": registration.deletion_policy,
     }
@@ -71,6 +80,7 @@ def build_model_version(
                 **standard("trailboss-model", "model", label_value(name)),
                 MODEL_LABEL: label_value(spec.model),
                 SOURCE_RUN_LABEL: label_value(owner.name),
+                SOURCE_RUN_UID_LABEL: owner.uid,
             },
         },
         "spec": mv_spec,

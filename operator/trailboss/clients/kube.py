@@ -6,8 +6,10 @@ field manager so ``kubectl get --show-managed-fields`` tells who owns what.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
+import os
 import secrets
 from typing import Any
 
@@ -20,13 +22,29 @@ FIELD_MANAGER = "trailboss"
 log = logging.getLogger(__name__)
 
 
-def load_config() -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+# At least as many connections as kopf's worker threads, so no reconcile waits
+# for a connection or pays for a new TLS handshake.
+POOL_SIZE = 32
+
+
+class Conflict(Exception):
+    """The object changed since it was read (HTTP 409): read it again and retry."""
+
+
+def load_config(kubeconfig: str | None = None) -> client.ApiClient:
+    """The pod's service account in a cluster; otherwise the kubeconfig: this file,
+    or ``$KUBECONFIG``, or ``~/.kube/config``."""
+    configuration = client.Configuration()
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        # $KUBECONFIG is read here: the client library reads it only once, at import.
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+            client_configuration=configuration,
+        )
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return client.ApiClient(configuration)
 
 
 def is_conflict(error: Exception) -> bool:
@@ -58,6 +76,13 @@ class Kube:
         result = self._resource(api_version, kind).get(namespace=namespace, label_selector=selector)
         return [dict(item) for item in result.to_dict().get("items", [])]
 
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The core/v1 Events about one object (what `kubectl describe` shows)."""
+        found = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        )
+        return [self.api.sanitize_for_serialization(e) for e in found.items]
+
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with the operator's field manager."""
         meta = manifest["metadata"]
@@ -70,6 +95,15 @@ class Kube:
             force_conflicts=True,
         )
         return dict(obj.to_dict())
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete in the background (dependents by garbage collection); gone is fine."""
+        try:
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace, propagation_policy="Background"
+            )
+        except NotFoundError:
+            return
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create, or None when an object of that name already exists."""
@@ -87,13 +121,25 @@ class Kube:
         return dict(obj.to_dict())
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """Replace the status (merge patch of the whole status object)."""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        resource_version: str | None,
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status (``None`` values remove fields). With a
+        ``resource_version`` the write only lands on the object as it was read:
+        otherwise ``Conflict``. Returns the object after the write, or None when
+        it is gone."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         resource = self._resource(api_version, kind)
         try:
-            resource.status.patch(
-                body={"status": status},
+            obj = resource.status.patch(
+                body=body,
                 name=name,
                 namespace=namespace,
                 content_type="application/merge-patch+json",
@@ -101,6 +147,12 @@ class Kube:
             )
         except NotFoundError:
             log.info("%s %s/%s is gone; status not written", kind, namespace, name)
+            return None
+        except ApiException as error:
+            if is_conflict(error):
+                raise Conflict(f"{kind} {namespace}/{name} changed since it was read") from error
+            raise
+        return dict(obj.to_dict())
 
     def event(
         self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False

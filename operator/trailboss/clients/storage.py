@@ -25,7 +25,12 @@ class DataNotFound(Exception):
 
 
 class StoreUnavailable(Exception):
-    """S3 could not be reached, or refused the request."""
+    """S3 could not be reached, or refused the request; ``code`` is S3's error
+    code (``AccessDenied``, ``InvalidBucketName``…) when it answered."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ class Storage:
             where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
             if code in _NOT_FOUND:
                 raise DataNotFound(f"{where} does not exist") from error
-            raise StoreUnavailable(f"{where}: {code or error}") from error
+            raise StoreUnavailable(f"{where}: {code or error}", code) from error
         except BotoCoreError as error:
             raise StoreUnavailable(str(error)) from error
 
@@ -130,12 +135,3 @@ def _version_id(head: dict[str, Any]) -> str | None:
     """Unversioned buckets report no version id, or the literal ``null``."""
     version = head.get("VersionId")
     return None if version in (None, "null") else str(version)
-
-
-MLMODEL = "MLmodel"
-
-
-def verify_model_dir(listing: Listing) -> None:
-    """An MLflow model directory has an ``MLmodel`` file at its root."""
-    if MLMODEL not in listing.keys:
-        raise DataNotFound(f"{listing.uri} has no {MLMODEL} file: not an MLflow model directory")

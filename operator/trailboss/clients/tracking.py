@@ -27,7 +27,14 @@ class TrackingUnavailable(Exception):
 
 
 class TrackingRejected(Exception):
-    """The tracking server refused the request (bad name, missing run…)."""
+    """The tracking server refused the request (bad name, missing run, no access…).
+
+    ``code`` is MLflow's error code, e.g. ``RESOURCE_DOES_NOT_EXIST``: whether
+    to wait or to give up depends on it."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ class Tracking:
             return getattr(self._client, method)(*args, **kwargs)
         except MlflowException as error:
             if _is_client_error(error):
-                raise TrackingRejected(str(error.message)[:500]) from error
+                code = str(getattr(error, "error_code", ""))
+                raise TrackingRejected(str(error.message)[:500], code) from error
             raise TrackingUnavailable(_short(error)) from error
         except Exception as error:  # connection refused, timeouts, DNS
             raise TrackingUnavailable(_short(error)) from error
@@ -174,6 +182,14 @@ class Tracking:
         for key, value in tags.items():
             self._call("set_model_version_tag", name, version, key, value)
 
+    def versions_tagged(self, name: str, key: str, value: str) -> list[str]:
+        """Every version of ``name`` whose tag ``key`` is ``value``."""
+        found = self._call(
+            "search_model_versions",
+            f"name = '{_quote(name)}' and tag.`{key}` = '{_quote(value)}'",
+        )
+        return [str(v.version) for v in found]
+
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._call("set_registered_model_alias", name, alias, version)
 
@@ -229,6 +245,8 @@ _CLIENT_ERRORS = {
     "NOT_FOUND",
     "PERMISSION_DENIED",
     "UNAUTHENTICATED",
+    "RESOURCE_EXHAUSTED",
+    "REQUEST_LIMIT_EXCEEDED",
 }
 
 

@@ -8,10 +8,15 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.handlers.services import services
-from trailboss.reconcilers import modelversion
+from trailboss.reconcilers import modelversion, modelversion_deletion
 
 RESOURCE = (GROUP, VERSION, "modelversions")
-POLL_SECONDS = 5.0
+RESYNC_SECONDS = 60.0
+FINAL = ("Validated", "Rejected", "Failed")
+
+
+def unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in FINAL
 
 
 @kopf.on.create(*RESOURCE)
@@ -20,9 +25,10 @@ def reconcile(body: kopf.Body, **_: Any) -> None:
     modelversion.reconcile(dict(body), services())
 
 
-@kopf.timer(*RESOURCE, interval=POLL_SECONDS, initial_delay=POLL_SECONDS)
-def poll(body: kopf.Body, **_: Any) -> None:
-    # Retries missing artifacts and registry outages; returns at once when settled.
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, when=unfinished)
+def resync(body: kopf.Body, **_: Any) -> None:
+    # Safety net only: missing artifacts and registry outages come back through
+    # the reconciler's requeue with backoff.
     modelversion.reconcile(dict(body), services())
 
 
@@ -30,8 +36,8 @@ def poll(body: kopf.Body, **_: Any) -> None:
 def deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     svc = services()
     try:
-        outcome = modelversion.finalize(dict(body), svc)
-    except modelversion.FinalizerBlocked as blocked:
+        outcome = modelversion_deletion.finalize(dict(body), svc)
+    except modelversion_deletion.FinalizerBlocked as blocked:
         raise kopf.TemporaryError(str(blocked), delay=15) from blocked
     logger.info(outcome)
     modelversion.forget(body["metadata"]["uid"])

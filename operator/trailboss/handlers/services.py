@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from trailboss.clients.kube import Kube
+from trailboss.clients.prometheus import Prometheus
 from trailboss.clients.storage import Storage
 from trailboss.clients.tracking import Tracking
 from trailboss.reconcilers.common import Services
@@ -27,4 +28,5 @@ def services() -> Services:
         kube=Kube(),
         tracking=Tracking(_settings.mlflow_tracking_uri, _settings.mlflow_ui_url),
         storage=Storage(_settings.s3_endpoint_url),
+        prometheus=Prometheus(),
     )

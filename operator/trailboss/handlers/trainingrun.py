@@ -9,10 +9,15 @@ import kopf
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.labels import TRAININGRUN_LABEL
 from trailboss.handlers.services import services
-from trailboss.reconcilers import trainingrun
+from trailboss.reconcilers import trainingrun, trainingrun_tracking
 
 RESOURCE = (GROUP, VERSION, "trainingruns")
-POLL_SECONDS = 10.0
+RESYNC_SECONDS = 60.0
+UNFINISHED = ("Succeeded", "Failed")
+
+
+def unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in UNFINISHED
 
 
 @kopf.on.create(*RESOURCE)
@@ -22,15 +27,16 @@ def reconcile(body: kopf.Body, **_: Any) -> None:
     trainingrun.reconcile(dict(body), services())
 
 
-@kopf.timer(*RESOURCE, interval=POLL_SECONDS, initial_delay=POLL_SECONDS)
-def poll(body: kopf.Body, **_: Any) -> None:
-    # Level-based safety net: progress even when a Job event was missed.
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, when=unfinished)
+def resync(body: kopf.Body, **_: Any) -> None:
+    # Level-based safety net for a missed Job event; finished runs have no timer.
+    # Waits and outages come back on their own through the reconciler's requeue.
     trainingrun.reconcile(dict(body), services())
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TRAININGRUN_LABEL: kopf.PRESENT})
 def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
-    """A training Job changed: reconcile its TrainingRun now rather than at the next poll."""
+    """A training Job changed: reconcile its TrainingRun now rather than at the next resync."""
     if type is None:  # the initial listing; resume handlers cover it
         return
     owner = next(
@@ -41,14 +47,9 @@ def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
         ),
         None,
     )
-    if owner is None:
-        return
-    svc = services()
-    parent = svc.kube.get(
-        f"{GROUP}/{VERSION}", "TrainingRun", body["metadata"]["namespace"], owner["name"]
-    )
-    if parent is not None and parent["metadata"]["uid"] == owner["uid"]:
-        trainingrun.reconcile(parent, svc)
+    if owner is not None:
+        namespace = body["metadata"]["namespace"]
+        trainingrun.reconcile_latest(namespace, owner["name"], owner["uid"], services())
 
 
 @kopf.on.delete(*RESOURCE, retries=5, backoff=5)
@@ -56,6 +57,6 @@ def deleted(body: kopf.Body, **_: Any) -> None:
     """The Job goes by garbage collection; the MLflow run is marked KILLED.
     After five failed tries the finalizer is released anyway."""
     try:
-        trainingrun.kill_mlflow_run(dict(body), services())
+        trainingrun_tracking.kill_mlflow_run(dict(body), services())
     finally:
         trainingrun.forget(body["metadata"]["uid"])

@@ -8,14 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from trailboss import metrics
-from trailboss.api.common import API_VERSION, READY, CommonStatus, Condition
-from trailboss.api.conditions import find, set_ready
-from trailboss.clients.kube import Kube
-from trailboss.clients.storage import Storage
-from trailboss.clients.tracking import Tracking
+from trailboss.clients.protocols import (
+    KubeClient,
+    MetricsQuery,
+    StorageClient,
+    TrackingClient,
+)
 from trailboss.settings import Settings
 
 
@@ -26,23 +25,15 @@ def utcnow() -> dt.datetime:
 INVALID_SPEC = "InvalidSpec"
 
 
-class Waiting(Exception):
-    """A step cannot finish yet; the status says why, and it is retried later."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 @dataclass
 class Services:
     """Clients for the outside world, made once at startup."""
 
     settings: Settings
-    kube: Kube
-    tracking: Tracking
-    storage: Storage
+    kube: KubeClient
+    tracking: TrackingClient
+    storage: StorageClient
+    prometheus: MetricsQuery
     clock: Callable[[], dt.datetime] = utcnow
 
 
@@ -97,93 +88,3 @@ class Backoff:
     def succeeded(self, uid: str) -> None:
         self._failures.pop(uid, None)
         self._not_before.pop(uid, None)
-
-
-@dataclass
-class ObjectContext:
-    """One reconcile of one object: its raw body and the clients to act with."""
-
-    body: dict[str, Any]
-    svc: Services
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = self.body["metadata"]
-        return meta
-
-    @property
-    def generation(self) -> int | None:
-        generation: int | None = self.meta.get("generation")
-        return generation
-
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        self.svc.kube.event(self.body, reason, message, warning=warning)
-
-
-def write_status(svc: Services, body: dict[str, Any], status: CommonStatus) -> None:
-    """Replace the object's status with ``status``."""
-    meta = body["metadata"]
-    svc.kube.patch_status(
-        API_VERSION, body["kind"], meta["namespace"], meta["name"], status.to_json()
-    )
-
-
-def reject_invalid(
-    svc: Services, body: dict[str, Any], status: CommonStatus, failed: str, problem: str
-) -> None:
-    """Mark an object the operator cannot run (one the API server let through, e.g.
-    written before a CRD upgrade) as failed, naming the field, once."""
-    if getattr(status, "phase", None) == failed:
-        return
-    generation = body["metadata"].get("generation")
-    status.phase = failed  # type: ignore[attr-defined]
-    status.observed_generation = generation
-    status.conditions = set_ready(status.conditions, False, INVALID_SPEC, problem, generation)
-    write_status(svc, body, status)
-    svc.kube.event(body, INVALID_SPEC, problem, warning=True)
-    metrics.RECONCILE_ERRORS.labels(body["kind"]).inc()
-
-
-class Guard:
-    """The frame around every reconcile of one kind: one reconcile per object at
-    a time, exponential backoff while waiting, and the reconcile metrics."""
-
-    def __init__(self, kind: str, base_delay: float) -> None:
-        self.kind = kind
-        self.locks = ObjectLocks()
-        self.backoff = Backoff(base=base_delay)
-
-    @contextlib.contextmanager
-    def turn(self, uid: str) -> Iterator[bool]:
-        """Yields whether this caller may reconcile the object now."""
-        with self.locks(uid) as mine, metrics.RECONCILE_SECONDS.labels(self.kind).time():
-            yield mine and self.backoff.ready(uid)
-
-    def step(
-        self, uid: str, advance: Callable[[], None], waiting: Callable[[Waiting], None]
-    ) -> None:
-        """Run ``advance``; a Waiting is recorded by ``waiting`` and backs off."""
-        try:
-            advance()
-        except Waiting as wait:
-            waiting(wait)
-            self.backoff.failed(uid)
-        except Exception:
-            metrics.RECONCILE_ERRORS.labels(self.kind).inc()
-            raise
-        else:
-            self.backoff.succeeded(uid)
-        metrics.RECONCILES.labels(self.kind, "ok").inc()
-
-    def forget(self, uid: str) -> None:
-        self.locks.forget(uid)
-        self.backoff.succeeded(uid)
-
-
-def note_waiting(
-    conditions: list[Condition], wait: Waiting, generation: int | None
-) -> tuple[list[Condition], bool]:
-    """Ready=False with the wait's reason; also whether the reason is new (worth an event)."""
-    previous = find(conditions, READY)
-    updated = set_ready(conditions, False, wait.reason, wait.message, generation)
-    return updated, previous is None or previous.reason != wait.reason

@@ -1,8 +1,8 @@
 -- Argo CD health of a trailboss.dev Deployment (a served model).
 -- Healthy once the target version serves all traffic; Degraded when the
--- serving pods fail or a canary was rolled back (the stable version still
--- serves, but the version in Git does not); Progressing during a rollout and
--- until the operator has observed the latest spec.
+-- serving pods fail or a canary was aborted (the stable version still serves,
+-- but the version in Git does not); Suspended while a rollout is paused;
+-- Progressing during a rollout and until the operator has observed the latest spec.
 local hs = {}
 
 local function ready_message(status)
@@ -29,8 +29,10 @@ local phase = status.phase
 local message = ready_message(status) or ("Deployment is " .. tostring(phase or "Progressing"))
 if phase == "Healthy" then
   hs.status = "Healthy"
-elseif phase == "Degraded" or phase == "RolledBack" then
+elseif phase == "Degraded" then
   hs.status = "Degraded"
+elseif phase == "Paused" then
+  hs.status = "Suspended"
 else
   hs.status = "Progressing"
 end

@@ -1,0 +1,3 @@
+-- Suspend the TrainingRun: the operator suspends its Job, whose pods stop.
+obj.spec.suspend = true
+return obj

@@ -1,0 +1,99 @@
+"""The middle tier: the operator's kopf handlers in this process (kopf's
+KopfRunner) and its status writer, against the real API server.
+
+These check what the unit tests' fakes can only imitate: kopf's startup
+settings and finalizer on real objects, and the API server's own answer to a
+status merge patch with nulls and a stale resourceVersion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+
+from e2e.cluster import Cluster, Operator, ready, wait_for
+from e2e.conftest import operator_env
+from e2e.lifecycle import training_run
+from trailboss.api.common import API_VERSION
+from trailboss.clients.kube import Conflict, Kube, load_config
+
+FINALIZER = "trailboss.dev/finalizer"
+DIFF_BASE = "trailboss.dev/last-handled-configuration"
+
+
+@pytest.fixture
+def handlers_in_process(
+    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KopfRunner]:
+    """The handlers under kopf's test runner, watching only this test's namespace.
+    The session's operator process is stopped meanwhile: one operator per object."""
+    operator.stop()
+    for key, value in operator_env(cluster.env).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TRAILBOSS_METRICS_PORT", "0")
+    import trailboss.handlers as handlers
+    from trailboss.settings import Settings
+
+    handlers.install(Settings())
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "trailboss.handlers"]
+    with KopfRunner(args, timeout=60) as runner:
+        yield runner
+    assert runner.exception is None, runner.output
+
+
+def test_startup_settings_and_finalizer_on_a_real_object(
+    cluster: Cluster, namespace: str, handlers_in_process: KopfRunner
+) -> None:
+    missing = f"s3://datasets/{namespace}/nowhere.csv"
+    cluster.create(namespace, training_run("waits", dataset=missing))
+
+    def settled_in() -> dict[str, Any] | None:
+        obj = cluster.get(namespace, "trainingruns", "waits") or {}
+        status = obj.get("status") or {}
+        return obj if ready(status).get("reason") == "DatasetNotFound" else None
+
+    obj = wait_for("the run to wait for its dataset", settled_in, 60)
+    assert FINALIZER in obj["metadata"]["finalizers"]
+    # kopf keeps its bookkeeping in annotations, never in the strict status.
+    assert DIFF_BASE in obj["metadata"]["annotations"]
+    assert set(obj["status"]) <= {"phase", "conditions", "observedGeneration"}
+    assert "spec.dataset.uri" in ready(obj["status"])["message"]
+
+    cluster.delete(namespace, "trainingruns", "waits")
+    wait_for(
+        "the finalizer to let the run go",
+        lambda: cluster.get(namespace, "trainingruns", "waits") is None,
+        60,
+    )
+
+
+def test_status_writes_remove_fields_and_refuse_stale_versions(
+    cluster: Cluster, namespace: str
+) -> None:
+    kube = Kube(load_config(cluster.env["KUBECONFIG"]))
+    created = cluster.create(namespace, training_run("status-writes"))
+    name, version = "status-writes", created["metadata"]["resourceVersion"]
+    written = kube.patch_status(
+        API_VERSION,
+        "TrainingRun",
+        namespace,
+        name,
+        {"phase": "Failed", "failure": {"reason": "Evicted", "exitCode": 137}},
+        version,
+    )
+    assert written is not None
+    assert written["status"]["failure"] == {"reason": "Evicted", "exitCode": 137}
+    with pytest.raises(Conflict):  # computed from the object before that write
+        kube.patch_status(API_VERSION, "TrainingRun", namespace, name, {"phase": "Running"},
+                          version)
+    fresh = written["metadata"]["resourceVersion"]
+    kube.patch_status(
+        API_VERSION, "TrainingRun", namespace, name, {"failure": {"exitCode": None}}, fresh
+    )
+    assert cluster.status(namespace, "trainingruns", name)["failure"] == {"reason": "Evicted"}
+    now = (cluster.get(namespace, "trainingruns", name) or {})["metadata"]["resourceVersion"]
+    kube.patch_status(API_VERSION, "TrainingRun", namespace, name, {"failure": None}, now)
+    assert "failure" not in cluster.status(namespace, "trainingruns", name)

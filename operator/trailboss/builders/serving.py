@@ -1,0 +1,272 @@
+"""What a Deployment (trailboss.dev) becomes: one apps/v1 Deployment of the model
+server per served ModelVersion, the Services clients and analysis use, and,
+with the HTTPRoute router, a Gateway API route with backend weights. Pure.
+
+Pods carry the Deployment's name and their ModelVersion as labels, never a
+role: promotion moves a Service selector, not a pod, so no pod restarts when a
+canary becomes stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailboss.api.common import API_VERSION
+from trailboss.api.deployment import DeploymentSpec
+from trailboss.api.security import PodSecurity
+from trailboss.builders.labels import (
+    MODEL_LABEL,
+    label_value,
+    owner_reference,
+    standard,
+)
+from trailboss.builders.names import child_name
+from trailboss.builders.podsecurity import container_security_context, pod_security_context
+
+DEPLOYMENT_LABEL = "trailboss.dev/deployment"
+VERSION_LABEL = "trailboss.dev/model-version"
+COMPONENT_SERVING = "serving"
+CONTAINER = "server"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+NO_VERSION = "none"
+"""Selects no pod: the canary Service between rollouts."""
+READY_PATH = "/v2/health/ready"
+LIVE_PATH = "/v2/health/live"
+SERVING_SECURITY = PodSecurity(read_only_root_filesystem=True)
+"""Pod Security `restricted`, and a read-only root: the server writes only to /tmp."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Deployment (trailboss.dev) as the owner of its children."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, object]:
+        return owner_reference(API_VERSION, "Deployment", self.name, self.uid)
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """A ModelVersion to serve, as its status describes it."""
+
+    name: str
+    model: str
+    artifact_uri: str
+
+
+@dataclass(frozen=True)
+class ServingContext:
+    """What the operator knows besides the spec when it builds a server."""
+
+    image: str
+    tracking_uri: str
+    s3_endpoint_url: str | None = None
+    credentials_secret: str | None = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+
+def server_name(owner: Owner, version: str) -> str:
+    return child_name(owner.name, "serve", f"{owner.uid}/{version}")
+
+
+def service_names(owner: Owner) -> tuple[str, str, str]:
+    """The Service clients call, and the stable and canary Services for analysis."""
+    return owner.name, f"{owner.name}-stable", f"{owner.name}-canary"
+
+
+def selector(owner: Owner, version: str | None = None) -> dict[str, str]:
+    chosen = {DEPLOYMENT_LABEL: label_value(owner.name)}
+    if version is not None:
+        chosen[VERSION_LABEL] = label_value(version)
+    return chosen
+
+
+def labels(owner: Owner, spec: DeploymentSpec, version: str) -> dict[str, str]:
+    return {
+        **standard("trailboss-model-server", COMPONENT_SERVING, label_value(owner.name)),
+        "app.kubernetes.io/version": label_value(version),
+        MODEL_LABEL: label_value(spec.model),
+        **selector(owner, version),
+    }
+
+
+def build_server(
+    owner: Owner,
+    spec: DeploymentSpec,
+    served: ServedVersion,
+    replicas: int,
+    ctx: ServingContext,
+) -> dict[str, Any]:
+    """The apps/v1 Deployment running the model server for one ModelVersion."""
+    pod_labels = {**labels(owner, spec, served.name), **ctx.pod_labels}
+    port = spec.server.port
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": server_name(owner, served.name),
+            "namespace": owner.namespace,
+            "labels": labels(owner, spec, served.name),
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector(owner, served.name)},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    # Found by any Prometheus that follows the common annotations.
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": _pod_spec(owner, spec, served, ctx),
+            },
+        },
+    }
+
+
+def _pod_spec(
+    owner: Owner, spec: DeploymentSpec, served: ServedVersion, ctx: ServingContext
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.server.image or ctx.image,
+        "env": server_env(owner, spec, served, ctx),
+        "ports": [{"name": "http", "containerPort": spec.server.port, "protocol": "TCP"}],
+        "readinessProbe": _probe(READY_PATH, spec.server.port, period=2),
+        "livenessProbe": _probe(LIVE_PATH, spec.server.port, period=10, failures=3),
+        "securityContext": container_security_context(SERVING_SECURITY),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if spec.server.image is None:
+        container["command"] = ["trailboss", "serve"]
+    if spec.server.args:
+        container["args"] = list(spec.server.args)
+    if spec.resources is not None:
+        resources = spec.resources.to_json()
+        if resources:
+            container["resources"] = resources
+    return {
+        "containers": [container],
+        "securityContext": pod_security_context(SERVING_SECURITY),
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "enableServiceLinks": False,
+    }
+
+
+def _probe(path: str, port: int, *, period: int, failures: int = 1) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
+
+
+def server_env(
+    owner: Owner, spec: DeploymentSpec, served: ServedVersion, ctx: ServingContext
+) -> list[dict[str, Any]]:
+    """The server's configuration: what it serves is its own identity, so its
+    metrics and prediction logs say which version answered."""
+    plain = {
+        "TRAILBOSS_MODEL_URI": served.artifact_uri,
+        "TRAILBOSS_MODEL_NAME": spec.model,
+        "TRAILBOSS_MODEL_VERSION": served.name,
+        "TRAILBOSS_PORT": str(spec.server.port),
+        "TRAILBOSS_NAMESPACE": owner.namespace,
+        "TRAILBOSS_DEPLOYMENT": owner.name,
+        "TRAILBOSS_TMP_DIR": "/tmp",
+        "MLFLOW_TRACKING_URI": ctx.tracking_uri,
+    }
+    if spec.monitoring is not None and spec.monitoring.prediction_logs:
+        plain["TRAILBOSS_LOG_URI"] = spec.monitoring.prediction_logs
+    if ctx.s3_endpoint_url:
+        plain["TRAILBOSS_S3_ENDPOINT_URL"] = ctx.s3_endpoint_url
+        plain["AWS_ENDPOINT_URL_S3"] = ctx.s3_endpoint_url
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
+    if ctx.credentials_secret:
+        env += [
+            {
+                "name": key,
+                "valueFrom": {"secretKeyRef": {"name": ctx.credentials_secret, "key": key}},
+            }
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    env += [var.to_json() for var in spec.server.env]
+    return env
+
+
+def build_services(
+    owner: Owner, spec: DeploymentSpec, stable: str | None, canary: str | None
+) -> list[dict[str, Any]]:
+    """`<name>` selects every version's pods (the replica ratio is the traffic
+    split); `<name>-stable` and `<name>-canary` select one version each, or no
+    pod when there is none."""
+    main, stable_name, canary_name = service_names(owner)
+    return [
+        _service(owner, spec, main, selector(owner)),
+        _service(owner, spec, stable_name, selector(owner, stable or NO_VERSION)),
+        _service(owner, spec, canary_name, selector(owner, canary or NO_VERSION)),
+    ]
+
+
+def _service(
+    owner: Owner, spec: DeploymentSpec, name: str, chosen: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": {
+                **standard("trailboss-model-server", COMPONENT_SERVING, label_value(owner.name)),
+                DEPLOYMENT_LABEL: label_value(owner.name),
+            },
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "selector": chosen,
+            "ports": [
+                {"name": "http", "port": spec.server.port, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def build_route(
+    owner: Owner, spec: DeploymentSpec, canary_weight: int, canary: str | None
+) -> dict[str, Any]:
+    """An HTTPRoute on the Deployment's Gateway splitting by backend weight."""
+    _, stable_name, canary_name = service_names(owner)
+    port = spec.server.port
+    backends = [{"name": stable_name, "port": port, "weight": 100 - canary_weight}]
+    if canary is not None:
+        backends.append({"name": canary_name, "port": port, "weight": canary_weight})
+    return {
+        "apiVersion": f"{GATEWAY_GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": owner.name,
+            "namespace": owner.namespace,
+            "labels": {DEPLOYMENT_LABEL: label_value(owner.name)},
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "parentRefs": [
+                {"group": GATEWAY_GROUP, "kind": "Gateway", "name": spec.traffic_router.gateway}
+            ],
+            "rules": [{"backendRefs": backends}],
+        },
+    }
+
+
+def service_url(owner: Owner, spec: DeploymentSpec) -> str:
+    return f"http://{owner.name}.{owner.namespace}.svc.cluster.local:{spec.server.port}"

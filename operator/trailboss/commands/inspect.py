@@ -1,0 +1,134 @@
+"""`get` (a live tree of an object and its children) and `status` (health as an exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from trailboss.builders.labels import TRAININGRUN_LABEL
+from trailboss.commands import tree
+from trailboss.commands.cluster import Cluster, NotFound, Obj, owned_by
+from trailboss.commands.kinds import Kind, split_ref
+
+# The phases each kind ends in, as the Argo CD health checks read them.
+HEALTHY = {"TrainingRun": {"Succeeded"}, "ModelVersion": {"Validated"}, "Deployment": {"Healthy"}}
+DEGRADED = {
+    "TrainingRun": {"Failed"},
+    "ModelVersion": {"Rejected", "Failed"},
+    "Deployment": {"Degraded", "RolledBack"},
+}
+EXIT_HEALTHY, EXIT_DEGRADED, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3
+
+
+def health(kind: Kind, obj: Obj) -> str:
+    """Healthy, Degraded or Progressing: the same verdict as the Argo CD health checks."""
+    status = obj.get("status") or {}
+    observed = status.get("observedGeneration")
+    if observed is None or observed < obj["metadata"].get("generation", 0):
+        return "Progressing"
+    phase = status.get("phase")
+    if phase in DEGRADED[kind.kind]:
+        return "Degraded"
+    return "Healthy" if phase in HEALTHY[kind.kind] else "Progressing"
+
+
+def build_tree(cluster: Cluster, kind: Kind, obj: Obj) -> tree.Node:
+    """The object and what the operator made for it."""
+    root = tree.resource_node(kind, obj)
+    uid = obj["metadata"]["uid"]
+    name = obj["metadata"]["name"]
+    if kind.kind == "TrainingRun":
+        selector = f"{TRAININGRUN_LABEL}={name}"
+        pods = cluster.pods(selector)
+        root.children += [tree.job_node(j, pods) for j in owned_by(cluster.jobs(selector), uid)]
+        root.children += [tree.service_node(s) for s in owned_by(cluster.services(), uid)]
+        produced = (obj.get("status") or {}).get("modelVersion")
+        if produced:
+            root.children.append(_optional_child(cluster, split_ref("mver", produced)))
+    elif kind.kind == "Deployment":
+        root.children += [tree.app_deployment_node(d)
+                          for d in owned_by(cluster.app_deployments(), uid)]  # fmt: skip
+        root.children += [tree.service_node(s) for s in owned_by(cluster.services(), uid)]
+        routes = cluster.list_custom("gateway.networking.k8s.io", "v1", "httproutes")
+        root.children += [tree.route_node(r) for r in owned_by(routes, uid)]
+        runs = cluster.list_custom("trailboss.dev", "v1alpha1", "trainingruns")
+        run_kind = split_ref("trun", "x")[0]
+        root.children += [tree.resource_node(run_kind, r) for r in owned_by(runs, uid)]
+    return root
+
+
+def _optional_child(cluster: Cluster, ref: tuple[Kind, str]) -> tree.Node:
+    kind, name = ref
+    try:
+        return tree.resource_node(kind, cluster.get(kind, name))
+    except NotFound:
+        return tree.Node(kind.ref(name), "NotFound")
+
+
+def run_get(args: argparse.Namespace) -> int:
+    kind, name = split_ref(args.kind, args.name)
+    cluster = Cluster.connect(args)
+    snapshot = _snapshot_fn(cluster, kind, name)
+    if not args.watch:
+        print("\n".join(snapshot()))
+        return EXIT_HEALTHY
+    return _watch(snapshot, args.timeout)
+
+
+def _snapshot_fn(cluster: Cluster, kind: Kind, name: str) -> Callable[[], list[str]]:
+    def snapshot() -> list[str]:
+        return tree.render(build_tree(cluster, kind, cluster.get(kind, name)))
+
+    return snapshot
+
+
+def _watch(snapshot: Callable[[], list[str]], timeout: float | None) -> int:
+    """Print the tree again whenever it changes, until the object goes or time runs out."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown: list[str] = []
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            lines = snapshot()
+        except NotFound as gone:
+            print(gone, file=sys.stderr)
+            return EXIT_NOT_FOUND
+        if lines != shown:
+            print(f"--- {datetime.now(UTC):%H:%M:%S}", *lines, sep="\n", flush=True)
+            shown = lines
+        time.sleep(1)
+    return EXIT_HEALTHY
+
+
+def run_status(args: argparse.Namespace) -> int:
+    kind, name = split_ref(args.kind, args.name)
+    cluster = Cluster.connect(args)
+    deadline = time.monotonic() + (args.timeout or 0)
+    while True:
+        obj = cluster.get(kind, name)
+        verdict = health(kind, obj)
+        if verdict != "Progressing" or not args.wait or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    _print_status(kind, obj, verdict)
+    if verdict == "Degraded":
+        return EXIT_DEGRADED
+    if verdict == "Progressing" and args.wait:
+        print(f"timed out after {args.timeout:.0f}s, still Progressing", file=sys.stderr)
+        return EXIT_TIMEOUT
+    return EXIT_HEALTHY
+
+
+def _print_status(kind: Kind, obj: Obj, verdict: str) -> None:
+    status = obj.get("status") or {}
+    print(f"{kind.ref(obj['metadata']['name'])}: {verdict} (phase {status.get('phase')})")
+    for cond in status.get("conditions") or []:
+        print(f"  {cond['type']}={cond['status']}  {cond.get('reason', '')}: "
+              f"{cond.get('message', '')}")  # fmt: skip
+    failure = status.get("failure")
+    if failure:
+        print(f"  failure: {failure.get('reason')} (exit code {failure.get('exitCode')})")
+        for line in (failure.get("message") or "").splitlines()[-5:]:
+            print(f"    {line}")

@@ -1,0 +1,155 @@
+"""One column of reference or current data, in the compact form the checks need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trailboss.drift.stats import Counts, Floats, bin_counts, distinct_counts, quantile_edges
+
+PSI_BINS = 10
+"""Numeric features are binned into the reference's deciles for PSI and
+Jensen-Shannon: the textbook PSI binning its 0.1 / 0.25 rules of thumb were
+calibrated on."""
+
+DISCRETE_VALUES = 20
+"""A numeric reference column with at most this many distinct values keeps
+their exact counts, so a column with few values can be compared value by value."""
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    """A numeric reference column: a sorted sample for KS and Wasserstein,
+    exact moments and decile counts of the whole column."""
+
+    sample: Floats
+    """Sorted, without NaN; the whole column when it fits the sample size."""
+    rows: int
+    """Valid (non-NaN) rows of the whole column."""
+    std: float
+    """Population standard deviation of the whole column (Wasserstein's norm)."""
+    edges: Floats
+    """Interior decile edges; bins are (-inf, e1), [e1, e2), ..., [ek, inf)."""
+    bin_counts: Counts
+    """Rows of the whole column in each bin."""
+    values: Floats | None = None
+    """Distinct values, when there are at most DISCRETE_VALUES."""
+    value_counts: Counts | None = None
+    """Rows per distinct value."""
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """A categorical reference column: rows per category."""
+
+    categories: tuple[str, ...]
+    counts: Counts
+    rows: int
+
+
+Reference = NumericReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class NumericCurrent:
+    """The current window's valid values of a numeric feature, sorted."""
+
+    values: Floats
+    invalid: int = 0
+    """Rows dropped: missing, NaN or not a number."""
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass(frozen=True)
+class CategoricalCurrent:
+    """The current window's rows per category."""
+
+    categories: tuple[str, ...]
+    counts: Counts
+    invalid: int = 0
+    """Rows dropped: missing values."""
+
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
+
+
+Current = NumericCurrent | CategoricalCurrent
+
+
+def numeric_reference(values: Floats, sample_size: int, seed: int = 0) -> NumericReference:
+    """Profile a numeric column (NaN and infinities dropped). Above `sample_size` rows the
+    sample is a seeded uniform sample without replacement, so a profile is
+    reproducible."""
+    clean = np.sort(values[np.isfinite(values)])
+    if clean.size == 0:
+        empty = np.zeros(0)
+        return NumericReference(empty, 0, 0.0, empty, np.zeros(1, dtype=np.int64))
+    sample = clean
+    if clean.size > sample_size:
+        picked = np.random.default_rng(seed).choice(clean.size, sample_size, replace=False)
+        sample = clean[np.sort(picked)]
+    edges = quantile_edges(clean, PSI_BINS)
+    distinct, counts = distinct_counts(clean)
+    few = distinct.size <= DISCRETE_VALUES
+    return NumericReference(
+        sample=sample,
+        rows=int(clean.size),
+        std=float(np.std(clean)),
+        edges=edges,
+        bin_counts=bin_counts(clean, edges),
+        values=distinct if few else None,
+        value_counts=counts if few else None,
+    )
+
+
+def categorical_reference(categories: list[str], counts: list[int]) -> CategoricalReference:
+    """Profile a categorical column from its category counts (nulls excluded)."""
+    order = sorted(range(len(categories)), key=lambda i: categories[i])
+    return CategoricalReference(
+        categories=tuple(categories[i] for i in order),
+        counts=np.array([counts[i] for i in order], dtype=np.int64),
+        rows=int(sum(counts)),
+    )
+
+
+def category_label(value: float) -> str:
+    """A number as a category: integral values without the `.0`, so `1` in a
+    CSV reference and `1.0` in a float64 prediction log are the same category."""
+    if np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def as_categorical(ref: NumericReference) -> CategoricalReference:
+    """A numeric reference treated as categorical (a feature-type override):
+    exact counts when it has few values, else the sample's."""
+    if ref.values is not None and ref.value_counts is not None:
+        values, counts = ref.values, ref.value_counts
+    else:
+        values, counts = distinct_counts(ref.sample)
+    labels = [category_label(v) for v in values]
+    return categorical_reference(labels, [int(c) for c in counts])
+
+
+def numeric_current_as_categorical(cur: NumericCurrent) -> CategoricalCurrent:
+    """Current numeric values as categories, labelled like the reference's."""
+    values, counts = distinct_counts(cur.values)
+    ref = categorical_reference([category_label(v) for v in values], [int(c) for c in counts])
+    return CategoricalCurrent(ref.categories, ref.counts, cur.invalid)
+
+
+def aligned(ref: CategoricalReference, cur: CategoricalCurrent) -> tuple[Counts, Counts]:
+    """Counts of both sides over the union of their categories, reference first."""
+    union = list(ref.categories) + sorted(set(cur.categories) - set(ref.categories))
+    index = {c: i for i, c in enumerate(union)}
+    ref_counts = np.zeros(len(union), dtype=np.int64)
+    ref_counts[: len(ref.categories)] = ref.counts
+    cur_counts = np.zeros(len(union), dtype=np.int64)
+    for category, count in zip(cur.categories, cur.counts, strict=True):
+        cur_counts[index[category]] += int(count)
+    return ref_counts, cur_counts

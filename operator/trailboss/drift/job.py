@@ -1,0 +1,146 @@
+"""What `trailboss profile` and `trailboss drift` do, from S3 to S3.
+
+Both work in a temporary directory on local disk (the Job's ephemeral
+storage) and hold at most one column in memory at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trailboss.api.deployment import FeatureDrift, FeatureType, MonitoringSpec
+from trailboss.api.modelversion import ReferenceProfileStatus
+from trailboss.drift import build, verdict, window
+from trailboss.drift import profile as profiles
+from trailboss.drift.columns import Current
+from trailboss.drift.store import ObjectStore, join, split_uri
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A Go-style duration (`90s`, `1h30m`) as a timedelta."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"window {text!r} is not a duration; write it like 30m, 1h or 1h30m")
+    return dt.timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def make_profile(
+    store: ObjectStore, reference_uri: str, output_uri: str, options: build.ProfileOptions
+) -> ReferenceProfileStatus:
+    """Profile the reference data and upload it; the status a ModelVersion records."""
+    _, key = split_uri(reference_uri)
+    with tempfile.TemporaryDirectory(prefix="trailboss-profile-") as tmp:
+        workdir = Path(tmp)
+        data = workdir / ("source" + Path(key).suffix)
+        store.download(reference_uri, data)
+        digest, rows = build.build(reference_uri, data, workdir, options)
+        for name, kind in (
+            (profiles.PROFILE_JSON, "application/json"),
+            (profiles.SAMPLE_PARQUET, "application/vnd.apache.parquet"),
+        ):
+            store.write(join(output_uri, name), (workdir / name).read_bytes(), kind)
+        loaded = profiles.read(workdir)
+    return ReferenceProfileStatus(
+        location=join(output_uri, ""),
+        rows=rows,
+        features=len(loaded.columns),
+        digest=digest,
+        source=reference_uri,
+        created_at=loaded.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    """Which predictions to compare with which profile."""
+
+    profile_uri: str
+    logs_uri: str
+    deployment: str
+    """`namespace.name`, as in the log path."""
+    model_version: str
+
+
+def run_check(
+    store: ObjectStore, target: CheckTarget, spec: MonitoringSpec, now: dt.datetime
+) -> dict[str, Any]:
+    """One drift check: the result document written to S3 and printed."""
+    start = now - parse_duration(spec.window)
+    with tempfile.TemporaryDirectory(prefix="trailboss-drift-") as tmp:
+        workdir = Path(tmp)
+        for name in (profiles.PROFILE_JSON, profiles.SAMPLE_PARQUET):
+            store.download(join(target.profile_uri, name), workdir / name)
+        profile = profiles.read(workdir)
+        logs = workdir / "logs"
+        logs.mkdir()
+        prefixes = window.hour_prefixes(
+            target.logs_uri, target.deployment, target.model_version, start, now
+        )
+        current = window.spool(store, prefixes, start, logs)
+        features = check_window(spec, profile, current)
+        status = verdict.summarize(
+            spec,
+            features,
+            model_version=target.model_version,
+            window_rows=current.rows,
+            checked_at=now,
+        )
+    return {
+        "deployment": target.deployment,
+        "window": {
+            "start": start.isoformat(),
+            "end": now.isoformat(),
+            "files": len(current.files),
+            "skippedFiles": current.skipped,
+        },
+        "profile": target.profile_uri,
+        "drift": status.to_json(),
+    }
+
+
+def check_window(
+    spec: MonitoringSpec, profile: profiles.Profile, current: window.Window
+) -> list[FeatureDrift]:
+    """Every profiled feature, one at a time, then the log columns the profile lacks."""
+    features = [_check_one(spec, profile, current, name) for name in sorted(profile.columns)]
+    features += [
+        verdict.not_in_reference(_feature_of(column))
+        for column in sorted(current.columns())
+        if _feature_of(column) not in profile.columns
+    ]
+    return features
+
+
+def _column_of(feature: str) -> str:
+    return feature if feature.startswith(verdict.OUTPUT_PREFIX) else f"input.{feature}"
+
+
+def _feature_of(column: str) -> str:
+    return column[len("input.") :] if column.startswith("input.") else column
+
+
+def _check_one(
+    spec: MonitoringSpec, profile: profiles.Profile, current: window.Window, name: str
+) -> FeatureDrift:
+    """One feature, read as its (possibly overridden) type; the column is freed after."""
+    if current.rows == 0:
+        return verdict.insufficient(name, 0, "no successful predictions in the window")
+    override = spec.feature_types.get(name)
+    kind = FeatureType(override) if override else profile.feature_type(name)
+    if profile.feature_type(name) == FeatureType.CATEGORICAL:
+        kind = FeatureType.CATEGORICAL  # counts cannot be turned back into values
+    column = _column_of(name)
+    cur: Current | None = (
+        current.numeric(column) if kind == FeatureType.NUMERIC else current.categorical(column)
+    )
+    if cur is None:
+        return verdict.missing_column(name, column)
+    return verdict.check_feature(spec, name, profile.reference(name, kind), cur)

@@ -1,0 +1,171 @@
+"""Two-sample drift statistics. Pure: arrays in, numbers out.
+
+Numeric statistics take both samples already sorted, because the drift job
+sorts each current column exactly once and every statistic then needs only
+binary searches and one linear merge. Each one equals its scipy counterpart
+(``ks_2samp``, ``wasserstein_distance``, ``chi2_contingency(correction=False)``)
+to floating-point rounding; the unit tests hold them to 1e-9.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as sps
+from scipy.spatial import distance
+
+Floats = npt.NDArray[np.float64]
+Counts = npt.NDArray[np.int64]
+
+EXACT_KS_MAX_ROWS = 10_000
+"""Up to this many rows in the larger sample scipy computes the exact KS
+distribution (its ``method="auto"``); above it, Smirnov's asymptotic one."""
+
+EMPTY_BIN_SHARE = 1e-4
+"""PSI is infinite when a bin is empty on one side; an empty bin counts as this
+share instead (the convention Evidently and most PSI write-ups use)."""
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A statistic and, for hypothesis tests, its p-value."""
+
+    statistic: float
+    p_value: float | None = None
+
+
+def _run_bounds(values: Floats) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """For sorted values: index of the first and one past the last element of
+    each run of equal values."""
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [values.size]))
+    return starts, ends
+
+
+def ks_statistic(ref: Floats, cur: Floats) -> float:
+    """Two-sided KS distance sup|F_ref - F_cur| of two sorted samples.
+
+    F_ref - F_cur rises only at reference values and falls only at current
+    ones, so its maximum sits at a reference value and its minimum just before
+    one: evaluating both ECDFs there (as counts over n, as scipy does) gives
+    scipy's statistic bit for bit, in O(n_ref log n_cur) after the sort.
+    """
+    n1, n2 = ref.size, cur.size
+    starts, ends = _run_bounds(ref)
+    distinct = ref[starts]
+    at = ends / n1 - np.searchsorted(cur, distinct, "right") / n2
+    before = starts / n1 - np.searchsorted(cur, distinct, "left") / n2
+    lowest = min(float(at.min()), float(before.min()))
+    return max(float(np.clip(-lowest, 0.0, 1.0)), float(at.max()))
+
+
+def ks_test(ref: Floats, cur: Floats) -> TestResult:
+    """KS statistic and two-sided p-value, as ``scipy.stats.ks_2samp``."""
+    n1, n2 = ref.size, cur.size
+    if max(n1, n2) <= EXACT_KS_MAX_ROWS:
+        # Small samples: scipy's exact distribution is the reference itself, and cheap.
+        exact = sps.ks_2samp(ref, cur)
+        return TestResult(float(exact.statistic), float(exact.pvalue))
+    d = ks_statistic(ref, cur)
+    m, n = sorted((float(n1), float(n2)), reverse=True)
+    p = float(sps.kstwo.sf(d, np.round(m * n / (m + n))))
+    return TestResult(d, min(max(p, 0.0), 1.0))
+
+
+def wasserstein(ref: Floats, cur: Floats) -> float:
+    """Wasserstein-1 distance of two sorted samples, as ``scipy.stats.wasserstein_distance``.
+
+    The integral of |F_ref - F_cur| over the merged sample. The merge is built
+    by placing each reference value after the current values below it (one
+    search of the smaller sample), and at every merged position the reference
+    ECDF's count is a running sum. Where equal values sit next to each other
+    the gap is zero, so their term vanishes as in scipy's sum.
+    """
+    n1, n2 = ref.size, cur.size
+    at = np.arange(n1) + np.searchsorted(cur, ref, "left")
+    from_cur = np.ones(n1 + n2, dtype=np.bool_)
+    from_cur[at] = False
+    merged = np.empty(n1 + n2)
+    merged[at] = ref
+    merged[from_cur] = cur
+    ref_count = np.cumsum(~from_cur[:-1])
+    cur_count = np.arange(1, n1 + n2) - ref_count
+    return float(np.sum(np.abs(ref_count / n1 - cur_count / n2) * np.diff(merged)))
+
+
+def chi_square(ref_counts: Counts, cur_counts: Counts) -> TestResult:
+    """2xk chi-square test of homogeneity, as ``chi2_contingency(correction=False)``.
+
+    Categories seen on neither side are dropped (scipy refuses zero expected
+    counts); with one category left there is nothing to test (p = 1).
+    """
+    table = np.vstack((ref_counts, cur_counts)).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return TestResult(0.0, 1.0)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    return TestResult(statistic, float(sps.chi2.sf(statistic, table.shape[1] - 1)))
+
+
+def cramers_v(chi2: float, total: int) -> float:
+    """Effect size of a 2xk chi-square: sqrt(chi2 / n), in [0, 1], free of n."""
+    return math.sqrt(chi2 / total) if total else 0.0
+
+
+def z_test(ref_counts: Counts, cur_counts: Counts) -> TestResult:
+    """Two-proportion z-test on the share of the first category (Evidently's
+    test for binary columns). Its square is the 2x2 chi-square."""
+    n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
+    p1, p2 = float(ref_counts[0]) / n1, float(cur_counts[0]) / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    spread = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if spread == 0:
+        return TestResult(0.0, 1.0)
+    z = (p1 - p2) / math.sqrt(spread)
+    return TestResult(z, float(2 * sps.norm.sf(abs(z))))
+
+
+def shares(counts: Counts) -> Floats:
+    """Counts as shares of their total."""
+    total = counts.sum()
+    return counts / total if total else np.zeros(counts.size)
+
+
+def psi(ref_share: Floats, cur_share: Floats) -> float:
+    """Population stability index: sum (cur - ref) * ln(cur / ref) over bins."""
+    r = np.where(ref_share == 0, EMPTY_BIN_SHARE, ref_share)
+    c = np.where(cur_share == 0, EMPTY_BIN_SHARE, cur_share)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def jensen_shannon(ref_share: Floats, cur_share: Floats) -> float:
+    """Jensen-Shannon distance (natural log, so in [0, sqrt(ln 2)]), as
+    ``scipy.spatial.distance.jensenshannon``."""
+    return float(distance.jensenshannon(ref_share, cur_share))
+
+
+def bin_counts(sorted_values: Floats, edges: Floats) -> Counts:
+    """Counts in the bins (-inf, e1), [e1, e2), ..., [ek, inf) of sorted values."""
+    cuts = np.searchsorted(sorted_values, edges, "left")
+    return np.diff(np.concatenate(([0], cuts, [sorted_values.size]))).astype(np.int64)
+
+
+def quantile_edges(sorted_values: Floats, bins: int) -> Floats:
+    """Interior edges of `bins` equal-frequency bins of the reference. Edges are
+    reference values (order statistics, never interpolated between two values),
+    and ties collapse them, so a column with few values gets a bin per value."""
+    inner = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+    return np.unique(np.quantile(sorted_values, inner, method="higher"))
+
+
+def distinct_counts(sorted_values: Floats) -> tuple[Floats, Counts]:
+    """Distinct values of a sorted array and how often each occurs."""
+    if sorted_values.size == 0:
+        return sorted_values, np.zeros(0, dtype=np.int64)
+    starts, ends = _run_bounds(sorted_values)
+    return sorted_values[starts], (ends - starts).astype(np.int64)

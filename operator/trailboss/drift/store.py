@@ -1,0 +1,104 @@
+"""The S3 calls of the drift Job: list, download to disk, upload.
+
+Downloads stream to files, so the Job's memory never holds a whole object;
+credentials come from boto3's usual chain and the endpoint from
+``--s3-endpoint-url``, ``TRAILBOSS_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+
+
+class ObjectNotFound(Exception):
+    """Nothing exists at the URI."""
+
+
+class StoreError(Exception):
+    """S3 could not be reached, or refused the request."""
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` into ``(bucket, key)``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}; write it as s3://bucket/key")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def join(prefix_uri: str, *parts: str) -> str:
+    return "/".join([prefix_uri.rstrip("/"), *parts])
+
+
+class ObjectStore:
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        endpoint = (
+            endpoint_url
+            or os.environ.get("TRAILBOSS_S3_ENDPOINT_URL")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        self._s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def keys(self, prefix_uri: str) -> Iterator[str]:
+        """Every key under a prefix, in S3's (lexicographic) order."""
+        bucket, prefix = split_uri(prefix_uri)
+        token: dict[str, Any] = {}
+        while True:
+            page = self._call("list_objects_v2", Bucket=bucket, Prefix=prefix, **token)
+            for obj in page.get("Contents", []):
+                yield f"s3://{bucket}/{obj['Key']}"
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def download(self, uri: str, path: Path) -> None:
+        bucket, key = split_uri(uri)
+        try:
+            self._s3.download_file(bucket, key, str(path))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _NOT_FOUND:
+                raise ObjectNotFound(f"{uri} does not exist") from error
+            raise StoreError(f"{uri}: {code or error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"{uri}: {error}") from error
+
+    def read(self, uri: str) -> bytes:
+        bucket, key = split_uri(uri)
+        body = self._call("get_object", Bucket=bucket, Key=key)["Body"]
+        data: bytes = body.read()
+        return data
+
+    def write(self, uri: str, data: bytes, content_type: str) -> None:
+        bucket, key = split_uri(uri)
+        self._call("put_object", Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
+        try:
+            return getattr(self._s3, method)(**kwargs)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _NOT_FOUND:
+                raise ObjectNotFound(f"{where} does not exist") from error
+            raise StoreError(f"{where}: {code or error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"{where}: {error}") from error

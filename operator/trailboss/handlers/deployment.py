@@ -1,0 +1,69 @@
+"""kopf handlers for Deployments (trailboss.dev): spec and annotation changes,
+their model servers' readiness, and new ModelVersions of their model all lead
+to the same level-based reconcile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from trailboss.api.common import GROUP, VERSION
+from trailboss.builders.serving import DEPLOYMENT_LABEL
+from trailboss.handlers.services import services
+from trailboss.reconcilers import deployment
+
+RESOURCE = (GROUP, VERSION, "deployments")
+RESYNC_SECONDS = 30.0
+
+
+@kopf.on.create(*RESOURCE)
+@kopf.on.resume(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def reconcile(body: kopf.Body, **_: Any) -> None:
+    deployment.reconcile(dict(body), services())
+
+
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def resync(body: kopf.Body, **_: Any) -> None:
+    # Safety net: rollout pauses and analysis intervals come back through the
+    # reconciler's requeue at their exact time.
+    deployment.reconcile(dict(body), services())
+
+
+@kopf.index(*RESOURCE)
+def by_model(
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Deployments by (namespace, model), so a new ModelVersion reaches the
+    Deployments that may serve it without a list call."""
+    return {(namespace or "", str(spec.get("model", ""))): (name, uid)}
+
+
+@kopf.on.event(GROUP, VERSION, "modelversions")
+def model_version_changed(body: kopf.Body, type: str, **kwargs: Any) -> None:
+    """A ModelVersion appeared or changed phase: a version policy may pick it."""
+    if type is None:  # the initial listing; the Deployments' own resume covers it
+        return
+    by_model: kopf.Index[tuple[str, str], tuple[str, str]] = kwargs["by_model"]
+    meta = body["metadata"]
+    key = (meta["namespace"], str((body.get("spec") or {}).get("model", "")))
+    for name, uid in by_model.get(key, []):
+        deployment.reconcile_latest(meta["namespace"], name, uid, services())
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={DEPLOYMENT_LABEL: kopf.PRESENT})
+def server_changed(body: kopf.Body, type: str, **_: Any) -> None:
+    """A model server's pods changed: the rollout may move on now."""
+    if type is None:
+        return
+    for owner in body.get("metadata", {}).get("ownerReferences", []):
+        if owner.get("kind") == "Deployment" and owner.get("apiVersion", "").startswith(GROUP):
+            namespace = body["metadata"]["namespace"]
+            deployment.reconcile_latest(namespace, owner["name"], owner["uid"], services())
+
+
+@kopf.on.delete(*RESOURCE, optional=True)
+def deleted(body: kopf.Body, **_: Any) -> None:
+    """Children go by garbage collection; the operator forgets the object."""
+    deployment.forget(body["metadata"]["uid"])

@@ -1,0 +1,32 @@
+"""Identity set once at startup: finalizer, where kopf keeps its bookkeeping."""
+
+from __future__ import annotations
+
+import random
+
+import kopf
+
+FINALIZER = "trailboss.dev/finalizer"
+
+
+def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
+    """Identity set once: finalizer, where kopf keeps its own bookkeeping."""
+    settings.persistence.finalizer = FINALIZER
+    # Progress and diff-base live in annotations so kopf never writes into
+    # the strict, generated status schema.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="trailboss.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="trailboss.dev", key="last-handled-configuration"
+    )
+    # The operator posts its own events with reasons users can match on.
+    settings.posting.enabled = False
+    settings.peering.standalone = peering is None
+    if peering:
+        settings.peering.name = peering
+        settings.peering.mandatory = True
+        # kopf pauses every replica when two share a priority; a random one per
+        # process lets exactly one replica lead and the others stand by.
+        settings.peering.priority = random.randint(1, 2**31 - 1)
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.execution.max_workers = 16

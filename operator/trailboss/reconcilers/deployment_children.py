@@ -1,0 +1,108 @@
+"""A Deployment's children: observe the model servers, apply the wanted ones,
+the Services and the route, and remove what is no longer served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trailboss.api.common import API_VERSION
+from trailboss.api.deployment import Deployment, TrafficRouterKind
+from trailboss.builders import serving
+from trailboss.builders.serving import DEPLOYMENT_LABEL, VERSION_LABEL, Owner, ServedVersion
+from trailboss.reconcilers.outcomes import Waiting
+from trailboss.reconcilers.turn import Turn
+
+
+@dataclass(frozen=True)
+class Server:
+    """One model server Deployment as observed."""
+
+    name: str
+    version: str
+    replicas: int
+    ready: int
+
+
+def owner_of(turn: Turn[Deployment]) -> Owner:
+    return Owner(turn.name, turn.namespace, turn.uid)
+
+
+def observe_servers(turn: Turn[Deployment]) -> dict[str, Server]:
+    """The model servers this Deployment owns now, by ModelVersion."""
+    found = turn.svc.kube.list(
+        "apps/v1", "Deployment", turn.namespace, {DEPLOYMENT_LABEL: turn.name}
+    )
+    servers: dict[str, Server] = {}
+    for item in found:
+        if not _owned_by(item, turn.uid):
+            continue
+        meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
+        version = (meta.get("labels") or {}).get(VERSION_LABEL, "")
+        servers[version] = Server(
+            meta["name"],
+            version,
+            int(spec.get("replicas") or 0),
+            int(status.get("readyReplicas") or 0),
+        )
+    return servers
+
+
+def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or [])
+
+
+def served_version(turn: Turn[Deployment], name: str) -> ServedVersion:
+    """What the server of ModelVersion ``name`` loads: its verified artifact."""
+    found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, name) or {}
+    status = found.get("status") or {}
+    uri = (status.get("artifact") or {}).get("uri") or status.get("modelUri")
+    if not uri:
+        raise Waiting(
+            "VersionNotReady",
+            f"ModelVersion {name} has no verified artifact yet (retrying)",
+            retry_after=10.0,
+        )
+    return ServedVersion(name=name, model=turn.obj.spec.model, artifact_uri=uri)
+
+
+def apply_server(turn: Turn[Deployment], version: str, replicas: int) -> None:
+    settings = turn.svc.settings
+    ctx = serving.ServingContext(
+        image=settings.server_image,
+        tracking_uri=settings.mlflow_tracking_uri,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        credentials_secret=settings.s3_credentials_secret,
+        pod_labels=settings.serving_pod_labels,
+    )
+    served = served_version(turn, version)
+    turn.svc.kube.apply(serving.build_server(owner_of(turn), turn.obj.spec, served, replicas, ctx))
+
+
+def scale_server(turn: Turn[Deployment], server: Server, replicas: int) -> None:
+    """Only the replica count: a retiring server keeps the pods it has."""
+    if server.replicas == replicas:
+        return
+    turn.svc.kube.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": server.name, "namespace": turn.namespace},
+            "spec": {"replicas": replicas},
+        }
+    )
+
+
+def delete_server(turn: Turn[Deployment], server: Server) -> None:
+    turn.svc.kube.delete("apps/v1", "Deployment", turn.namespace, server.name)
+
+
+def apply_traffic(
+    turn: Turn[Deployment], stable: str | None, canary: str | None, canary_weight: int
+) -> None:
+    """Services always; the HTTPRoute with its weights when that router is chosen."""
+    owner, spec = owner_of(turn), turn.obj.spec
+    for service in serving.build_services(owner, spec, stable, canary):
+        turn.svc.kube.apply(service)
+    if spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE:
+        turn.svc.kube.apply(serving.build_route(owner, spec, canary_weight, canary))

@@ -1,0 +1,139 @@
+"""A Deployment's status from what its model servers report: traffic per
+version, phase, conditions, and the weights exported to Prometheus."""
+
+from __future__ import annotations
+
+import contextlib
+
+from trailboss import metrics
+from trailboss.api.conditions import find
+from trailboss.api.deployment import (
+    ABORTED,
+    AVAILABLE,
+    PROGRESSING,
+    Deployment,
+    DeploymentPhase,
+    DeploymentReason,
+    DeploymentStatus,
+    TrafficRouterKind,
+    TrafficStatus,
+)
+from trailboss.builders.serving import service_names, service_url
+from trailboss.reconcilers import deployment_rollout as rollout
+from trailboss.reconcilers.deployment_children import Server, owner_of
+from trailboss.reconcilers.turn import Turn
+
+Served = Turn[Deployment]
+
+
+def summarise(turn: Served, servers: dict[str, Server], *, paused: bool) -> None:
+    """Traffic, phase and conditions from what the servers report."""
+    status: DeploymentStatus = turn.status
+    status.traffic = _traffic(turn, servers)
+    owner = owner_of(turn)
+    status.service_name = service_names(owner)[0]
+    status.url = service_url(owner, turn.obj.spec)
+    stable = servers.get(status.stable_version or "")
+    available = stable is not None and stable.ready >= min(1, turn.obj.spec.replicas)
+    turn.set_condition(
+        AVAILABLE,
+        available,
+        DeploymentReason.SERVING if available else "NoReadyPods",
+        f"{stable.ready if stable else 0} ready pods of stable {status.stable_version}",
+    )
+    _phase(turn, stable, paused)
+    _export_weights(turn)
+
+
+def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
+    status: DeploymentStatus = turn.status
+    weight = status.canary_weight or 0 if status.canary_version else 0
+    roles = [
+        ("stable", status.stable_version, 100 - weight),
+        ("canary", status.canary_version, weight),
+    ]
+    ready_total = sum(servers[v].ready for _, v, _ in roles if v in servers)
+    entries = []
+    for role, version, desired in roles:
+        if version is None:
+            continue
+        server = servers.get(version)
+        ready = server.ready if server else 0
+        if turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO:
+            actual = round(100 * ready / ready_total) if ready_total else 0
+        else:
+            actual = desired if ready else 0
+        entries.append(
+            TrafficStatus(
+                version=version,
+                role=role,
+                desired_weight=desired,
+                actual_weight=actual,
+                replicas=server.replicas if server else 0,
+                ready_replicas=ready,
+            )
+        )
+    return entries
+
+
+def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
+    status: DeploymentStatus = turn.status
+    ready = stable is not None and stable.ready >= turn.obj.spec.replicas
+    if status.canary_version is not None:
+        phase = DeploymentPhase.PAUSED if paused else DeploymentPhase.PROGRESSING
+        message = (
+            f"rolling out {status.canary_version}: step {(status.current_step or 0) + 1}, "
+            f"{status.canary_weight}% of traffic"
+        )
+        reason = DeploymentReason.PAUSED if paused else DeploymentReason.STEP_STARTED
+        turn.set_condition(PROGRESSING, True, reason, message)
+        turn.set_ready(False, reason, message)
+    elif status.aborted_version is not None:
+        phase = DeploymentPhase.DEGRADED
+        aborted = find(status.conditions, ABORTED)
+        message = (
+            aborted.message
+            if aborted is not None and aborted.status == "True"
+            else f"rollout of {status.aborted_version} aborted; serving {status.stable_version}"
+        )
+        turn.set_condition(PROGRESSING, False, DeploymentReason.ABORTED, message)
+        turn.set_ready(False, DeploymentReason.ABORTED, message)
+    elif not ready:
+        phase = DeploymentPhase.PROGRESSING
+        turn.set_ready(
+            False,
+            DeploymentReason.WAITING_FOR_PODS,
+            f"waiting for {status.stable_version}'s pods to be ready",
+        )
+        turn.requeue(rollout.POD_POLL_SECONDS)
+    else:
+        phase = DeploymentPhase.HEALTHY
+        turn.set_condition(PROGRESSING, False, DeploymentReason.SERVING, "no rollout")
+        turn.set_ready(
+            True,
+            DeploymentReason.SERVING,
+            f"serving {status.stable_version} with {stable.ready if stable else 0} pods",
+        )
+    if status.phase != phase:
+        turn.event(str(phase), f"Deployment is {phase}")
+    status.phase = phase
+
+
+def _export_weights(turn: Served) -> None:
+    entries = [(t.version, t.role, t.desired_weight) for t in turn.status.traffic]
+    retired = [r.version for r in turn.status.retiring]
+    namespace, name = turn.namespace, turn.name
+
+    def record() -> None:
+        for version in retired:
+            for role in ("stable", "canary"):
+                _drop(namespace, name, version, role)
+        for version, role, weight in entries:
+            metrics.TRAFFIC_WEIGHT.labels(namespace, name, version, role).set(weight)
+
+    turn.after_write(record)
+
+
+def _drop(namespace: str, name: str, version: str, role: str) -> None:
+    with contextlib.suppress(KeyError):  # never exported under this role
+        metrics.TRAFFIC_WEIGHT.remove(namespace, name, version, role)

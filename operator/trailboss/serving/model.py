@@ -1,0 +1,156 @@
+"""Load the served model, warm it up, and wrap it so every prediction is logged.
+
+MLflow's scoring app calls ``predict`` on whatever model object it is given;
+handing it a :class:`ServedModel` instead of the bare pyfunc model is how the
+server sees each request's parsed inputs and outputs, in every input format
+MLflow accepts, without re-implementing any of MLflow's parsing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trailboss.serving.predlog import PredictionLogger
+from trailboss.serving.records import ERROR, OK, PredictionRecord, row_count
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RequestState:
+    """What one prediction request did, shared between the HTTP layer and the model wrapper."""
+
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    rows: int = 0
+
+
+# asyncio.to_thread copies the context, so the scoring thread sees the request's state.
+CURRENT_REQUEST: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
+    "trailboss_request", default=None
+)
+
+
+class ModelFailed(Exception):
+    """The model raised while predicting: the server's fault, not the client's (HTTP 500)."""
+
+
+class ServedModel:
+    """A pyfunc model whose predictions are recorded for the prediction log."""
+
+    def __init__(self, model: Any, logger: PredictionLogger | None) -> None:
+        self.pyfunc = model
+        self.metadata = model.metadata
+        self._logger = logger
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        state = CURRENT_REQUEST.get() or RequestState()
+        state.rows = row_count(data)
+        try:
+            outputs = self._call(data, params)
+        except Exception:
+            self._record(state, data, ERROR, None)
+            raise
+        self._record(state, data, OK, outputs)
+        return outputs
+
+    def _call(self, data: Any, params: dict[str, Any] | None) -> Any:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+
+        try:
+            if params:
+                return self.pyfunc.predict(data, params=params)
+            return self.pyfunc.predict(data)
+        except MlflowException:
+            raise  # schema enforcement and other input errors stay client errors (400)
+        except Exception as error:
+            # MLflow answers 400 for any exception; a model crashing on valid input is
+            # the version's fault, and canary analysis must see it as a 500.
+            raise MlflowException(
+                f"the model failed to predict: {type(error).__name__}: {error}",
+                error_code=INTERNAL_ERROR,
+            ) from error
+
+    def _record(self, state: RequestState, data: Any, outcome: str, outputs: Any) -> None:
+        if self._logger is not None:
+            self._logger.record(
+                PredictionRecord(
+                    state.request_id, state.started, outcome, data, outputs, state.rows
+                )
+            )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    pyfunc: Any
+    seconds: float
+    warmed_up: bool
+    faulty: bool
+
+
+def load(model_uri: str, tmp_dir: str | None = None) -> LoadedModel:
+    """Download and load the model, then pass one warm-up prediction before reporting ready."""
+    import mlflow.artifacts
+    import mlflow.pyfunc
+
+    started = time.monotonic()
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="model-", dir=tmp_dir)
+    )
+    model = mlflow.pyfunc.load_model(local)
+    example = warmup_input(model, local)
+    if example is None:
+        log.warning("no input example or signature: ready without a warm-up prediction")
+    else:
+        model.predict(example)
+    return LoadedModel(model, time.monotonic() - started, example is not None, _is_faulty(model))
+
+
+def warmup_input(model: Any, local_path: str) -> Any:
+    """The model's saved input example, else one row built from its signature, else None."""
+    try:
+        example = model.metadata.load_input_example(local_path)
+    except Exception:  # a broken example falls back to the signature
+        example = None
+    if example is not None:
+        return example
+    schema = model.metadata.get_input_schema()
+    return None if schema is None else input_from_schema(schema)
+
+
+def input_from_schema(schema: Any) -> Any:
+    """One row of harmless values (zeros, empty strings) that satisfies ``schema``."""
+    try:
+        if schema.is_tensor_spec():
+            spec = schema.inputs[0]
+            return np.zeros(tuple(1 if d == -1 else d for d in spec.shape), dtype=spec.type)
+        return pd.DataFrame({spec.name: _zero_column(spec.type) for spec in schema.inputs})
+    except Exception:  # nested types (arrays, objects): no synthetic row
+        return None
+
+
+def _zero_column(kind: Any) -> pd.Series:
+    dtype = kind.to_numpy()
+    if dtype.kind in "OSU":
+        return pd.Series([""], dtype=object)
+    return pd.Series(np.zeros(1, dtype=dtype))
+
+
+def _is_faulty(model: Any) -> bool:
+    from trailboss.serving.faults import FaultInjectingModel
+
+    try:
+        return isinstance(model.unwrap_python_model(), FaultInjectingModel)
+    except Exception:  # flavors other than python_function models
+        return False

@@ -1,0 +1,181 @@
+"""The server's front door, called as ASGI: readiness gating, liveness, 413, request ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from trailboss.serving.app import ModelServer
+from trailboss.serving.config import ServeSettings
+from trailboss.serving.metrics import ServerMetrics
+from trailboss.serving.model import LoadedModel, ServedModel
+
+SETTINGS = ServeSettings(
+    model_uri="/models/churn", model_name="churn", model_version="7", max_request_bytes=100
+)
+
+
+class Metadata:
+    def get_input_schema(self) -> None:
+        return None
+
+
+class Pyfunc:
+    metadata = Metadata()
+
+
+async def model_routes(scope: Any, receive: Any, send: Any) -> None:
+    """Stands in for MLflow's app once the model is loaded: answers 200 with the path."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+def call(
+    app: ModelServer, path: str, body: bytes = b"", headers: list[Any] | None = None
+) -> tuple[int, bytes, dict[bytes, bytes]]:
+    scope = {"type": "http", "method": "POST" if body else "GET", "path": path,
+             "headers": headers or [(b"content-length", b"%d" % len(body))]}  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], b"".join(m.get("body", b"") for m in sent[1:]), dict(start["headers"])
+
+
+def server(loader: Any) -> ModelServer:
+    return ModelServer(SETTINGS, ServerMetrics("churn", "7"), None, loader, lambda _: model_routes)
+
+
+def test_nothing_but_liveness_and_metrics_answers_before_the_model_is_ready() -> None:
+    release = threading.Event()
+
+    def load() -> LoadedModel:
+        release.wait(10)
+        return LoadedModel(Pyfunc(), seconds=1.5, warmed_up=True, faulty=False)
+
+    app = server(load)
+    app.start()
+    assert call(app, "/v2/health/live")[0] == 200
+    for path in ("/ping", "/health", "/v2/health/ready", "/version"):
+        assert call(app, path)[0] == 503, path
+    assert b"not ready yet" in call(app, "/ping")[1]
+    assert call(app, "/invocations", b"{}")[0] == 503
+    assert b"trailboss_model_ready" in call(app, "/metrics")[1]
+    assert (
+        app.metrics.registry.get_sample_value(
+            "trailboss_model_errors_total", {"model": "churn", "version": "7", "type": "not_ready"}
+        )
+        == 1
+    )
+
+    release.set()
+    deadline = threading.Event()
+    while app.routes is None and not deadline.wait(0.01):
+        pass
+    assert call(app, "/ping") == (200, b"/ping", {})
+    assert (
+        app.metrics.registry.get_sample_value(
+            "trailboss_model_load_duration_seconds", {"model": "churn", "version": "7"}
+        )
+        == 1.5
+    )
+
+
+def test_a_model_that_fails_to_load_says_why_and_stops_the_server() -> None:
+    def load() -> LoadedModel:
+        raise FileNotFoundError("no MLmodel at /models/churn")
+
+    stopped = threading.Event()
+    app = server(load)
+    app.on_load_failure = stopped.set
+    app.load_model()
+    assert stopped.is_set()
+    status, body, _ = call(app, "/ping")
+    assert status == 503
+    assert (
+        "failed to load: FileNotFoundError: no MLmodel at /models/churn"
+        in json.loads(body)["message"]
+    )
+
+
+def loaded() -> ModelServer:
+    app = server(lambda: LoadedModel(Pyfunc(), 0.1, True, False))
+    app.load_model()
+    return app
+
+
+def test_an_oversized_body_gets_413_naming_the_limit_and_the_flag() -> None:
+    status, body, _ = call(loaded(), "/invocations", b"x" * 101)
+    assert status == 413
+    assert "at most 100 bytes" in json.loads(body)["message"]
+    v2_status, v2_body, _ = call(loaded(), "/v2/models/churn/infer", b"x" * 101)
+    assert (v2_status, "--max-request-bytes" in json.loads(v2_body)["error"]) == (413, True)
+
+
+def test_an_oversized_body_without_content_length_is_refused_too() -> None:
+    status, _, _ = call(loaded(), "/invocations", b"x" * 101, headers=[])
+    assert status == 413
+
+
+def test_every_prediction_answer_carries_a_request_id() -> None:
+    app = loaded()
+    _, _, headers = call(app, "/invocations", b"{}", [(b"x-request-id", b"abc-123")])
+    assert headers[b"x-request-id"] == b"abc-123"
+    _, _, generated = call(app, "/invocations", b"{}", [(b"x-request-id", b"bad id with spaces")])
+    assert len(generated[b"x-request-id"]) == 32
+
+
+def test_the_wrapped_model_is_what_the_routes_get() -> None:
+    seen: list[ServedModel] = []
+    app = ModelServer(SETTINGS, ServerMetrics("churn", "7"), None,
+                      lambda: LoadedModel(Pyfunc(), 0.1, True, False),
+                      lambda served: seen.append(served) or model_routes)  # fmt: skip
+    app.load_model()
+    assert isinstance(seen[0], ServedModel)
+    assert seen[0].metadata is Pyfunc.metadata
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def record(self, record: Any) -> None:
+        self.records.append(record)
+
+
+class Crashing(Pyfunc):
+    def predict(self, data: Any) -> Any:
+        raise ValueError("weights are NaN")
+
+
+def test_a_model_crash_is_a_500_and_its_rows_are_logged_as_errors() -> None:
+    from mlflow.exceptions import MlflowException
+
+    recorder = Recorder()
+    served = ServedModel(Crashing(), recorder)  # type: ignore[arg-type]
+    with pytest.raises(MlflowException, match="ValueError: weights are NaN") as raised:
+        served.predict([[1.0], [2.0]])
+    assert raised.value.get_http_status_code() == 500
+    (record,) = recorder.records
+    assert (record.outcome, record.rows, record.outputs) == ("error", 2, None)
+
+
+def test_fault_settings_are_checked_and_only_the_error_share_fails() -> None:
+    from trailboss.serving.faults import ERROR_SHARE, Faults, InjectedFault
+
+    with pytest.raises(ValueError, match=ERROR_SHARE):
+        Faults.from_config({ERROR_SHARE: 1.5})
+    faults = Faults(error_share=0.25)
+    faults.apply(draw=0.25)
+    with pytest.raises(InjectedFault, match="deliberate fault"):
+        faults.apply(draw=0.24)
