@@ -105,9 +105,7 @@ def test_infrastructure_failures_do_not_use_up_the_backoff_limit(
     # in status.failed either).
     assert not outcome["failed"]
     pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
-    exits = sorted(
-        (p.status.phase, p.status.container_statuses[0].state.terminated.exit_code) for p in pods
-    )
+    exits = sorted((p.status.phase, _exit_code(p)) for p in pods)
     assert exits == [("Failed", 75)] * workers + [("Succeeded", 0)] * workers
 
 
@@ -140,10 +138,16 @@ def _flaky_job(
         ),
     )
     del job["metadata"]["ownerReferences"]  # no TrainingRun here: the Job stands alone
-    cluster.batch.create_namespaced_job(namespace, job)
+    cluster.batch.create_namespaced_job(namespace, job)  # type: ignore[arg-type]
     name = job["metadata"]["name"]
 
     return str(name)
+
+
+def _exit_code(pod: Any) -> int | None:
+    statuses = pod.status.container_statuses or []
+    terminated = statuses[0].state.terminated if statuses else None
+    return terminated.exit_code if terminated else None
 
 
 def _finished(cluster: Cluster, namespace: str, name: str) -> Any:
