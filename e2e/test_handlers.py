@@ -87,8 +87,9 @@ def test_status_writes_remove_fields_and_refuse_stale_versions(
     assert written is not None
     assert written["status"]["failure"] == {"reason": "Evicted", "exitCode": 137}
     with pytest.raises(Conflict):  # computed from the object before that write
-        kube.patch_status(API_VERSION, "TrainingRun", namespace, name, {"phase": "Running"},
-                          version)
+        kube.patch_status(
+            API_VERSION, "TrainingRun", namespace, name, {"phase": "Running"}, version
+        )
     fresh = written["metadata"]["resourceVersion"]
     kube.patch_status(
         API_VERSION, "TrainingRun", namespace, name, {"failure": {"exitCode": None}}, fresh

@@ -142,16 +142,21 @@ def test_registry_outage_during_registration_converges_without_duplicates(
         90,
     )
     # It keeps retrying through the outage and stays Pending, naming the cause.
-    waits = running_operator.metric(
-        "trailboss_reconcile_total", kind="ModelVersion", result="wait"
-    ) or 0.0
+    waits = (
+        running_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
+        or 0.0
+    )
     wait_for(
         "two more retries during the outage",
         lambda: (
-            running_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
-            or 0.0
-        )
-        >= waits + 2,
+            (
+                running_operator.metric(
+                    "trailboss_reconcile_total", kind="ModelVersion", result="wait"
+                )
+                or 0.0
+            )
+            >= waits + 2
+        ),
         60,
     )
     during = cluster.status(namespace, "modelversions", "v1")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, Operator, wait_for
+from e2e.cluster import Cluster, Operator, ready, wait_for
 from e2e.lifecycle import training_run
 from trailboss.api.trainingrun import TrainingReason
 from trailboss.policies.training import observe_job, pods_rejected
@@ -83,3 +83,15 @@ def test_a_run_as_root_opt_out_is_refused_and_recognised(cluster: Cluster, restr
     assert 'violates PodSecurity "restricted:latest"' in verdict.message
     assert "runAsNonRoot" in verdict.message
     assert _pods(cluster, restricted, job_name) == []
+    # And the TrainingRun says so, instead of "waiting for pods to start".
+    condition = wait_for(
+        "Ready=False reason PodsRejected",
+        lambda: (
+            (c := ready(cluster.status(restricted, "trainingruns", "as-root"))).get("reason")
+            == TrainingReason.PODS_REJECTED
+            and c
+        ),
+        timeout=120,
+    )
+    assert condition["status"] == "False"
+    assert "violates PodSecurity" in condition["message"]

@@ -154,7 +154,7 @@ class FakeClock:
         return self.now
 
 
-def _retry(budget: float) -> tuple[object, FakeClock]:
+def _retry(budget: float) -> tuple[Any, FakeClock]:
     clock = FakeClock()
     return trainer.Retry(budget=budget, sleep=clock.sleep, clock=clock.time), clock
 

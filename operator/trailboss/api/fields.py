@@ -83,11 +83,11 @@ reference data name it."""
 MetricName = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_./:-]{1,128}$",
+        pattern=r"^[A-Za-z0-9_./: -]{1,128}$",
         max_length=128,
         json_schema_extra={
             "x-syntax": "metric names are MLflow metric keys: 1-128 letters, digits, "
-            "'_', '.', '/', ':' or '-'"
+            "spaces, '_', '.', '/', ':' or '-'"
         },
     ),
 ]
@@ -152,17 +152,12 @@ _S3_BUCKET_RULES = (
 
 S3Uri = Annotated[
     str,
-    Field(
-        pattern=S3_URI,
-        max_length=1024,
-        json_schema_extra={
-            "x-syntax": "s3://<bucket>/<key>: a bucket name of 3-63 lowercase letters, digits, "
-            "'.' or '-', and a key of letters, digits and !_.*'()/$@=;:+,-"
-        },
-    ),
+    Field(pattern=S3_URI, max_length=1024),
     checked(*_S3_BUCKET_RULES),
 ]
-"""An `s3://bucket/key` or `s3://bucket/prefix/` URI."""
+"""An `s3://bucket/key` or `s3://bucket/prefix/` URI: a bucket name of 3-63
+lowercase letters, digits, '.' or '-', and a key of letters, digits and
+!_.*'()/$@=;:+,-."""
 
 MLFLOW_RUN_ID = r"[A-Za-z0-9_-]{1,64}"
 
