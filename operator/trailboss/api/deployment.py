@@ -289,6 +289,23 @@ class TrafficRouterSpec(ApiModel):
     """ReplicaRatio needs nothing extra; HTTPRoute sets Gateway API backend weights."""
     gateway: Name | None = None
     """Gateway the HTTPRoute attaches to (HTTPRoute only)."""
+    gateway_namespace: Name | None = None
+    """Namespace of that Gateway, when it is shared from another namespace (its
+    listener must allow routes from this one); empty means this namespace."""
+    hostnames: Annotated[
+        list[
+            Annotated[
+                str,
+                Field(
+                    pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                    max_length=253,
+                ),
+            ]
+        ],
+        Field(max_length=16),
+    ] = []
+    """Host names the route answers for; empty answers every request the Gateway
+    listener passes to it."""
 
     @model_validator(mode="after")
     def _gateway_for_route(self) -> TrafficRouterSpec:

@@ -264,13 +264,19 @@ def build_route(
             "labels": {DEPLOYMENT_LABEL: label_value(owner.name)},
             "ownerReferences": [owner.reference()],
         },
-        "spec": {
-            "parentRefs": [
-                {"group": GATEWAY_GROUP, "kind": "Gateway", "name": spec.traffic_router.gateway}
-            ],
-            "rules": [{"backendRefs": backends}],
-        },
+        "spec": _route_spec(spec, backends),
     }
+
+
+def _route_spec(spec: DeploymentSpec, backends: list[dict[str, Any]]) -> dict[str, Any]:
+    router = spec.traffic_router
+    parent: dict[str, Any] = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": router.gateway}
+    if router.gateway_namespace:
+        parent["namespace"] = router.gateway_namespace
+    route: dict[str, Any] = {"parentRefs": [parent], "rules": [{"backendRefs": backends}]}
+    if router.hostnames:
+        route["hostnames"] = list(router.hostnames)
+    return route
 
 
 def service_url(owner: Owner, spec: DeploymentSpec) -> str:
