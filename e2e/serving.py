@@ -83,6 +83,7 @@ class Load:
     while it is rolled out."""
 
     url: str
+    host: str | None = None
     per_second: float = 15.0
     limit: int = 6000
     deadline: float = 300.0
@@ -102,8 +103,14 @@ class Load:
 
     def _run(self) -> None:
         started = time.monotonic()
-        body = json.dumps({"inputs": [{"name": f, "shape": [1], "datatype": "FP64",
-                                       "data": [ROW[0][i]]} for i, f in enumerate(FEATURES)]})
+        body = json.dumps(
+            {
+                "inputs": [
+                    {"name": f, "shape": [1], "datatype": "FP64", "data": [ROW[0][i]]}
+                    for i, f in enumerate(FEATURES)
+                ]
+            }
+        )
         while (
             not self._stop.is_set()
             and len(self.answers) < self.limit
@@ -113,9 +120,8 @@ class Load:
             self._stop.wait(1.0 / self.per_second)
 
     def _ask(self, body: bytes) -> Answer:
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json", **({"Host": self.host} if self.host else {})}
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=5) as reply:
                 version = json.load(reply).get("model_version")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import ROOT, Cluster, ready, wait_for
+from e2e.cluster import ROOT, Cluster, Operator, ready, wait_for
 from e2e.serving import Load, model_version, publish_model, share
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -57,15 +57,26 @@ def _deployment(models: dict[str, str], version: str, **spec: Any) -> dict[str, 
         "apiVersion": "trailboss.dev/v1alpha1",
         "kind": "Deployment",
         "metadata": {"name": "churn"},
-        "spec": {"model": models["model"], "modelVersion": version, "replicas": REPLICAS,
-                 "rollout": rollout, **spec},
+        "spec": {
+            "model": models["model"],
+            "modelVersion": version,
+            "replicas": REPLICAS,
+            "rollout": rollout,
+            **spec,
+        },
     }
 
 
 def _set_version(cluster: Cluster, namespace: str, version: str) -> None:
     cluster.kubectl(
-        "-n", namespace, "patch", "deployments.trailboss.dev", "churn", "--type=merge",
-        "-p", f'{{"spec":{{"modelVersion":"{version}"}}}}',
+        "-n",
+        namespace,
+        "patch",
+        "deployments.trailboss.dev",
+        "churn",
+        "--type=merge",
+        "-p",
+        f'{{"spec":{{"modelVersion":"{version}"}}}}',
     )
 
 
@@ -120,8 +131,13 @@ def test_a_good_version_follows_the_steps_without_dropping_a_request(
     assert share(serving.since(time.monotonic() - 3), "v2") == 1.0
     assert serving.failures() == 0, f"{serving.failures()} of {len(serving.answers)} failed"
     waited = cluster.kubectl(
-        "-n", namespace, "wait", "--for=condition=Ready", "deployments.trailboss.dev/churn",
-        "--timeout=30s", check=False,
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "deployments.trailboss.dev/churn",
+        "--timeout=30s",
+        check=False,
     )
     assert waited.returncode == 0, waited.stderr
 
@@ -132,7 +148,10 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     _set_version(cluster, namespace, "v3")
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Degraded", "Healthy"}, 240)
     assert (status["phase"], status["stableVersion"], status["abortedVersion"]) == (
-        "Degraded", "v1", "v3")
+        "Degraded",
+        "v1",
+        "v3",
+    )
     message = ready(status)["message"]
     assert "error-rate" in message, message
     assert "above its maximum 0.05" in message, message
@@ -150,7 +169,7 @@ def _servers(cluster: Cluster, namespace: str) -> set[str]:
     found = cluster.apps.list_namespaced_deployment(
         namespace, label_selector="trailboss.dev/deployment=churn"
     ).items
-    return {d.metadata.labels["trailboss.dev/model-version"] for d in found}
+    return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
 
 
 def _argocd_health(status: dict[str, Any]) -> str:
@@ -162,3 +181,101 @@ def _argocd_health(status: dict[str, Any]) -> str:
     lua.globals().obj = lua.table_from(obj, recursive=True)
     health = lua.execute(script)
     return str(health["status"])
+
+
+def _gateway(cluster: Cluster) -> tuple[str, str, str]:
+    """(namespace, name, base URL) of the Gateway the stack installs."""
+    ref, url = cluster.env.get("TRAILBOSS_GATEWAY"), cluster.env.get("TRAILBOSS_GATEWAY_URL")
+    if not ref or not url:
+        pytest.fail("the stack exports no TRAILBOSS_GATEWAY(_URL): no Gateway API data plane")
+    namespace, _, name = ref.partition("/")
+    return namespace, name, url.rstrip("/")
+
+
+def test_httproute_router_follows_the_steps_and_rolls_back_a_bad_version(
+    cluster: Cluster, namespace: str, models: dict[str, str]
+) -> None:
+    gateway_ns, gateway, base = _gateway(cluster)
+    host = f"churn.{namespace}.example"
+    router = {"kind": "HTTPRoute", "gateway": gateway, "gatewayNamespace": gateway_ns,
+              "hostnames": [host]}  # fmt: skip
+    cluster.create(namespace, _deployment(models, "v1", trafficRouter=router))
+    cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
+    url = f"{base}/v2/models/{models['model']}/infer"
+    with Load(url, host=host) as load:
+        wait_for("the route to answer", lambda: share(load.since(time.monotonic() - 2),
+                                                      "v1") == 1.0, 60)  # fmt: skip
+        _set_version(cluster, namespace, "v2")
+        shares = _step_shares(cluster, namespace, load)
+        status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
+        assert status["stableVersion"] == "v2"
+        for weight, observed in shares.items():
+            assert abs(observed - weight / 100) <= TOLERANCE, shares
+        assert load.failures() == 0
+        _set_version(cluster, namespace, "v3")
+        status = cluster.wait_phase(namespace, "deployments", "churn", {"Degraded"}, 240)
+        aborted_at = time.monotonic()
+        assert (status["stableVersion"], status["abortedVersion"]) == ("v2", "v3")
+        time.sleep(10)
+        assert share(load.since(aborted_at + 5), "v3") == 0.0
+
+
+def test_version_policy_rolls_out_a_newly_validated_version_and_never_a_rejected_one(
+    cluster: Cluster, namespace: str, models: dict[str, str]
+) -> None:
+    policy = {"latest": "Validated", "matchLabels": {"team": "churn"}}
+    spec = _deployment(models, "v1")
+    del spec["spec"]["modelVersion"]
+    spec["spec"]["versionPolicy"] = policy
+    spec["spec"]["rollout"] = {"strategy": "Replace"}
+    cluster.create(namespace, spec)
+    # No ModelVersion carries the label yet: the Deployment says so and serves nothing.
+    wait_for(
+        "VersionNotFound",
+        lambda: (
+            ready(cluster.status(namespace, "deployments", "churn")).get("reason")
+            == "VersionNotFound"
+        ),
+        60,
+    )
+    _label(cluster, namespace, "v1")
+    cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
+    rejected = model_version("v4", models["model"], f"s3://mlflow/e2e/{namespace}/v1/model")
+    rejected["metadata"]["labels"] = {"team": "churn"}
+    rejected["spec"]["validation"] = {"minimums": {"accuracy": 0.99}}
+    cluster.create(namespace, rejected)
+    cluster.wait_phase(namespace, "modelversions", "v4", {"Rejected"}, 120)
+    status = cluster.status(namespace, "deployments", "churn")
+    assert (status["stableVersion"], status["targetVersion"]) == ("v1", "v1")
+    _label(cluster, namespace, "v2")
+    wait_for("v2 promoted by the policy", lambda: cluster.status(
+        namespace, "deployments", "churn").get("stableVersion") == "v2", 180)  # fmt: skip
+    assert "v4" not in _servers(cluster, namespace)
+
+
+def _label(cluster: Cluster, namespace: str, version: str) -> None:
+    cluster.kubectl("-n", namespace, "label", "modelversions.trailboss.dev", version, "team=churn")
+
+
+def test_kill_9_during_a_rollout_resumes_from_status(
+    cluster: Cluster, namespace: str, serving: Load, running_operator: Operator
+) -> None:
+    _set_version(cluster, namespace, "v2")
+    seen_steps: list[int] = []
+    for _ in range(3):  # kill at three points of the rollout
+        wait_for("the rollout to move", lambda: cluster.status(
+            namespace, "deployments", "churn").get("canaryWeight") not in (None, *seen_steps),
+            120)  # fmt: skip
+        seen_steps.append(cluster.status(namespace, "deployments", "churn")["canaryWeight"])
+        running_operator.kill()
+        time.sleep(2)
+        running_operator.start()
+        if seen_steps[-1] == 50:
+            break
+    status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)
+    assert (status["phase"], status["stableVersion"]) == ("Healthy", "v2")
+    events = [e.reason for e in cluster.events(namespace, "churn")]
+    assert events.count("RolloutStarted") == 1
+    assert events.count("Promoted") == 1
+    assert _servers(cluster, namespace) <= {"v1", "v2"}
+    assert events.count("StepStarted") == 2  # 25 -> 50 -> 100, each once
