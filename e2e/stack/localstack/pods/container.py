@@ -45,10 +45,21 @@ class Container:
     readiness: ProbeState | None = None
     liveness: ProbeState | None = None
     ready_since: str = ""
+    stopping_since: float | None = None  # when the runner saw the pod deleted
 
     @property
     def spec(self) -> dict[str, Any]:
         return dict(self.pod["spec"]["containers"][0])
+
+    def drained(self) -> bool:
+        """Whether a deleted pod may stop now. Like a kubelet, the runner honours
+        `lifecycle.preStop.sleep`: the process keeps answering while the endpoint's
+        removal reaches kube-proxy, so no request is dropped."""
+        sleep = ((self.spec.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
+        seconds = float(sleep.get("seconds") or 0)
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+        return time.monotonic() - self.stopping_since >= seconds
 
     def probe_specs(self) -> tuple[ProbeSpec | None, ProbeSpec | None]:
         c = self.spec

@@ -90,7 +90,8 @@ class Runner:
         for uid, c in list(self.containers.items()):
             pod = pods.get(uid)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
-                guarded(c.pod, self.remove, c)
+                if pod is None or c.drained():
+                    guarded(c.pod, self.remove, c)
             else:
                 self.tend(c)
         for uid, pod in pods.items():
