@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from e2e.cluster import ROOT, Cluster, Operator, ready, wait_for
+from e2e.lifecycle import s3
 from e2e.serving import Load, model_version, publish_model, share
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -87,7 +88,8 @@ def _infer_url(cluster: Cluster, namespace: str, model: str) -> str:
 
 @pytest.fixture
 def serving(cluster: Cluster, namespace: str, models: dict[str, str]) -> Iterator[Load]:
-    cluster.create(namespace, _deployment(models, "v1"))
+    logs = {"predictionLogs": f"s3://mlflow/e2e/{namespace}/predictions"}
+    cluster.create(namespace, _deployment(models, "v1", monitoring=logs))
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
     assert status["stableVersion"] == "v1"
     with Load(_infer_url(cluster, namespace, models["model"])) as load:
@@ -130,6 +132,7 @@ def test_a_good_version_follows_the_steps_without_dropping_a_request(
     time.sleep(3)
     assert share(serving.since(time.monotonic() - 3), "v2") == 1.0
     assert serving.failures() == 0, f"{serving.failures()} of {len(serving.answers)} failed"
+    _check_prometheus_and_logs(cluster, namespace, models)
     waited = cluster.kubectl(
         "-n",
         namespace,
@@ -163,6 +166,27 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     assert _argocd_health(status) == "Degraded"
     still = cluster.status(namespace, "deployments", "churn")
     assert (still["phase"], still.get("canaryVersion")) == ("Degraded", None)
+
+
+def _check_prometheus_and_logs(cluster: Cluster, namespace: str, models: dict[str, str]) -> None:
+    """The servers' own metrics, labelled with their version, reached Prometheus
+    through its Kubernetes discovery; their prediction logs reached S3."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    query = f'sum by (version) (trailboss_model_requests_total{{model="{models["model"]}"}})'
+    url = f"{models['prometheus']}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        result = json.load(answer)["data"]["result"]
+    versions = {r["metric"]["version"]: float(r["value"][1]) for r in result}
+    assert versions.get("v1", 0) > 0, versions
+    assert versions.get("v2", 0) > 0, versions
+    prefix = f"e2e/{namespace}/predictions/deployment={namespace}.churn/version=v2/"
+    listed = s3(cluster.env).list_objects_v2(Bucket="mlflow", Prefix=prefix)
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert keys, f"no prediction logs under s3://mlflow/{prefix}"
+    assert all(k.endswith(".parquet") and "/date=" in k and "/hour=" in k for k in keys), keys
 
 
 def _servers(cluster: Cluster, namespace: str) -> set[str]:
