@@ -119,7 +119,7 @@ def _traffic_settled(cluster: Cluster, namespace: str) -> bool:
 
 
 def test_a_good_version_follows_the_steps_without_dropping_a_request(
-    cluster: Cluster, namespace: str, serving: Load
+    cluster: Cluster, namespace: str, models: dict[str, str], serving: Load
 ) -> None:
     _set_version(cluster, namespace, "v2")
     shares = _step_shares(cluster, namespace, serving)
