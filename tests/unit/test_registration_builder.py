@@ -42,3 +42,15 @@ def test_registration_needs_a_tracked_run() -> None:
     spec = training_spec(register={})
     with pytest.raises(ValueError, match="MLflow run"):
         build_model_version(OWNER, spec, TrainingRunStatus())
+
+
+def test_only_metrics_a_model_version_admits_are_copied() -> None:
+    from trailboss.builders.registration import registrable_metrics
+
+    metrics = {"accuracy": 0.9, "épsilon": 1.0, "loss": float("nan")}
+    metrics.update({f"m{i:03d}": float(i) for i in range(200)})
+    kept = registrable_metrics(metrics)
+    assert len(kept) == 128
+    assert kept["accuracy"] == 0.9
+    assert "épsilon" not in kept
+    assert "loss" not in kept

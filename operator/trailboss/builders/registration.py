@@ -6,6 +6,8 @@ must outlive the run's Job TTL and a clean-up of old TrainingRuns.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from trailboss.api.common import API_VERSION
@@ -47,6 +49,22 @@ def _source(
     return {k: v for k, v in lineage.items() if v}
 
 
+_METRIC_NAME = re.compile(r"[A-Za-z0-9_./: -]{1,128}")  # as api.fields.MetricName
+MAX_METRICS = 128
+"""What a ModelVersion's spec admits (and so its registry entry records)."""
+
+
+def registrable_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The run's metrics a ModelVersion may carry: finite values with MLflow-style
+    ASCII names, at most 128 (by name). The MLflow run keeps them all."""
+    kept = {
+        name: value
+        for name, value in sorted(metrics.items())
+        if _METRIC_NAME.fullmatch(name) and math.isfinite(value)
+    }
+    return dict(list(kept.items())[:MAX_METRICS])
+
+
 def build_model_version(
     owner: Owner, spec: TrainingRunSpec, status: TrainingRunStatus
 ) -> dict[str, Any]:
@@ -62,7 +80,7 @@ def build_model_version(
         "artifactUri": f"runs:/{run_id}/{registration.artifact_path}",
         "flavor": registration.flavor,
         "source": _source(owner, spec, status, run_id),
-        "metrics": dict(status.metrics),
+        "metrics": registrable_metrics(status.metrics),
         "deletionPolicy": registration.deletion_policy,
     }
     if registration.validation:

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from trailboss import metrics
-from trailboss.api.common import API_VERSION
 from trailboss.api.conditions import is_true
 from trailboss.api.trainingrun import (
     FailureStatus,
@@ -24,18 +23,16 @@ from trailboss.api.trainingrun import (
     TrainingRunStatus,
 )
 from trailboss.builders import training
-from trailboss.builders.labels import SOURCE_RUN_UID_LABEL
-from trailboss.builders.registration import build_model_version
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingUnavailable
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Driver, Ended
 from trailboss.reconcilers.outcomes import Outcome, Waiting
+from trailboss.reconcilers.trainingrun_registration import register
 from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
 from trailboss.reconcilers.turn import Turn
 
-MODEL_VERSION_TAKEN = "ModelVersionNameTaken"
 PODS_POLL_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
@@ -102,7 +99,7 @@ def _advance(turn: Run) -> None:
     if status.phase in policy.TERMINAL:
         close_run(turn)
     if status.phase == TrainingPhase.SUCCEEDED and turn.obj.spec.registration:
-        _register(turn)
+        register(turn)
 
 
 def _pin_dataset(turn: Run) -> None:
@@ -284,36 +281,6 @@ def _count_outcome(labels: tuple[str, str, str], seconds: float | None) -> None:
     metrics.TRAINING_RUNS.labels(*labels).inc()
     if seconds is not None:
         metrics.TRAINING_SECONDS.labels(labels[2]).observe(seconds)
-
-
-def _register(turn: Run) -> None:
-    status: TrainingRunStatus = turn.status
-    if status.model_version is not None:
-        return
-    manifest = build_model_version(_owner(turn), turn.obj.spec, status)
-    name = manifest["metadata"]["name"]
-    if turn.svc.kube.create(manifest) is None:
-        _check_made_by_this_run(turn, name)
-    status.model_version = name
-    turn.set_ready(True, TrainingReason.REGISTERED, f"registered as ModelVersion {name}")
-    turn.event(TrainingReason.REGISTERED, f"created ModelVersion {name}")
-
-
-def _check_made_by_this_run(turn: Run, name: str) -> None:
-    """A ModelVersion of this name exists: adopt it only if it carries this run's
-    UID (a restart after creating it). One left by an earlier TrainingRun of the
-    same name points at that run's artifact and is never taken over."""
-    found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, name) or {}
-    labels = (found.get("metadata") or {}).get("labels") or {}
-    if labels.get(SOURCE_RUN_UID_LABEL) == turn.uid:
-        return
-    source = (found.get("spec") or {}).get("source") or {}
-    raise Waiting(
-        MODEL_VERSION_TAKEN,
-        f"ModelVersion {name} already exists and was registered by an earlier TrainingRun "
-        f"named {turn.name} (MLflow run {source.get('mlflowRunId', 'unknown')}); delete that "
-        "ModelVersion to register this run's model, or train under another name (retrying)",
-    )
 
 
 def forget(uid: str) -> None:
