@@ -159,9 +159,11 @@ apply of a child that does not exist yet needs "create" as well as "patch".
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Events: posted on the operator's objects; a Job's are read to tell why its
+# pods are refused at admission.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "patch", "list"]
 # Model servers, one per served version; the old version's goes after a rollout.
 - apiGroups: ["apps"]
   resources: ["deployments"]
