@@ -274,3 +274,13 @@ def test_predictions_are_reported_but_not_counted_in_the_dataset_share() -> None
     )
     assert status.prediction_drifted is True
     assert (status.checked_features, status.drifted_features, status.drifted) == (1, 0, False)
+
+
+def test_numeric_override_of_a_categorical_profile_is_explained(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    prof = _profile(tmp_path, {"plan": rng.choice(["a", "b"], 3000)})
+    win = _window(tmp_path, log_table(NOW, {"plan": rng.choice(["a", "b"], 2000)}))
+    plan = _check(MonitoringSpec(feature_types={"plan": "numeric"}), prof, win)["plan"]
+    assert plan.status == FeatureStatus.OK
+    assert "rebuild the profile with --feature-type" in (plan.message or "")

@@ -142,12 +142,21 @@ def _check_one(
         return verdict.insufficient(name, 0, "no successful predictions in the window")
     override = spec.feature_types.get(name)
     kind = FeatureType(override) if override else profile.feature_type(name)
-    if profile.feature_type(name) == FeatureType.CATEGORICAL:
+    ignored = None
+    if profile.feature_type(name) == FeatureType.CATEGORICAL and kind == FeatureType.NUMERIC:
         kind = FeatureType.CATEGORICAL  # counts cannot be turned back into values
+        ignored = (
+            "featureTypes says numeric but the profile has it as categorical; "
+            "rebuild the profile with --feature-type to check it as numeric"
+        )
     column = _column_of(name)
     cur: Current | None = (
         current.numeric(column) if kind == FeatureType.NUMERIC else current.categorical(column)
     )
     if cur is None:
         return verdict.missing_column(name, column)
-    return verdict.check_feature(spec, name, profile.reference(name, kind), cur)
+    result = verdict.check_feature(spec, name, profile.reference(name, kind), cur)
+    if ignored:
+        message = f"{ignored}; {result.message}" if result.message else ignored
+        result = result.model_copy(update={"message": message})
+    return result
