@@ -13,6 +13,7 @@ to a few microseconds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -160,6 +161,10 @@ class ModelServer:
             )
         self.metrics.fault_injection.set(1 if loaded.faulty else 0)
         self.metrics.load_seconds.set(loaded.seconds)
+        # The model and the libraries live as long as the process: keep them out of every
+        # future garbage collection, which otherwise rescans them on the request path.
+        gc.collect()
+        gc.freeze()
         self.routes = routes
         self.metrics.ready.set(1)
         log.info("ready after %.2f s (warm-up prediction: %s)", loaded.seconds, loaded.warmed_up)

@@ -41,10 +41,6 @@ CURRENT_REQUEST: contextvars.ContextVar[RequestState | None] = contextvars.Conte
 )
 
 
-class ModelFailed(Exception):
-    """The model raised while predicting: the server's fault, not the client's (HTTP 500)."""
-
-
 class ServedModel:
     """A pyfunc model whose predictions are recorded for the prediction log."""
 

@@ -56,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if settings is None:
         return 2
-    from trailboss.serving.server import serve
-
+    try:
+        from trailboss.serving.server import serve
+    except ImportError as error:
+        print(
+            f"trailboss serve: {error.name or error} is missing; the model server needs "
+            "the serve extra: pip install 'trailboss[serve]'",
+            file=sys.stderr,
+        )
+        return 2
     return serve(settings, verbose=args.verbose)
