@@ -50,11 +50,16 @@ class Release:
 
 def install(cluster: Cluster, name: str, *values: str) -> Release:
     release = Release(name, unique("e2e-chart"), cluster)
-    release.helm(
-        "install", name, str(CHART), "--create-namespace", "--wait", "--timeout", "3m",
-        "--set", f"mlflow.trackingUri={cluster.env.get('MLFLOW_TRACKING_URI', 'http://mlflow:5000')}",
-        *values,
-    )  # fmt: skip
+    tracking = cluster.env.get("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    try:
+        release.helm(
+            "install", name, str(CHART), "--create-namespace", "--wait", "--timeout", "3m",
+            "--set", f"mlflow.trackingUri={tracking}", *values,
+        )  # fmt: skip
+    except AssertionError:
+        cluster.kubectl("delete", "namespace", release.namespace, "--ignore-not-found",
+                        "--wait=false")  # fmt: skip
+        raise
     return release
 
 

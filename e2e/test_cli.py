@@ -17,6 +17,7 @@ from e2e.lifecycle import TRAINER, training_run
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 QUICK = ["python", "-c", "import time; time.sleep(2); print('trained')"]
+WATCHED = ["python", "-c", "import time; time.sleep(15); print('trained')"]
 SLOW = ["python", "-c", "import time; print('training', flush=True); time.sleep(300)"]
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -57,7 +58,8 @@ def test_kubectl_finds_the_plugin(cluster: Cluster) -> None:
 
 
 def test_get_watch_shows_the_run_and_its_children_live(cluster: Cluster, namespace: str) -> None:
-    cluster.create(namespace, training_run("watched", command=QUICK))
+    # Long enough that the watch, started after the create, sees it before it ends.
+    cluster.create(namespace, training_run("watched", command=WATCHED))
     watch = subprocess.Popen(
         [cluster.kubectl_bin, "trailboss", "get", "trun", "watched", "-n", namespace, "-w",
          "--timeout", "240"],

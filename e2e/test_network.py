@@ -106,16 +106,16 @@ def is_ready(pod: Any) -> bool:
 
 
 def wait_serving(url: str, expected: set[str], tally: Tally | None = None) -> None:
-    """kube-proxy follows the EndpointSlices within a moment: wait until a small batch of
-    requests is answered by the expected pods only."""
+    """kube-proxy and Traefik follow the EndpointSlices within a moment: wait until one
+    batch of requests is answered by exactly the expected pods."""
 
-    def only_expected() -> bool:
-        batch = send(url, 10)
+    def exactly_expected() -> bool:
+        batch = send(url, 30)
         if tally is not None:  # what the pods themselves counted
             tally.update({pod: n for pod, n in batch.items() if pod in expected})
-        return set(batch) <= expected
+        return set(batch) == expected
 
-    wait_for(f"{url} answered only by {sorted(expected)}", only_expected, timeout=30)
+    wait_for(f"{url} answered by {sorted(expected)}", exactly_expected, timeout=60)
 
 
 def test_readiness_gates_availability_and_service_spreads_traffic(

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness-port", type=int, help="/healthz port (0: off)")
     run.add_argument("--peering", help="kopf peering name for HA; default standalone")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    run.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines")
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="json: one object a line"
+    )
     run.set_defaults(func=_run)
 
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions, or write them")

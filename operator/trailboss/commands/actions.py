@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from trailboss.api.common import API_VERSION
 from trailboss.commands.cluster import Cluster, Obj
-from trailboss.commands.kinds import split_ref
+from trailboss.commands.kinds import resolve, split_ref
 
 RERUN_OF = "trailboss.dev/rerun-of"
 MAX_NAME = 63  # the Job's name derives from it and must be a DNS label
@@ -55,7 +55,7 @@ def rerun_name(old: str, taken: set[str]) -> str:
 
 
 def run_rerun(args: argparse.Namespace) -> int:
-    kind, name = split_ref("trun", args.name)
+    kind, name = resolve("trainingrun"), args.name
     cluster = Cluster.connect(args)
     old = cluster.get(kind, name)
     taken = {o["metadata"]["name"] for o in cluster.list_custom("trailboss.dev", "v1alpha1",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from trailboss.builders.labels import TRAININGRUN_LABEL
 from trailboss.commands import tree
 from trailboss.commands.cluster import Cluster, NotFound, Obj, owned_by
-from trailboss.commands.kinds import Kind, split_ref
+from trailboss.commands.kinds import Kind, resolve, split_ref
 
 # The phases each kind ends in, as the Argo CD health checks read them.
 HEALTHY = {"TrainingRun": {"Succeeded"}, "ModelVersion": {"Validated"}, "Deployment": {"Healthy"}}
@@ -47,7 +47,7 @@ def build_tree(cluster: Cluster, kind: Kind, obj: Obj) -> tree.Node:
         root.children += [tree.service_node(s) for s in owned_by(cluster.services(), uid)]
         produced = (obj.get("status") or {}).get("modelVersion")
         if produced:
-            root.children.append(_optional_child(cluster, split_ref("mver", produced)))
+            root.children.append(_optional_child(cluster, resolve("modelversion"), produced))
     elif kind.kind == "Deployment":
         root.children += [tree.app_deployment_node(d)
                           for d in owned_by(cluster.app_deployments(), uid)]  # fmt: skip
@@ -55,13 +55,12 @@ def build_tree(cluster: Cluster, kind: Kind, obj: Obj) -> tree.Node:
         routes = cluster.list_custom("gateway.networking.k8s.io", "v1", "httproutes")
         root.children += [tree.route_node(r) for r in owned_by(routes, uid)]
         runs = cluster.list_custom("trailboss.dev", "v1alpha1", "trainingruns")
-        run_kind = split_ref("trun", "x")[0]
+        run_kind = resolve("trainingrun")
         root.children += [tree.resource_node(run_kind, r) for r in owned_by(runs, uid)]
     return root
 
 
-def _optional_child(cluster: Cluster, ref: tuple[Kind, str]) -> tree.Node:
-    kind, name = ref
+def _optional_child(cluster: Cluster, kind: Kind, name: str) -> tree.Node:
     try:
         return tree.resource_node(kind, cluster.get(kind, name))
     except NotFound:

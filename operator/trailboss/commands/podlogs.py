@@ -17,13 +17,13 @@ from kubernetes.client.exceptions import ApiException
 from trailboss.builders.labels import TRAININGRUN_LABEL
 from trailboss.builders.training import CONTAINER
 from trailboss.commands.cluster import Cluster, Obj
-from trailboss.commands.kinds import split_ref
+from trailboss.commands.kinds import resolve
 
 EXIT_OK, EXIT_NO_LOGS, EXIT_NOT_FOUND = 0, 1, 2
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    kind, name = split_ref("trun", args.name)
+    kind, name = resolve("trainingrun"), args.name
     cluster = Cluster.connect(args)
     run = cluster.get(kind, name)
     pods = sorted(
