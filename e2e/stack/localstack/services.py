@@ -17,7 +17,7 @@ def mlflow(st: State) -> list[str]:
     # credentials, as they would against a production MLflow and bucket.
     return [
         *(sys.executable, "-m", "mlflow", "server"),
-        *("--host", "127.0.0.1", "--port", str(st.ports["mlflow"])),
+        *("--host", st.host("mlflow"), "--port", str(st.ports["mlflow"])),
         *("--backend-store-uri", f"sqlite:///{P.data / 'mlflow' / 'mlflow.db'}"),
         *("--default-artifact-root", "s3://mlflow/", "--no-serve-artifacts"),
         *("--workers", os.environ.get("TRAILBOSS_MLFLOW_WORKERS", "1")),
@@ -40,10 +40,10 @@ def s3(st: State) -> list[str]:
     if st.s3_backend == "minio":
         return [
             *(str(BIN_DIR / "minio"), "server", str(P.data / "minio")),
-            *("--address", f"127.0.0.1:{st.ports['s3']}"),
+            *("--address", f"{st.host('s3')}:{st.ports['s3']}"),
             *("--console-address", f"127.0.0.1:{st.ports['s3-console']}", "--quiet"),
         ]
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(st.ports["s3"])]
+    return [sys.executable, "-m", "moto.server", "-H", st.host("s3"), "-p", str(st.ports["s3"])]
 
 
 def s3_env(st: State) -> dict[str, str]:

@@ -110,13 +110,14 @@ def start_components(st: State, started: float) -> None:
     def wait(*names: str) -> None:
         wait_healthy(list(names), st, procs, started)
 
+    if st.pod_network:
+        network.setup()  # before any pod can get an address, and S3 and MLflow listen on it
     # The Python servers are the slowest to come up: start them first.
     start("s3", "mlflow", "etcd")
     wait("etcd")
     start("kube-apiserver")
     wait("kube-apiserver")
     if st.pod_network:
-        network.setup()  # before any pod can get an address
         start("kube-proxy")
     start("kube-controller-manager", "kube-scheduler", "kwok")
     create_fake_nodes(st)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .settings import BIN_DIR, REGION, P
+from .settings import BIN_DIR, BRIDGE_IP, REGION, P
+
+SHARED_WITH_PODS = frozenset({"s3", "mlflow"})
 
 
 @dataclass
@@ -29,7 +31,14 @@ class State:
         P.state.chmod(0o600)
 
     def url(self, name: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.ports[name]}"
+        return f"{scheme}://{self.host(name)}:{self.ports[name]}"
+
+    def host(self, name: str) -> str:
+        """Where a component listens. S3 and MLflow serve pods too (model servers
+        load models and write prediction logs): with the pod network they listen
+        on the bridge's address, which host processes reach as well; everything
+        else stays on loopback."""
+        return BRIDGE_IP if self.pod_network and name in SHARED_WITH_PODS else "127.0.0.1"
 
     def env(self) -> dict[str, str]:
         """What tests, the operator and a shell need to reach the stack."""
