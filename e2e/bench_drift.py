@@ -33,6 +33,7 @@ from trailboss.drift import stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,
     NumericCurrent,
+    NumericReference,
     Reference,
     categorical_reference,
     numeric_reference,
@@ -118,11 +119,13 @@ def exactness(data: dict[str, Any], refs: dict[str, Reference], columns: int) ->
     worst = {"ks_d": 0.0, "ks_p": 0.0, "w1_rel": 0.0, "chi2_rel": 0.0, "chi2_p": 0.0}
     for i, name in enumerate(data["numeric"][:columns]):
         ref, cur = data["ref"][name], data["cur"][i]
-        ours = stats.ks_test(refs[name].sample, np.sort(cur))  # type: ignore[union-attr]
+        profile = refs[name]
+        assert isinstance(profile, NumericReference)
+        ours = stats.ks_test(profile.sample, np.sort(cur))
         theirs = sps.ks_2samp(ref, cur)
         worst["ks_d"] = max(worst["ks_d"], abs(ours.statistic - theirs.statistic))
         worst["ks_p"] = max(worst["ks_p"], abs((ours.p_value or 0) - theirs.pvalue))
-        w_ours = stats.wasserstein(refs[name].sample, np.sort(cur)) / np.std(ref)  # type: ignore[union-attr]
+        w_ours = stats.wasserstein(profile.sample, np.sort(cur)) / np.std(ref)
         w_theirs = sps.wasserstein_distance(ref, cur) / np.std(ref)
         worst["w1_rel"] = max(worst["w1_rel"], abs(w_ours - w_theirs) / w_theirs)
     for name in data["categorical"]:

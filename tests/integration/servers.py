@@ -161,15 +161,13 @@ class ServerProcess:
 
 
 def s3_client(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, **_credentials())
-
-
-def _credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
-        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
-    }
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+    )
 
 
 def log_files(s3: Any, bucket: str, prefix: str = "") -> dict[str, pa.Table]:

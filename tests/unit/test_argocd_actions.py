@@ -17,7 +17,7 @@ ACTIONS = ARGOCD / "actions" / "trailboss.dev_TrainingRun"
 
 
 def run_lua(script: str, obj: dict[str, Any]) -> Any:
-    from lupa import lua51  # type: ignore[import-untyped]
+    from lupa import lua51
 
     lua = lua51.LuaRuntime(unpack_returned_tuples=True)
     lua.globals().obj = lua.table_from(obj, recursive=True)

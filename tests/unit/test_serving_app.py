@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from starlette.types import ASGIApp, Message
 
 from trailboss.serving.app import ModelServer
 from trailboss.serving.config import ServeSettings
@@ -39,12 +40,12 @@ def call(
 ) -> tuple[int, bytes, dict[bytes, bytes]]:
     scope = {"type": "http", "method": "POST" if body else "GET", "path": path,
              "headers": headers or [(b"content-length", b"%d" % len(body))]}  # fmt: skip
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     asyncio.run(app(scope, receive, send))
@@ -137,9 +138,13 @@ def test_every_prediction_answer_carries_a_request_id() -> None:
 
 def test_the_wrapped_model_is_what_the_routes_get() -> None:
     seen: list[ServedModel] = []
+
+    def routes(served: ServedModel) -> ASGIApp:
+        seen.append(served)
+        return model_routes
+
     app = ModelServer(SETTINGS, ServerMetrics("churn", "7"), None,
-                      lambda: LoadedModel(Pyfunc(), 0.1, True, False),
-                      lambda served: seen.append(served) or model_routes)  # fmt: skip
+                      lambda: LoadedModel(Pyfunc(), 0.1, True, False), routes)  # fmt: skip
     app.load_model()
     assert isinstance(seen[0], ServedModel)
     assert seen[0].metadata is Pyfunc.metadata
@@ -165,7 +170,8 @@ def test_a_model_crash_is_a_500_and_its_rows_are_logged_as_errors() -> None:
     served = ServedModel(Crashing(), recorder)  # type: ignore[arg-type]
     with pytest.raises(MlflowException, match="ValueError: weights are NaN") as raised:
         served.predict([[1.0], [2.0]])
-    assert raised.value.get_http_status_code() == 500
+    # MLflow leaves get_http_status_code unannotated.
+    assert raised.value.get_http_status_code() == 500  # type: ignore[no-untyped-call]
     (record,) = recorder.records
     assert (record.outcome, record.rows, record.outputs) == ("error", 2, None)
 

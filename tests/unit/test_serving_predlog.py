@@ -72,14 +72,21 @@ def store() -> Iterator[MemoryStore]:
     store.gate.set()
 
 
-def make_logger(store: MemoryStore, metrics: ServerMetrics, **policy: float) -> PredictionLogger:
-    defaults = {"batch_rows": 20, "buffer_rows": 50, "flush_seconds": 60.0}
-    return PredictionLogger(
-        LOCATION, store, metrics, LogPolicy(**{**defaults, **policy}), model="churn"
-    )
+def make_logger(
+    store: MemoryStore,
+    metrics: ServerMetrics,
+    *,
+    batch_rows: int = 20,
+    buffer_rows: int = 50,
+    flush_seconds: float = 60.0,
+) -> PredictionLogger:
+    policy = LogPolicy(batch_rows=batch_rows, buffer_rows=buffer_rows, flush_seconds=flush_seconds)
+    return PredictionLogger(LOCATION, store, metrics, policy, model="churn")
 
 
-def test_whole_requests_are_written_in_batches_of_at_most_batch_rows(store, metrics) -> None:
+def test_whole_requests_are_written_in_batches_of_at_most_batch_rows(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
     logger = make_logger(store, metrics)
     for i in range(5):
         logger.record(request(10, rid=f"r{i}"))
@@ -91,7 +98,9 @@ def test_whole_requests_are_written_in_batches_of_at_most_batch_rows(store, metr
     assert all(set(t.groupby("request_id").size()) == {10} for t in store.tables())
 
 
-def test_files_land_in_the_hour_partition_of_their_rows(store, metrics) -> None:
+def test_files_land_in_the_hour_partition_of_their_rows(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
     logger = make_logger(store, metrics)
     logger.record(request(2, when=WHEN))
     logger.record(request(3, when=WHEN + dt.timedelta(seconds=2)))
@@ -103,7 +112,9 @@ def test_files_land_in_the_hour_partition_of_their_rows(store, metrics) -> None:
     ]
 
 
-def test_a_full_buffer_drops_and_counts_new_rows(store, metrics) -> None:
+def test_a_full_buffer_drops_and_counts_new_rows(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
     logger = make_logger(store, metrics, buffer_rows=25)
     for _ in range(3):
         logger.record(request(10))
@@ -112,7 +123,7 @@ def test_a_full_buffer_drops_and_counts_new_rows(store, metrics) -> None:
 
 
 def test_an_s3_outage_drops_and_counts_the_batch_and_the_next_one_is_written(
-    store, metrics
+    store: MemoryStore, metrics: ServerMetrics
 ) -> None:
     logger = make_logger(store, metrics)
     store.failing = True
@@ -131,7 +142,7 @@ def test_an_s3_outage_drops_and_counts_the_batch_and_the_next_one_is_written(
     assert [len(t) for t in store.tables()] == [4]
 
 
-def test_a_hanging_s3_never_blocks_a_prediction(store, metrics) -> None:
+def test_a_hanging_s3_never_blocks_a_prediction(store: MemoryStore, metrics: ServerMetrics) -> None:
     store.gate.clear()  # every upload hangs until the test ends
     logger = make_logger(store, metrics, batch_rows=10, buffer_rows=30)
     logger.start()
@@ -143,7 +154,7 @@ def test_a_hanging_s3_never_blocks_a_prediction(store, metrics) -> None:
     assert logged(metrics, "dropped") == 200 - 30  # the buffer holds 30 rows; the rest drop
 
 
-def test_sampling_keeps_or_skips_whole_requests(store, metrics) -> None:
+def test_sampling_keeps_or_skips_whole_requests(store: MemoryStore, metrics: ServerMetrics) -> None:
     draws = itertools.cycle([0.1, 0.9])
     logger = PredictionLogger(
         LOCATION, store, metrics, LogPolicy(sample_rate=0.5, batch_rows=100), model="churn",
@@ -157,7 +168,7 @@ def test_sampling_keeps_or_skips_whole_requests(store, metrics) -> None:
     assert len(table) == 6
 
 
-def test_rows_wait_at_most_the_flush_interval(store, metrics) -> None:
+def test_rows_wait_at_most_the_flush_interval(store: MemoryStore, metrics: ServerMetrics) -> None:
     logger = make_logger(store, metrics, batch_rows=1000, flush_seconds=0.05)
     logger.start()
     logger.record(request(3))
@@ -168,7 +179,7 @@ def test_rows_wait_at_most_the_flush_interval(store, metrics) -> None:
     logger.close()
 
 
-def test_close_writes_everything_buffered(store, metrics) -> None:
+def test_close_writes_everything_buffered(store: MemoryStore, metrics: ServerMetrics) -> None:
     logger = make_logger(store, metrics, batch_rows=1000, flush_seconds=3600)
     logger.start()
     for _ in range(4):
@@ -179,7 +190,9 @@ def test_close_writes_everything_buffered(store, metrics) -> None:
     assert logger.buffered_rows == 0
 
 
-def test_close_counts_what_a_hanging_s3_kept_it_from_writing(store, metrics) -> None:
+def test_close_counts_what_a_hanging_s3_kept_it_from_writing(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
     store.gate.clear()
     logger = make_logger(store, metrics, batch_rows=5)
     logger.start()

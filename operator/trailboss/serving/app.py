@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trailboss.serving.config import ServeSettings
 from trailboss.serving.metrics import ServerMetrics, error_type
-from trailboss.serving.model import CURRENT_REQUEST, LoadedModel, RequestState, ServedModel
+from trailboss.serving.model import LoadedModel, ServedModel
 from trailboss.serving.predlog import PredictionLogger
+from trailboss.serving.request import CURRENT_REQUEST, RequestState
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,8 @@ import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.pyfunc.model import PythonModel
 
+from trailboss.serving.request import CURRENT_REQUEST
+
 ERROR_SHARE = "trailboss.fault.error_share"
 ADDED_LATENCY = "trailboss.fault.added_latency_seconds"
 
@@ -65,8 +67,6 @@ class FaultInjectingModel(PythonModel):
         self.faults = Faults.from_config(dict(context.model_config or {}))
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        from trailboss.serving.model import CURRENT_REQUEST
-
         # Only requests suffer: the warm-up passes, so the version becomes Ready and takes
         # traffic, as a subtly bad model would.
         if CURRENT_REQUEST.get() is not None:

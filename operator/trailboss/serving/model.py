@@ -8,13 +8,10 @@ MLflow accepts, without re-implementing any of MLflow's parsing.
 
 from __future__ import annotations
 
-import contextvars
-import datetime as dt
 import logging
 import tempfile
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,23 +19,9 @@ import pandas as pd
 
 from trailboss.serving.predlog import PredictionLogger
 from trailboss.serving.records import ERROR, OK, PredictionRecord, row_count
+from trailboss.serving.request import CURRENT_REQUEST, RequestState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RequestState:
-    """What one prediction request did, shared between the HTTP layer and the model wrapper."""
-
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    rows: int = 0
-
-
-# asyncio.to_thread copies the context, so the scoring thread sees the request's state.
-CURRENT_REQUEST: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar(
-    "trailboss_request", default=None
-)
 
 
 class ServedModel:

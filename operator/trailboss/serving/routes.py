@@ -16,7 +16,8 @@ from fastapi.responses import Response
 
 from trailboss import __version__
 from trailboss.serving import v2
-from trailboss.serving.model import CURRENT_REQUEST, ServedModel
+from trailboss.serving.model import ServedModel
+from trailboss.serving.request import CURRENT_REQUEST
 
 JSON = "application/json"
 
