@@ -69,6 +69,7 @@ def _deployment(models: dict[str, str], version: str, **spec: Any) -> dict[str, 
 
 
 def _set_version(cluster: Cluster, namespace: str, version: str) -> None:
+    """Pin another version, as a Git commit would, and wait until the operator saw it."""
     cluster.kubectl(
         "-n",
         namespace,
@@ -78,6 +79,11 @@ def _set_version(cluster: Cluster, namespace: str, version: str) -> None:
         "--type=merge",
         "-p",
         f'{{"spec":{{"modelVersion":"{version}"}}}}',
+    )
+    wait_for(
+        f"the operator to target {version}",
+        lambda: cluster.status(namespace, "deployments", "churn").get("targetVersion") == version,
+        60,
     )
 
 
