@@ -132,8 +132,8 @@ class Load:
     def since(self, start: float, end: float | None = None) -> list[Answer]:
         return [a for a in list(self.answers) if a.at >= start and (end is None or a.at < end)]
 
-    def failures(self) -> int:
-        return sum(not a.ok for a in list(self.answers))
+    def failures(self, since: float = 0.0) -> int:
+        return sum(not a.ok for a in list(self.answers) if a.at >= since)
 
 
 def share(answers: list[Answer], version: str) -> float:

@@ -101,6 +101,15 @@ class FakeKube:
             if e["involvedObject"] == {"kind": kind, "name": name, "namespace": namespace}
         ]
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        obj = self.objects.get((kind, namespace, name))
+        if obj is None:
+            return None
+        self.objects[(kind, namespace, name)] = apply_merge_patch(obj, patch)
+        return copy.deepcopy(self.objects[(kind, namespace, name)])
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.objects.pop((kind, namespace, name), None)
 

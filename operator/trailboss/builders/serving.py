@@ -141,7 +141,7 @@ def _pod_spec(
         "image": spec.server.image or ctx.image,
         "env": server_env(owner, spec, served, ctx),
         "ports": [{"name": "http", "containerPort": spec.server.port, "protocol": "TCP"}],
-        "readinessProbe": _probe(READY_PATH, spec.server.port, period=2),
+        "readinessProbe": _probe(READY_PATH, spec.server.port, period=2, failures=3),
         "livenessProbe": _probe(LIVE_PATH, spec.server.port, period=10, failures=3),
         "securityContext": container_security_context(SERVING_SECURITY),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

@@ -96,6 +96,22 @@ class Kube:
         )
         return dict(obj.to_dict())
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch an object; None when it is gone."""
+        try:
+            obj = self._resource(api_version, kind).patch(
+                body=patch,
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+                field_manager=FIELD_MANAGER,
+            )
+        except NotFoundError:
+            return None
+        return dict(obj.to_dict())
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete in the background (dependents by garbage collection); gone is fine."""
         try:

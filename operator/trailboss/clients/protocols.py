@@ -27,6 +27,10 @@ class KubeClient(Protocol):
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None: ...
+
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]: ...
 
     def patch_status(

@@ -83,13 +83,10 @@ def scale_server(turn: Turn[Deployment], server: Server, replicas: int) -> None:
     """Only the replica count: a retiring server keeps the pods it has."""
     if server.replicas == replicas:
         return
-    turn.svc.kube.apply(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": server.name, "namespace": turn.namespace},
-            "spec": {"replicas": replicas},
-        }
+    # A patch, not an apply: applying a partial object would try to create a
+    # server that was deleted meanwhile.
+    turn.svc.kube.patch(
+        "apps/v1", "Deployment", turn.namespace, server.name, {"spec": {"replicas": replicas}}
     )
 
 
