@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.common import API_VERSION
 from trailboss.api.deployment import DeploymentSpec
 from trailboss.api.security import PodSecurity
+from trailboss.builders import names
 from trailboss.builders.labels import (
     MODEL_LABEL,
     label_value,
-    owner_reference,
     standard,
 )
 from trailboss.builders.names import child_name
@@ -39,15 +38,10 @@ SERVING_SECURITY = PodSecurity(read_only_root_filesystem=True)
 
 
 @dataclass(frozen=True)
-class Owner:
+class Owner(names.Owner):
     """The Deployment (trailboss.dev) as the owner of its children."""
 
-    name: str
-    namespace: str
-    uid: str
-
-    def reference(self) -> dict[str, object]:
-        return owner_reference(API_VERSION, "Deployment", self.name, self.uid)
+    kind = "Deployment"
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.common import API_VERSION, EnvVar, ResourceRequirements
+from trailboss.api.common import EnvVar, ResourceRequirements
 from trailboss.api.trainingrun import INFRASTRUCTURE_FAILURE_EXIT_CODE, DatasetPin, TrainingRunSpec
+from trailboss.builders import names
 from trailboss.builders.labels import (
     COMPONENT_TRAINING,
     MODEL_LABEL,
     TRAININGRUN_LABEL,
     label_value,
-    owner_reference,
     standard,
 )
 from trailboss.builders.names import child_name
@@ -33,15 +33,10 @@ JOB_NAME_LIMIT = 52
 
 
 @dataclass(frozen=True)
-class Owner:
+class Owner(names.Owner):
     """The TrainingRun as an owner of its children."""
 
-    name: str
-    namespace: str
-    uid: str
-
-    def reference(self) -> dict[str, object]:
-        return owner_reference(API_VERSION, "TrainingRun", self.name, self.uid)
+    kind = "TrainingRun"
 
 
 @dataclass(frozen=True)
