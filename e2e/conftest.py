@@ -127,20 +127,24 @@ def operator(
 ) -> Iterator[Operator]:
     op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
-    yield op
-    # Let the operator release the finalizers of the test namespaces' objects, so
-    # no clean-up is left for the next session.
-    wait_for(
-        "the test namespaces to be deleted",
-        lambda: (
-            not [
-                n for n in cluster.core.list_namespace().items if n.metadata.name.startswith("e2e-")
-            ]
-        ),
-        timeout=120,
-        interval=1,
-    )
-    op.stop()
+    try:
+        yield op
+        # Let the operator release the finalizers of the test namespaces' objects, so
+        # no clean-up is left for the next session.
+        wait_for(
+            "the test namespaces to be deleted",
+            lambda: (
+                not [
+                    n
+                    for n in cluster.core.list_namespace().items
+                    if n.metadata.name.startswith("e2e-")
+                ]
+            ),
+            timeout=120,
+            interval=1,
+        )
+    finally:
+        op.stop()  # even when clean-up failed: an operator left running would fight the next
 
 
 @pytest.fixture
