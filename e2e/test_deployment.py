@@ -181,7 +181,11 @@ def _check_prometheus_and_logs(cluster: Cluster, namespace: str, models: dict[st
     import urllib.parse
     import urllib.request
 
-    query = f'sum by (version) (trailboss_model_requests_total{{model="{models["model"]}"}})'
+    # v1's servers are gone by now: their series are read over the last minutes.
+    query = (
+        "sum by (version) (max_over_time("
+        f'trailboss_model_requests_total{{model="{models["model"]}"}}[10m]))'
+    )
     url = f"{models['prometheus']}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=10) as answer:
         result = json.load(answer)["data"]["result"]

@@ -220,7 +220,18 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
     if status.canary_version is not None:
         apply_server(turn, status.canary_version, canary_replicas)
     _retire_servers(turn, servers)
-    apply_traffic(turn, status.stable_version, status.canary_version, weight)
+    apply_traffic(turn, status.stable_version, status.canary_version, _route_weight(turn, weight))
+
+
+def _route_weight(turn: Served, weight: int) -> int:
+    """Behind a route, a step's weight moves only once its canary pods are ready
+    (the route would send requests to a backend with no endpoints); until then
+    the previous step's weight holds."""
+    status: DeploymentStatus = turn.status
+    if status.canary_version is None or _canary_ready(turn):
+        return weight
+    step = status.current_step or 0
+    return rollout.steps(turn)[step - 1].weight if step > 0 else 0
 
 
 def _retire_servers(turn: Served, servers: dict[str, Server]) -> None:
