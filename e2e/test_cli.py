@@ -170,9 +170,10 @@ def test_suspend_and_resume_a_running_run(cluster: Cluster, namespace: str) -> N
     wait_for("a training pod again", lambda: cluster.core.list_namespaced_pod(
         namespace, label_selector="trailboss.dev/trainingrun=long").items, timeout=60)  # fmt: skip
 
-    refused = kubectl_trailboss(cluster, "suspend", "mdeploy", "serving", "-n", namespace)
+    # A ModelVersion has nothing to suspend (a Deployment's rollout pauses instead).
+    refused = kubectl_trailboss(cluster, "suspend", "mver", "churn-v1", "-n", namespace)
     assert refused.returncode == 1
-    assert "deployments.trailboss.dev cannot be suspended" in refused.stderr
+    assert "modelversions.trailboss.dev cannot be suspended" in refused.stderr
     cluster.delete(namespace, "trainingruns", "long")
 
 
