@@ -140,7 +140,7 @@ def operator(
                     if n.metadata.name.startswith("e2e-")
                 ]
             ),
-            timeout=120,
+            timeout=300,  # serving pods drain before they stop
             interval=1,
         )
     finally:

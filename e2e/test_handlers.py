@@ -55,7 +55,7 @@ def test_startup_settings_and_finalizer_on_a_real_object(
         status = obj.get("status") or {}
         return obj if ready(status).get("reason") == "DatasetNotFound" else None
 
-    obj = wait_for("the run to wait for its dataset", settled_in, 60)
+    obj = wait_for("the run to wait for its dataset", settled_in, 120)
     assert FINALIZER in obj["metadata"]["finalizers"]
     # kopf keeps its bookkeeping in annotations, never in the strict status.
     assert DIFF_BASE in obj["metadata"]["annotations"]
