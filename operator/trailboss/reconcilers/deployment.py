@@ -86,8 +86,8 @@ def _advance(turn: Served) -> None:
             "traffic router here offers yet; use Canary or Replace",
         )
     target = _target(turn)
-    _steer(turn, target)
-    servers = observe_servers(turn)
+    servers = observe_servers(turn)  # once: the rollout and the apply both decide from it
+    _steer(turn, target, servers)
     _reconcile_servers(turn, servers)
     summarise(turn, observe_servers(turn), paused=_paused(turn))
 
@@ -130,7 +130,7 @@ def _candidate(item: dict[str, Any]) -> policy.Candidate:
     )
 
 
-def _steer(turn: Served, target: str | None) -> None:
+def _steer(turn: Served, target: str | None, servers: dict[str, Server]) -> None:
     """Move the rollout one step towards ``target``."""
     status: DeploymentStatus = turn.status
     if target is None or target == status.aborted_version:
@@ -154,7 +154,7 @@ def _steer(turn: Served, target: str | None) -> None:
     if status.canary_version != target:
         rollout.start(turn, target)
     if not _manual(turn) and not _paused(turn):
-        rollout.advance(turn, canary_ready=_canary_ready(turn))
+        rollout.advance(turn, canary_ready=_canary_ready(turn, servers))
 
 
 def _withdraw(turn: Served) -> None:
@@ -192,12 +192,12 @@ def _paused(turn: Served) -> bool:
     return (turn.meta.get("annotations") or {}).get(PAUSED_ANNOTATION) == "true"
 
 
-def _canary_ready(turn: Served) -> bool:
+def _canary_ready(turn: Served, servers: dict[str, Server]) -> bool:
     status: DeploymentStatus = turn.status
     if status.canary_version is None:
         return False
     _, canary = _replicas(turn, status.canary_weight or 0)
-    server = observe_servers(turn).get(status.canary_version)
+    server = servers.get(status.canary_version)
     return server is not None and server.replicas >= canary and server.ready >= canary
 
 
@@ -220,15 +220,16 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
     if status.canary_version is not None:
         apply_server(turn, status.canary_version, canary_replicas)
     _retire_servers(turn, servers)
-    apply_traffic(turn, status.stable_version, status.canary_version, _route_weight(turn, weight))
+    route_weight = _route_weight(turn, weight, servers)
+    apply_traffic(turn, status.stable_version, status.canary_version, route_weight)
 
 
-def _route_weight(turn: Served, weight: int) -> int:
+def _route_weight(turn: Served, weight: int, servers: dict[str, Server]) -> int:
     """Behind a route, a step's weight moves only once its canary pods are ready
     (the route would send requests to a backend with no endpoints); until then
     the previous step's weight holds."""
     status: DeploymentStatus = turn.status
-    if status.canary_version is None or _canary_ready(turn):
+    if status.canary_version is None or _canary_ready(turn, servers):
         return weight
     step = status.current_step or 0
     return rollout.steps(turn)[step - 1].weight if step > 0 else 0
