@@ -11,10 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from trailboss import s3
 from trailboss.api.trainingrun import DatasetPin
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
@@ -60,16 +59,7 @@ def digest(entries: list[tuple[str, int, str]]) -> str:
 
 class Storage:
     def __init__(self, endpoint_url: str | None = None) -> None:
-        self._s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            config=Config(
-                retries={"max_attempts": 2, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=20,
-                s3={"addressing_style": "path"},
-            ),
-        )
+        self._s3 = s3.client(endpoint_url, attempts=2, connect_timeout=5, read_timeout=20)
 
     def pin(self, uri: str, now: dt.datetime) -> DatasetPin:
         """Pin one object (ETag, version id) or, for a ``/``-terminated URI, a prefix."""

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from trailboss import s3
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 
@@ -46,16 +46,7 @@ class ObjectStore:
             or os.environ.get("TRAILBOSS_S3_ENDPOINT_URL")
             or os.environ.get("AWS_ENDPOINT_URL")
         )
-        self._s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-                s3={"addressing_style": "path"},
-            ),
-        )
+        self._s3 = s3.client(endpoint, attempts=3, connect_timeout=5, read_timeout=60)
 
     def keys(self, prefix_uri: str) -> Iterator[str]:
         """Every key under a prefix, in S3's (lexicographic) order."""

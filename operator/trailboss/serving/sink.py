@@ -7,22 +7,12 @@ Credentials come from boto3's usual chain (environment, IRSA, instance profile).
 
 from __future__ import annotations
 
-import boto3
-from botocore.config import Config
+from trailboss import s3
 
 
 class S3Sink:
     def __init__(self, endpoint_url: str | None = None) -> None:
-        self._s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            config=Config(
-                retries={"max_attempts": 2, "mode": "standard"},
-                connect_timeout=2,
-                read_timeout=10,
-                s3={"addressing_style": "path"},
-            ),
-        )
+        self._s3 = s3.client(endpoint_url, attempts=2, connect_timeout=2, read_timeout=10)
 
     def write(self, bucket: str, key: str, body: bytes) -> None:
         self._s3.put_object(

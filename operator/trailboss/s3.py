@@ -1,0 +1,27 @@
+"""The one way Trailboss makes an S3 client: path-style addressing (MinIO, Ceph
+and other S3-compatible stores need it) and bounded retries and timeouts, which
+each caller picks for its own work (a prediction log must never wait long; a
+drift check reads large objects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+def client(
+    endpoint_url: str | None, *, attempts: int, connect_timeout: float, read_timeout: float
+) -> Any:
+    """Credentials come from boto3's usual chain (environment, IRSA, instance profile)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        config=Config(
+            retries={"max_attempts": attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            s3={"addressing_style": "path"},
+        ),
+    )
