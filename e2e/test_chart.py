@@ -156,6 +156,11 @@ def test_clusterwide_operator_writes_nothing_in_protected_namespaces(
             "-o", "name", *identity(clusterwide.service_account), check=False,
         )  # fmt: skip
 
+    # The API server loads a new admission policy and its binding asynchronously
+    # (an informer, then type-checking), so the first write right after an
+    # install can still pass; within seconds it must not.
+    wait_for("the admission policy to take effect",
+             lambda: create_job("kube-system").returncode != 0, 60)  # fmt: skip
     for namespace in ("kube-system", "kube-public", "kube-node-lease"):
         refused = create_job(namespace)
         assert refused.returncode != 0, namespace

@@ -14,8 +14,12 @@ from botocore.config import Config
 def client(
     endpoint_url: str | None, *, attempts: int, connect_timeout: float, read_timeout: float
 ) -> Any:
-    """Credentials come from boto3's usual chain (environment, IRSA, instance profile)."""
-    return boto3.client(
+    """Credentials come from boto3's usual chain (environment, IRSA, instance profile).
+
+    A session of its own, not boto3's process-wide default one: that one
+    resolves credentials once and keeps them, so a client made after the
+    environment changed would still sign with the old keys."""
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url,
         config=Config(
