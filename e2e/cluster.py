@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import signal
 import socket
@@ -146,10 +147,23 @@ def ready(status: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
 
 
+def stack_dir() -> Path:
+    default = Path.home() / ".cache" / "trailboss" / "stack"
+    return Path(os.environ.get("TRAILBOSS_STACK_DIR", default))
+
+
 def local_stack_env() -> dict[str, str]:
     """The environment of the running local stack (its `env` file)."""
-    default = Path.home() / ".cache" / "trailboss" / "stack"
-    return read_env_file(Path(os.environ.get("TRAILBOSS_STACK_DIR", default)) / "env")
+    return read_env_file(stack_dir() / "env")
+
+
+def scrape_operator(port: int) -> None:
+    """Point the local stack's Prometheus at an operator on loopback: the same
+    file-based target `stack.py start-operator` writes (Prometheus watches it)."""
+    targets = stack_dir() / "prometheus" / "targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    group = [{"targets": [f"127.0.0.1:{port}"], "labels": {"component": "operator"}}]
+    (targets / "operator.json").write_text(json.dumps(group) + "\n")
 
 
 def free_port() -> int:

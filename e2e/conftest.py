@@ -25,6 +25,7 @@ from e2e.cluster import (
     Cluster,
     Operator,
     local_stack_env,
+    scrape_operator,
     stack_command,
     unique,
     wait_for,
@@ -115,6 +116,7 @@ def operator_env(stack_env: dict[str, str]) -> dict[str, str]:
         # On the local stack, training pods run for real through the pod runner.
         env["TRAILBOSS_TRAINING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
         env["TRAILBOSS_SERVING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
+        env["TRAILBOSS_DRIFT_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
     return env
 
 
@@ -127,6 +129,8 @@ def operator(
 ) -> Iterator[Operator]:
     op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
+    if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
+        scrape_operator(op.metrics_port)  # the stack's Prometheus reads its metrics
     try:
         yield op
         # Let the operator release the finalizers of the test namespaces' objects, so

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ class Load:
     per_second: float = 15.0
     limit: int = 6000
     deadline: float = 300.0
+    rows: Callable[[], list[list[float]]] | None = None
+    """A batch of rows for each request (default: the one fixed ROW)."""
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -103,20 +106,14 @@ class Load:
 
     def _run(self) -> None:
         started = time.monotonic()
-        body = json.dumps(
-            {
-                "inputs": [
-                    {"name": f, "shape": [1], "datatype": "FP64", "data": [ROW[0][i]]}
-                    for i, f in enumerate(FEATURES)
-                ]
-            }
-        )
+        fixed = v2_request(ROW).encode()
         while (
             not self._stop.is_set()
             and len(self.answers) < self.limit
             and time.monotonic() - started < self.deadline
         ):
-            self.answers.append(self._ask(body.encode()))
+            body = v2_request(self.rows()).encode() if self.rows else fixed
+            self.answers.append(self._ask(body))
             self._stop.wait(1.0 / self.per_second)
 
     def _ask(self, body: bytes) -> Answer:
@@ -134,6 +131,19 @@ class Load:
 
     def failures(self, since: float = 0.0) -> int:
         return sum(not a.ok for a in list(self.answers) if a.at >= since)
+
+
+def v2_request(rows: list[list[float]]) -> str:
+    """An Open Inference Protocol request: one named input tensor per feature."""
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": f, "shape": [len(rows)], "datatype": "FP64",
+                 "data": [row[i] for row in rows]}
+                for i, f in enumerate(FEATURES)
+            ]
+        }
+    )  # fmt: skip
 
 
 def share(answers: list[Answer], version: str) -> float:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from trailboss.api.deployment import DriftStatus
 
 RECONCILES = Counter(
     "trailboss_reconcile_total", "Reconciles run, by kind and result.", ["kind", "result"]
@@ -52,6 +59,37 @@ ANALYSIS_MEASUREMENTS = Counter(
     "Analysis measurements, by phase (Successful, Failed, Inconclusive, Error).",
     ["namespace", "deployment", "query", "phase"],
 )
+_VERSION = ["namespace", "deployment", "model_version"]
+_FEATURE = [*_VERSION, "feature"]
+DRIFT_SCORE = Gauge(
+    "trailboss_drift_score",
+    "Drift score of a feature in the last check (its method's scale, see status.drift).",
+    _FEATURE,
+)
+DRIFT_DETECTED = Gauge(
+    "trailboss_drift_detected", "1 when the feature drifted in the last check.", _FEATURE
+)
+DRIFT_SHARE = Gauge(
+    "trailboss_drift_share", "Share of checked features that drifted in the last check.", _VERSION
+)
+DATASET_DRIFT = Gauge(
+    "trailboss_dataset_drift",
+    "1 when the last check found dataset drift (drifted share >= spec.monitoring.driftShare).",
+    _VERSION,
+)
+DRIFT_WINDOW_ROWS = Gauge(
+    "trailboss_drift_window_rows", "Predictions in the last check's window.", _VERSION
+)
+DRIFT_LAST_CHECK = Gauge(
+    "trailboss_drift_last_check_timestamp_seconds",
+    "When the last drift check completed (Unix time).",
+    _VERSION,
+)
+DRIFT_CHECKS = Counter(
+    "trailboss_drift_checks_total",
+    "Drift checks completed, by result (the DriftMonitoring condition's reason).",
+    ["namespace", "deployment", "result"],
+)
 TRAINING_OUTCOMES = ("succeeded", "failed")
 MODEL_PHASES = ("Validated", "Rejected", "Failed")
 
@@ -66,6 +104,42 @@ def first_seen_trainingrun(namespace: str, model: str) -> None:
 def first_seen_modelversion(namespace: str, model: str) -> None:
     for phase in MODEL_PHASES:
         MODEL_VERSIONS.labels(namespace, model, phase)
+
+
+_drift_series: dict[tuple[str, str], set[tuple[tuple[str, ...], bool]]] = {}
+_drift_lock = threading.Lock()
+
+
+def export_drift(namespace: str, deployment: str, drift: DriftStatus | None) -> None:
+    """Replace a Deployment's drift series with those of its last check; None
+    removes them (monitoring off, Deployment gone)."""
+    with _drift_lock:
+        old = _drift_series.pop((namespace, deployment), set())
+        new: set[tuple[tuple[str, ...], bool]] = set()
+        if drift is not None and drift.model_version and drift.checked_at is not None:
+            version = (namespace, deployment, drift.model_version)
+            if drift.drift_share is not None:
+                DRIFT_SHARE.labels(*version).set(drift.drift_share)
+            if drift.drifted is not None:
+                DATASET_DRIFT.labels(*version).set(1 if drift.drifted else 0)
+            DRIFT_WINDOW_ROWS.labels(*version).set(drift.window_rows or 0)
+            DRIFT_LAST_CHECK.labels(*version).set(drift.checked_at.timestamp())
+            new.add((version, False))
+            for feature in drift.features:
+                if feature.score is None:
+                    continue  # not checked (missing, too few rows): no score to show
+                labels: tuple[str, ...] = (*version, feature.name)
+                DRIFT_SCORE.labels(*labels).set(feature.score)
+                DRIFT_DETECTED.labels(*labels).set(1 if feature.drifted else 0)
+                new.add((labels, True))
+        for stale, per_feature in old - new:
+            gauges = (DRIFT_SCORE, DRIFT_DETECTED) if per_feature else (
+                DRIFT_SHARE, DATASET_DRIFT, DRIFT_WINDOW_ROWS, DRIFT_LAST_CHECK)  # fmt: skip
+            for gauge in gauges:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*stale)
+        if new:
+            _drift_series[(namespace, deployment)] = new
 
 
 def _zero_series() -> None:

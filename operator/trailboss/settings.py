@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     """Extra labels on every model server pod."""
     server_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
     """Image of the built-in model server (`trailboss serve`)."""
+    drift_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
+    """Image of the reference-profile and drift check Jobs (`trailboss profile`,
+    `trailboss drift`): the operator's own."""
+    drift_pod_labels: dict[str, str] = {}
+    """Extra labels on every profile and drift check pod."""
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.clients.kube import Conflict
 from trailboss.clients.prometheus import QueryFailed
-from trailboss.clients.storage import DataNotFound, Listing, digest
+from trailboss.clients.storage import DataNotFound, Listing, StoreUnavailable, digest
 from trailboss.clients.tracking import (
     RegistryVersion,
     RunInfo,
@@ -247,6 +247,9 @@ class FakeTracking:
 class FakeStorage:
     def __init__(self) -> None:
         self.objects: dict[str, str] = {}
+        self.documents: dict[str, dict[str, Any]] = {}
+        """JSON objects the Jobs wrote (profiles' status, drift results)."""
+        self.down = False
 
     def pin(self, uri: str, now: dt.datetime) -> DatasetPin:
         if uri not in self.objects:
@@ -267,6 +270,11 @@ class FakeStorage:
             digest(entries),
             tuple(sorted(k for k, _, _ in entries)),
         )
+
+    def read_json(self, uri: str) -> dict[str, Any] | None:
+        if self.down:
+            raise StoreUnavailable(f"{uri}: S3 is down")
+        return self.documents.get(uri)
 
 
 class FakePrometheus:

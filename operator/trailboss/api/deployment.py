@@ -57,6 +57,12 @@ class DeploymentReason(StrEnum):
     PAUSED = "Paused"
     SERVING = "Serving"
     UNSUPPORTED = "UnsupportedConfiguration"
+    NO_DRIFT = "NoDrift"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_CLEARED = "DriftCleared"
+    INSUFFICIENT_DATA = "InsufficientData"
+    REFERENCE_PROFILE_MISSING = "ReferenceProfileMissing"
+    DRIFT_CHECK_FAILED = "DriftCheckFailed"
 
 
 AVAILABLE = "Available"
@@ -67,6 +73,9 @@ PROMOTED = "Promoted"
 """Condition: the last rollout promoted its version."""
 ABORTED = "Aborted"
 """Condition: the last rollout was aborted and traffic returned to stable."""
+DRIFT_MONITORING = "DriftMonitoring"
+"""Condition: drift checks of the stable version run (True) or cannot (False);
+the reason says what the last check found."""
 
 PROMOTE_ANNOTATION = "trailboss.dev/promote"
 """Set to any new value (e.g. a timestamp) to skip the remaining steps of the rollout."""
@@ -548,6 +557,9 @@ class DriftStatus(ApiModel):
     """Per-feature results, predictions included."""
     checked_at: dt.datetime | None = None
     """When drift was last computed."""
+    checks: int | None = None
+    """Checks completed so far, failed ones included. The next check's Job is
+    named after this count, so a restart never runs one check twice."""
 
 
 class RetrainingStatus(ApiModel):

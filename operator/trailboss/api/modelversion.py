@@ -50,6 +50,15 @@ class ModelReason(StrEnum):
     VALIDATED = "Validated"
     GATE_FAILED = "ValidationFailed"
     METRIC_MISSING = "MetricMissing"
+    PROFILE_BUILDING = "ProfileBuilding"
+    PROFILE_READY = "ProfileReady"
+    PROFILE_FAILED = "ProfileFailed"
+    NO_REFERENCE_DATA = "NoReferenceData"
+
+
+REFERENCE_PROFILE_READY = "ReferenceProfileReady"
+"""Condition: the reference profile drift checks need is built (True), being
+built or impossible (False, with the reason)."""
 
 
 class DeletionPolicy(StrEnum):
@@ -87,7 +96,9 @@ class ModelVersionSpec(ApiModel):
     ] = {}
     """Metrics of the model. When empty, they are read from the MLflow run."""
     reference_data: S3Uri | None = None
-    """Data drift is measured against, e.g. the training or validation set."""
+    """Data drift is measured against, e.g. the training or validation set (CSV
+    or Parquet). Empty uses the training data in spec.source.dataset. Once the
+    version is Validated, a Job profiles it into status.referenceProfile."""
     validation: ValidationGate | None = None
     """Metric bounds to pass before the version is Validated."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN

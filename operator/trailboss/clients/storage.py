@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,19 @@ class Storage:
             digest=digest(entries),
             keys=tuple(sorted(key for key, _, _ in entries)),
         )
+
+    def read_json(self, uri: str) -> dict[str, Any] | None:
+        """A small JSON object (a Job's result); None when it does not exist."""
+        bucket, key = split_uri(uri)
+        try:
+            body = self._call("get_object", Bucket=bucket, Key=key)["Body"].read()
+        except DataNotFound:
+            return None
+        try:
+            document = json.loads(body)
+        except ValueError as error:
+            raise StoreUnavailable(f"{uri} is not JSON: {error}") from error
+        return document if isinstance(document, dict) else None
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         try:

@@ -7,6 +7,7 @@ storage) and hold at most one column in memory at a time.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from trailboss.drift import build, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current
 from trailboss.drift.store import ObjectStore, join, split_uri
+from trailboss.policies.drift import PROFILE_STATUS
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -55,7 +57,7 @@ def make_profile(
         ):
             store.write(join(output_uri, name), (workdir / name).read_bytes(), kind)
         loaded = profiles.read(workdir)
-    return ReferenceProfileStatus(
+    status = ReferenceProfileStatus(
         location=join(output_uri, ""),
         rows=rows,
         features=len(loaded.columns),
@@ -63,6 +65,10 @@ def make_profile(
         source=reference_uri,
         created_at=loaded.created_at,
     )
+    # Written last: its presence tells the operator the profile is complete.
+    document = json.dumps(status.to_json(), sort_keys=True).encode()
+    store.write(join(output_uri, PROFILE_STATUS), document, "application/json")
+    return status
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from typing import Any
 
 import kopf
 
+from trailboss import metrics
 from trailboss.api.common import GROUP, VERSION
+from trailboss.builders.drift import DRIFT_CHECK_LABEL
 from trailboss.builders.serving import DEPLOYMENT_LABEL
 from trailboss.handlers.services import services
 from trailboss.reconcilers import deployment
@@ -57,6 +59,18 @@ def server_changed(body: kopf.Body, type: str, **_: Any) -> None:
     """A model server's pods changed: the rollout may move on now."""
     if type is None:
         return
+    _reconcile_owner(body)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={DRIFT_CHECK_LABEL: kopf.PRESENT})
+def drift_check_changed(body: kopf.Body, type: str, **_: Any) -> None:
+    """A drift check Job finished: record its result now, not at the next resync."""
+    if type is None:
+        return
+    _reconcile_owner(body)
+
+
+def _reconcile_owner(body: kopf.Body) -> None:
     for owner in body.get("metadata", {}).get("ownerReferences", []):
         if owner.get("kind") == "Deployment" and owner.get("apiVersion", "").startswith(GROUP):
             namespace = body["metadata"]["namespace"]
@@ -66,4 +80,6 @@ def server_changed(body: kopf.Body, type: str, **_: Any) -> None:
 @kopf.on.delete(*RESOURCE, optional=True)
 def deleted(body: kopf.Body, **_: Any) -> None:
     """Children go by garbage collection; the operator forgets the object."""
-    deployment.forget(body["metadata"]["uid"])
+    meta = body["metadata"]
+    deployment.forget(meta["uid"])
+    metrics.export_drift(meta["namespace"], meta["name"], None)

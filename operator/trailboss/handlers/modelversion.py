@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 
 from trailboss.api.common import GROUP, VERSION
+from trailboss.builders.drift import PROFILE_LABEL
 from trailboss.handlers.services import services
 from trailboss.reconcilers import modelversion, modelversion_deletion
 
@@ -30,6 +31,17 @@ def resync(body: kopf.Body, **_: Any) -> None:
     # Safety net only: missing artifacts and registry outages come back through
     # the reconciler's requeue with backoff.
     modelversion.reconcile(dict(body), services())
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={PROFILE_LABEL: kopf.PRESENT})
+def profile_job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """A reference profile Job changed: record the profile now."""
+    if type is None:
+        return
+    for owner in body.get("metadata", {}).get("ownerReferences", []):
+        if owner.get("kind") == "ModelVersion":
+            namespace = body["metadata"]["namespace"]
+            modelversion.reconcile_latest(namespace, owner["name"], owner["uid"], services())
 
 
 @kopf.on.delete(*RESOURCE)

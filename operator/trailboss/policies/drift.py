@@ -3,15 +3,21 @@ profile lives, the command a drift Job runs, and reading its result."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 from pydantic import ValidationError
 
 from trailboss.api.common import explain
-from trailboss.api.deployment import DriftStatus, MonitoringSpec
+from trailboss.api.deployment import DeploymentReason, DriftStatus, MonitoringSpec
+from trailboss.api.durations import duration_seconds
+from trailboss.api.modelversion import ModelVersionSpec
 
 PROFILE_DIR = "reference-profile"
+PROFILE_STATUS = "status.json"
+"""Beside a profile, written last: its ReferenceProfileStatus, for the ModelVersion."""
+RESULTS_DIR = "drift-results"
 
 
 def profile_location(artifact_uri: str) -> str | None:
@@ -72,3 +78,56 @@ def status_from_result(document: dict[str, Any]) -> DriftStatus:
 def drifted_features(status: DriftStatus) -> list[str]:
     """Names of the features that drifted, for events and conditions."""
     return [f.name for f in status.features if f.drifted]
+
+
+def reference_source(spec: ModelVersionSpec) -> str | None:
+    """The data a ModelVersion's profile is built from: spec.referenceData, else
+    the training data its TrainingRun pinned (without the `@etag:` pin)."""
+    if spec.reference_data:
+        return spec.reference_data
+    dataset = spec.source.dataset if spec.source else None
+    if not dataset or not dataset.startswith("s3://"):
+        return None
+    return dataset.split("@", 1)[0]
+
+
+def profile_command(reference: str, output: str) -> list[str]:
+    """Arguments of `trailboss profile` for one ModelVersion."""
+    return ["profile", f"--reference={reference}", f"--output={output}"]
+
+
+def result_location(prediction_logs: str, namespace: str, deployment: str, job: str) -> str:
+    """Where a check's Job writes its result: beside the logs, outside any
+    `deployment=` partition, so a check never reads another's result as logs."""
+    base = prediction_logs.rstrip("/")
+    return f"{base}/{RESULTS_DIR}/deployment={log_deployment(namespace, deployment)}/{job}.json"
+
+
+def seconds_until_due(last: DriftStatus | None, interval: str, now: dt.datetime) -> float:
+    """0 when the next check is due: none ran yet, or `interval` has passed
+    since the last one completed."""
+    if last is None or last.checked_at is None:
+        return 0.0
+    elapsed = (now - last.checked_at).total_seconds()
+    return max(0.0, duration_seconds(interval) - elapsed)
+
+
+def verdict_of(status: DriftStatus) -> tuple[str, str]:
+    """The DriftMonitoring condition's reason and message for a check's result."""
+    checked = f"{status.checked_features or 0} features over {status.window_rows or 0} rows"
+    if status.drifted:
+        names = ", ".join(drifted_features(status))
+        return (
+            DeploymentReason.DRIFT_DETECTED,
+            f"{status.model_version}: drift in {names} "
+            f"(share {status.drift_share or 0:.2f} of {checked})",
+        )
+    if status.drifted is None:
+        return (
+            DeploymentReason.INSUFFICIENT_DATA,
+            f"{status.model_version}: too few predictions in the window to decide "
+            f"({status.window_rows or 0} rows); see spec.monitoring.minSamples",
+        )
+    drifted = drifted_features(status)
+    some = f"; drifted but under the share: {', '.join(drifted)}" if drifted else ""
+    return DeploymentReason.NO_DRIFT, f"{status.model_version}: no dataset drift in {checked}{some}"

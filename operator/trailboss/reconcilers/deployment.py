@@ -27,6 +27,7 @@ from trailboss.api.deployment import (
 )
 from trailboss.api.durations import duration_seconds
 from trailboss.policies import rollout as policy
+from trailboss.reconcilers import deployment_drift as drift
 from trailboss.reconcilers import deployment_rollout as rollout
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.deployment_children import (
@@ -90,6 +91,7 @@ def _advance(turn: Served) -> None:
     _steer(turn, target, servers)
     _reconcile_servers(turn, servers)
     summarise(turn, observe_servers(turn), paused=_paused(turn))
+    drift.monitor(turn)
 
 
 def _unsupported(turn: Served, message: str) -> None:

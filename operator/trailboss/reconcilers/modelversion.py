@@ -28,6 +28,7 @@ from trailboss.clients.tracking import (
 )
 from trailboss.policies import validation
 from trailboss.policies.artifacts import model_dir_problem
+from trailboss.reconcilers import modelversion_profile as profile
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Driver, Ended
 from trailboss.reconcilers.outcomes import Failed, Outcome, Verdict, Waiting, classify
@@ -47,6 +48,8 @@ class ModelVersionKind:
     failed_phase = str(ModelPhase.FAILED)
 
     def settled(self, mv: ModelVersion) -> bool:
+        if mv.status.phase == ModelPhase.VALIDATED:
+            return not profile.pending(mv.spec, mv.status)
         return mv.status.phase in FINAL
 
     def advance(self, turn: Version) -> None:
@@ -73,6 +76,13 @@ def _advance(turn: Version) -> None:
         turn.status.phase = ModelPhase.PENDING
         namespace, model = turn.namespace, turn.obj.spec.model
         turn.after_write(lambda: metrics.first_seen_modelversion(namespace, model))
+    if turn.status.phase not in FINAL:
+        _register_and_gate(turn)
+    if turn.status.phase == ModelPhase.VALIDATED:
+        profile.ensure(turn)  # only a version that can be served is watched for drift
+
+
+def _register_and_gate(turn: Version) -> None:
     try:
         location = _resolve(turn)
         _verify(turn, location)
@@ -240,6 +250,10 @@ def _promote_alias(turn: Version) -> None:
         target = str(max(int(v) for v in passed))
         if tracking.alias_version(name, VALIDATED_ALIAS) != target:
             tracking.set_alias(name, VALIDATED_ALIAS, target)
+
+
+def reconcile_latest(namespace: str, name: str, uid: str, svc: Services) -> Ended:
+    return driver.reconcile_latest(namespace, name, uid, svc)
 
 
 def forget(uid: str) -> None:

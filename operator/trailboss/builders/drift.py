@@ -1,0 +1,130 @@
+"""Build the Jobs that profile a ModelVersion's reference data and check a
+Deployment's predictions for drift.
+
+Both run `trailboss profile` / `trailboss drift` from the operator's image on
+the cluster's nodes, never in the operator, so a large window cannot stall
+reconciles or grow the operator's memory. Pure functions: the same inputs give
+the same manifest, and the names are deterministic, so a restart re-creates
+nothing that already exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailboss.api.common import API_VERSION
+from trailboss.builders.labels import label_value, owner_reference, standard
+from trailboss.builders.names import child_name
+from trailboss.builders.podsecurity import container_security_context, pod_security_context
+
+PROFILE_LABEL = "trailboss.dev/profile-of"
+"""On a profile Job: the ModelVersion it profiles."""
+DRIFT_CHECK_LABEL = "trailboss.dev/drift-check-of"
+"""On a drift check Job: the Deployment (trailboss.dev) it checks."""
+CONTAINER = "drift"
+# Finished Jobs stay an hour for `kubectl logs`; the operator has read them by then.
+TTL_AFTER_FINISHED = 3600
+# A check reads at most one window; far longer than that means it is stuck.
+DEADLINE_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the operator's settings add to every drift and profile Job."""
+
+    image: str
+    s3_endpoint_url: str | None = None
+    credentials_secret: str | None = None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+
+
+def profile_job_name(owner: JobOwner) -> str:
+    return child_name(owner.name, "profile", owner.uid)
+
+
+def check_job_name(owner: JobOwner, number: int) -> str:
+    """The Job of check number ``number`` (1, 2, ...) of one Deployment."""
+    return child_name(owner.name, f"drift-{number}", owner.uid)
+
+
+def profile_job(owner: JobOwner, args: list[str], ctx: JobContext) -> dict[str, Any]:
+    labels = {**standard("trailboss", "drift-profile", owner.name),
+              PROFILE_LABEL: label_value(owner.name)}  # fmt: skip
+    return _job(profile_job_name(owner), owner, labels, args, ctx)
+
+
+def check_job(owner: JobOwner, number: int, args: list[str], ctx: JobContext) -> dict[str, Any]:
+    labels = {**standard("trailboss", "drift-check", owner.name),
+              DRIFT_CHECK_LABEL: label_value(owner.name)}  # fmt: skip
+    return _job(check_job_name(owner, number), owner, labels, args, ctx)
+
+
+def _job(
+    name: str, owner: JobOwner, labels: dict[str, str], args: list[str], ctx: JobContext
+) -> dict[str, Any]:
+    container = {
+        "name": CONTAINER,
+        "image": ctx.image,
+        "command": ["trailboss", *args],
+        "env": _env(ctx),
+        # Memory is bounded by one column at a time, not by the window's size.
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "256Mi"},
+            "limits": {"memory": "1Gi"},
+        },
+        "securityContext": container_security_context(None),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(API_VERSION, owner.kind, owner.name, owner.uid)],
+        },
+        "spec": {
+            # A failed check is reported and the next one runs at the next
+            # interval; retrying in place would only repeat the same error.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": {
+                "metadata": {"labels": {**labels, **ctx.pod_labels}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security_context(None),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def _env(ctx: JobContext) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"},
+                                 {"name": "TMPDIR", "value": "/tmp"}]  # fmt: skip
+    if ctx.s3_endpoint_url:
+        env += [{"name": "TRAILBOSS_S3_ENDPOINT_URL", "value": ctx.s3_endpoint_url},
+                {"name": "AWS_ENDPOINT_URL_S3", "value": ctx.s3_endpoint_url}]  # fmt: skip
+    if ctx.credentials_secret:
+        env += [
+            {
+                "name": key,
+                "valueFrom": {"secretKeyRef": {"name": ctx.credentials_secret, "key": key}},
+            }
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    return env

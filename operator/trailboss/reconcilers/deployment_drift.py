@@ -1,0 +1,175 @@
+"""Drift checks of a Deployment's stable version: every spec.monitoring.interval
+one Job compares the last window of prediction logs with the ModelVersion's
+reference profile, and its result becomes status.drift.
+
+Checks are numbered. Check N runs as a Job with a name derived from N, and
+status.drift.checks becomes N in the same write that records its result, so
+a restart, a conflict or a second event finds the same Job and never runs or
+counts a check twice. The Job writes its result to S3; the operator reads a
+few kilobytes of JSON, never the logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trailboss import metrics
+from trailboss.api.common import API_VERSION
+from trailboss.api.deployment import (
+    DRIFT_MONITORING,
+    Deployment,
+    DeploymentReason,
+    DeploymentStatus,
+    DriftStatus,
+    MonitoringSpec,
+)
+from trailboss.api.durations import duration_seconds
+from trailboss.builders import drift as jobs
+from trailboss.clients.storage import StoreUnavailable
+from trailboss.policies import drift as policy
+from trailboss.policies.training import observe_job
+from trailboss.reconcilers.turn import Turn
+
+Served = Turn[Deployment]
+POLL_SECONDS = 30.0
+"""While a check runs: a safety net beside the Job's own events."""
+
+
+def monitor(turn: Served) -> None:
+    """One step of drift monitoring, after the rollout has decided what serves."""
+    monitoring, status = turn.obj.spec.monitoring, turn.status
+    _export(turn)
+    if monitoring is None or status.stable_version is None:
+        return
+    if not monitoring.prediction_logs:
+        turn.set_condition(
+            DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED,
+            "spec.monitoring.predictionLogs is empty: set the s3:// prefix the model "
+            "server writes prediction logs to",
+        )  # fmt: skip
+        return
+    number = (status.drift.checks if status.drift else None) or 0
+    owner = jobs.JobOwner("Deployment", turn.name, turn.namespace, turn.uid)
+    name = jobs.check_job_name(owner, number + 1)
+    job = turn.svc.kube.get("batch/v1", "Job", turn.namespace, name)
+    if job is None:
+        _start(turn, monitoring, owner, number + 1)
+    else:
+        _finish(turn, monitoring, job, number + 1)
+
+
+def _start(turn: Served, monitoring: MonitoringSpec, owner: jobs.JobOwner, number: int) -> None:
+    status: DeploymentStatus = turn.status
+    wait = policy.seconds_until_due(status.drift, monitoring.interval, turn.svc.clock())
+    if wait > 0:
+        turn.requeue(wait)
+        return
+    version = str(status.stable_version)
+    profile = _profile(turn, version)
+    if profile is None:
+        turn.set_condition(
+            DRIFT_MONITORING, False, DeploymentReason.REFERENCE_PROFILE_MISSING,
+            f"ModelVersion {version} has no reference profile yet (see its "
+            "ReferenceProfileReady condition); drift checks start once it has one",
+        )  # fmt: skip
+        turn.requeue(POLL_SECONDS)
+        return
+    name = jobs.check_job_name(owner, number)
+    result = policy.result_location(
+        str(monitoring.prediction_logs), turn.namespace, turn.name, name
+    )
+    args = policy.drift_command(
+        monitoring, profile=profile, namespace=turn.namespace, deployment=turn.name,
+        model_version=version, result=result,
+    )  # fmt: skip
+    settings = turn.svc.settings
+    ctx = jobs.JobContext(
+        image=settings.drift_image,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        credentials_secret=settings.s3_credentials_secret,
+        pod_labels=settings.drift_pod_labels,
+    )
+    turn.svc.kube.create(jobs.check_job(owner, number, args, ctx))
+    turn.requeue(POLL_SECONDS)
+
+
+def _profile(turn: Served, version: str) -> str | None:
+    found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, version) or {}
+    profile = (found.get("status") or {}).get("referenceProfile") or {}
+    location = profile.get("location")
+    return str(location) if location else None
+
+
+def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], number: int) -> None:
+    """Record a finished check's result, or its failure, exactly once."""
+    seen, name = observe_job(job), job["metadata"]["name"]
+    if seen.failed_reason is None and not seen.complete:
+        turn.requeue(POLL_SECONDS)
+        return
+    if seen.complete:
+        result = policy.result_location(
+            str(monitoring.prediction_logs), turn.namespace, turn.name, name
+        )
+        try:
+            document = turn.svc.storage.read_json(result)
+        except StoreUnavailable as error:
+            turn.set_condition(
+                DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED,
+                f"cannot read {result}: {error} (retrying)",
+            )  # fmt: skip
+            turn.requeue(POLL_SECONDS)
+            return
+        try:
+            if document is None:
+                raise ValueError(f"Job {name} completed but wrote no {result}")
+            _record(turn, policy.status_from_result(document), number)
+            return
+        except ValueError as error:
+            message = str(error)
+    else:
+        message = (
+            f"Job {name} failed ({seen.failed_reason}): see `kubectl logs job/{name}`; "
+            f"the next check runs in {monitoring.interval}"
+        )
+    _failed(turn, message, number)
+
+
+def _record(turn: Served, result: DriftStatus, number: int) -> None:
+    status: DeploymentStatus = turn.status
+    was_drifted = bool(status.drift and status.drift.drifted)
+    result.checks = number
+    result.checked_at = turn.svc.clock()  # the interval counts from when it was read
+    status.drift = result
+    reason, message = policy.verdict_of(result)
+    turn.set_condition(DRIFT_MONITORING, True, reason, message)
+    if result.drifted:
+        turn.event(DeploymentReason.DRIFT_DETECTED, message, warning=True)
+    elif was_drifted and result.drifted is False:
+        turn.event(DeploymentReason.DRIFT_CLEARED, message)
+    namespace, name = turn.namespace, turn.name
+    turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, reason).inc())
+    turn.requeue(duration_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
+
+
+def _failed(turn: Served, message: str, number: int) -> None:
+    status: DeploymentStatus = turn.status
+    drift = status.drift.model_copy() if status.drift else DriftStatus()
+    drift.checks = number
+    drift.checked_at = turn.svc.clock()  # the next try waits a whole interval
+    status.drift = drift
+    turn.set_condition(DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED, message)
+    turn.event(DeploymentReason.DRIFT_CHECK_FAILED, message, warning=True)
+    namespace, name = turn.namespace, turn.name
+    reason = DeploymentReason.DRIFT_CHECK_FAILED
+    turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, reason).inc())
+    turn.requeue(duration_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
+
+
+def _export(turn: Served) -> None:
+    """Drift gauges follow status: set from it on every pass, so they come back
+    after a restart and go when monitoring is switched off."""
+    namespace, name, watched = turn.namespace, turn.name, turn.obj.spec.monitoring is not None
+    status: DeploymentStatus = turn.status  # read at write time: this pass may add a check
+    turn.after_write(
+        lambda: metrics.export_drift(namespace, name, status.drift if watched else None)
+    )
