@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,17 @@ DRIFT_CHECKS = Counter(
     "Drift checks completed, by result (the DriftMonitoring condition's reason).",
     ["namespace", "deployment", "result"],
 )
+RETRAINING_TRIGGERS = Counter(
+    "trailboss_retraining_triggers_total",
+    "Retraining runs started, by reason (Drift, Schedule, Manual).",
+    ["namespace", "deployment", "reason"],
+)
+LAST_RETRAINING = Gauge(
+    "trailboss_last_retraining_timestamp_seconds",
+    "When the last retraining run was started (Unix time).",
+    ["namespace", "deployment"],
+)
+RETRAINING_REASONS = ("Drift", "Schedule", "Manual")
 TRAINING_OUTCOMES = ("succeeded", "failed")
 MODEL_PHASES = ("Validated", "Rejected", "Failed")
 
@@ -140,6 +152,13 @@ def export_drift(namespace: str, deployment: str, drift: DriftStatus | None) -> 
                     gauge.remove(*stale)
         if new:
             _drift_series[(namespace, deployment)] = new
+
+
+def retraining_triggered(namespace: str, deployment: str, reason: str, at: dt.datetime) -> None:
+    for known in RETRAINING_REASONS:  # zeros first, so increase() sees the first one
+        RETRAINING_TRIGGERS.labels(namespace, deployment, known)
+    RETRAINING_TRIGGERS.labels(namespace, deployment, reason).inc()
+    LAST_RETRAINING.labels(namespace, deployment).set(at.timestamp())
 
 
 def _zero_series() -> None:

@@ -63,6 +63,15 @@ class DeploymentReason(StrEnum):
     INSUFFICIENT_DATA = "InsufficientData"
     REFERENCE_PROFILE_MISSING = "ReferenceProfileMissing"
     DRIFT_CHECK_FAILED = "DriftCheckFailed"
+    RETRAINING_TRIGGERED = "RetrainingTriggered"
+    RETRAINING_RUNNING = "RetrainingRunning"
+    RETRAINING_IDLE = "Idle"
+    RETRAINING_FAILED = "RetrainingFailed"
+    COOLDOWN = "Cooldown"
+    MAX_CONCURRENT_RUNS = "MaxConcurrentRuns"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    NEW_VERSION_VALIDATED = "NewVersionValidated"
+    NEW_VERSION_REJECTED = "NewVersionRejected"
 
 
 AVAILABLE = "Available"
@@ -83,6 +92,10 @@ ABORT_ANNOTATION = "trailboss.dev/abort"
 """Set to any new value (e.g. a timestamp) to abort the rollout and return to stable."""
 PAUSED_ANNOTATION = "trailboss.dev/paused"
 """`"true"` holds the rollout at its current step until removed."""
+RETRAIN_ANNOTATION = "trailboss.dev/retrain"
+"""Set to any new value (e.g. a timestamp) to retrain now from spec.retraining.template."""
+RETRAINING = "Retraining"
+"""Condition: a retraining run is in progress (True), or why none is (False)."""
 
 
 class RolloutStrategy(StrEnum):
@@ -389,20 +402,39 @@ class MonitoringSpec(ApiModel):
 
 
 class RetrainingSpec(ApiModel):
-    """When to train a new version, and what to do with it."""
+    """When to train a new version from `template`.
+
+    Triggers: drift (`onDrift`, after `driftChecks` consecutive checks found
+    dataset drift), a cron `schedule`, and on demand (set the
+    `trailboss.dev/retrain` annotation to a new value, e.g. with
+    `kubectl trailboss retrain deployment NAME`). Drift and schedule wait for
+    the `cooldown` after the last retraining and, unless `duringRollout`, for
+    a rollout in progress to end; no trigger starts more than
+    `maxConcurrentRuns` at once. The result is a ModelVersion like any other:
+    with a versionPolicy it rolls out through the same canary steps and
+    analysis once Validated; with a pinned modelVersion the Retraining
+    condition says which version to pin."""
 
     on_drift: bool = False
-    """Start a TrainingRun when drift exceeds the threshold."""
+    """Retrain when drift checks find dataset drift."""
+    drift_checks: Annotated[int, Field(ge=1, le=100)] = 2
+    """Consecutive drifted checks before a drift retraining."""
     schedule: Cron | None = None
     """Cron schedule for periodic retraining, e.g. `0 3 * * 1`."""
+    time_zone: (
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", max_length=64)] | None
+    ) = None
+    """IANA time zone of the schedule, e.g. `Europe/Berlin`; empty is UTC."""
     cooldown: Duration = "24h"
-    """Minimum time between two retrainings."""
+    """Minimum time between two drift or scheduled retrainings."""
     max_concurrent_runs: Annotated[int, Field(ge=1, le=16)] = 1
     """Retraining runs allowed at once."""
+    during_rollout: bool = False
+    """Also retrain while a rollout is in progress."""
     auto_rollout: bool = False
     """Roll out the new version once it is Validated."""
     template: TrainingRunSpec | None = None
-    """The TrainingRun to create."""
+    """The TrainingRun to create; its model must be spec.model."""
 
 
 class DeploymentSpec(ApiModel):
@@ -440,6 +472,17 @@ class DeploymentSpec(ApiModel):
             raise ValueError(
                 "set exactly one of spec.modelVersion (a pinned version) or "
                 "spec.versionPolicy (e.g. latest: Validated)"
+            )
+        retraining = self.retraining
+        if retraining is not None and retraining.template is None:
+            raise ValueError(
+                "spec.retraining needs spec.retraining.template: the TrainingRun spec to "
+                "create when it triggers"
+            )
+        if retraining and retraining.template and retraining.template.model != self.model:
+            raise ValueError(
+                "spec.retraining.template.model must equal spec.model, or the retrained "
+                "versions would never be served by this Deployment"
             )
         return self
 
@@ -557,20 +600,33 @@ class DriftStatus(ApiModel):
     """Per-feature results, predictions included."""
     checked_at: dt.datetime | None = None
     """When drift was last computed."""
+    consecutive: int | None = None
+    """Checks in a row, up to this one, that found dataset drift in this model version."""
     checks: int | None = None
     """Checks completed so far, failed ones included. The next check's Job is
     named after this count, so a restart never runs one check twice."""
 
 
 class RetrainingStatus(ApiModel):
-    """The last retraining triggered by this Deployment."""
+    """One retraining triggered by this Deployment."""
 
     training_run: str | None = None
     """TrainingRun created."""
     reason: str | None = None
-    """Drift or Schedule."""
+    """Drift, Schedule or Manual."""
+    trigger: str | None = None
+    """What fired: the drift check number, the schedule's time or the annotation value."""
     triggered_at: dt.datetime | None = None
     """When it was created."""
+    replaces: str | None = None
+    """The stable version when it was triggered."""
+    drift_score: float | None = None
+    """Largest feature drift score of the check that triggered it."""
+    phase: str | None = None
+    """Running, then the TrainingRun's outcome and its ModelVersion's phase:
+    Failed, Validated or Rejected."""
+    model_version: str | None = None
+    """The ModelVersion it registered."""
 
 
 class DeploymentStatus(CommonStatus):
@@ -616,6 +672,15 @@ class DeploymentStatus(CommonStatus):
     """Latest drift check."""
     last_retraining: RetrainingStatus | None = None
     """Latest retraining."""
+    retrainings: Annotated[list[RetrainingStatus], Field(max_length=10)] = []
+    """The last retrainings, newest last (at most 10)."""
+    retraining_count: int | None = None
+    """Retrainings triggered so far; the next TrainingRun is named after it, so a
+    restart never starts one trigger's run twice."""
+    handled_retrain: str | None = None
+    """The last trailboss.dev/retrain annotation value acted on."""
+    last_scheduled: dt.datetime | None = None
+    """The last schedule time acted on (run or skipped)."""
 
 
 class Deployment(Resource):
@@ -633,6 +698,17 @@ class Deployment(Resource):
                 "rule": "has(self.modelVersion) != has(self.versionPolicy)",
                 "message": "set exactly one of spec.modelVersion (a pinned version) or "
                 "spec.versionPolicy (e.g. latest: Validated)",
+            },
+            {
+                "rule": "!has(self.retraining) || has(self.retraining.template)",
+                "message": "spec.retraining needs spec.retraining.template: the TrainingRun "
+                "spec to create when it triggers",
+            },
+            {
+                "rule": "!has(self.retraining) || !has(self.retraining.template) || "
+                "self.retraining.template.model == self.model",
+                "message": "spec.retraining.template.model must equal spec.model, or the "
+                "retrained versions would never be served by this Deployment",
             },
         ),
         columns=(

@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
         ("promote", rollout.run_promote, "skip a Deployment's remaining rollout steps"),
         ("abort", rollout.run_abort, "abort a Deployment's rollout: traffic back to stable"),
         ("pause", rollout.run_pause, "hold a Deployment's rollout (`resume deployment NAME`)"),
+        ("retrain", rollout.run_retrain, "train a new version now from spec.retraining.template"),
     ):
         cmd = _command(sub, verb, func, text)
         cmd.add_argument("name", help="Deployment (trailboss.dev) name")

@@ -1,4 +1,5 @@
-"""`promote`, `abort`, `pause` (and `resume deployment NAME`) of a Deployment's rollout.
+"""`promote`, `abort`, `pause` (and `resume deployment NAME`) of a Deployment's
+rollout, and `retrain` of its model.
 
 They write annotations, never the spec, so a GitOps tool does not see the
 object as changed: promote and abort carry a new value each time (the operator
@@ -11,7 +12,12 @@ import argparse
 import datetime as dt
 import sys
 
-from trailboss.api.deployment import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
+from trailboss.api.deployment import (
+    ABORT_ANNOTATION,
+    PAUSED_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    RETRAIN_ANNOTATION,
+)
 from trailboss.commands.cluster import Cluster
 from trailboss.commands.kinds import resolve
 
@@ -25,6 +31,23 @@ def run_promote(args: argparse.Namespace) -> int:
 
 def run_abort(args: argparse.Namespace) -> int:
     return _request(args, ABORT_ANNOTATION, "abort of")
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    """On demand: skips the cooldown and a rollout in progress, never maxConcurrentRuns."""
+    cluster = Cluster.connect(args)
+    spec = cluster.get(DEPLOYMENT, args.name).get("spec") or {}
+    if not (spec.get("retraining") or {}).get("template"):
+        print(f"{DEPLOYMENT.ref(args.name)} has no spec.retraining.template to train from",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_REFUSED
+    cluster.patch_annotations(DEPLOYMENT, args.name, {RETRAIN_ANNOTATION: _stamp()})
+    print(f"{DEPLOYMENT.ref(args.name)}: retraining requested")
+    return EXIT_OK
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def run_pause(args: argparse.Namespace) -> int:
@@ -55,7 +78,6 @@ def _request(args: argparse.Namespace, annotation: str, what: str) -> int:
         print(f"{DEPLOYMENT.ref(args.name)} has no rollout in progress (stable: "
               f"{status.get('stableVersion')})", file=sys.stderr)  # fmt: skip
         return EXIT_REFUSED
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    cluster.patch_annotations(DEPLOYMENT, args.name, {annotation: stamp})
+    cluster.patch_annotations(DEPLOYMENT, args.name, {annotation: _stamp()})
     print(f"{DEPLOYMENT.ref(args.name)}: {what} {canary} requested")
     return EXIT_OK

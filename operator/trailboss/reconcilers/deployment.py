@@ -28,6 +28,7 @@ from trailboss.api.deployment import (
 from trailboss.api.durations import duration_seconds
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import deployment_drift as drift
+from trailboss.reconcilers import deployment_retraining as retraining
 from trailboss.reconcilers import deployment_rollout as rollout
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.deployment_children import (
@@ -92,6 +93,7 @@ def _advance(turn: Served) -> None:
     _reconcile_servers(turn, servers)
     summarise(turn, observe_servers(turn), paused=_paused(turn))
     drift.monitor(turn)
+    retraining.step(turn)
 
 
 def _unsupported(turn: Served, message: str) -> None:

@@ -136,8 +136,13 @@ def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], numbe
 
 def _record(turn: Served, result: DriftStatus, number: int) -> None:
     status: DeploymentStatus = turn.status
-    was_drifted = bool(status.drift and status.drift.drifted)
+    previous = status.drift
+    was_drifted = bool(previous and previous.drifted)
     result.checks = number
+    streak = previous.consecutive or 0 if previous else 0
+    if previous is None or previous.model_version != result.model_version:
+        streak = 0  # a new version starts its own record
+    result.consecutive = streak + 1 if result.drifted else 0
     result.checked_at = turn.svc.clock()  # the interval counts from when it was read
     status.drift = result
     reason, message = policy.verdict_of(result)

@@ -1,0 +1,58 @@
+"""Build the TrainingRun a Deployment's retraining starts: the template's spec
+with its lineage in labels and annotations. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trailboss.api.common import API_VERSION
+from trailboss.builders.labels import label_value, owner_reference, standard
+from trailboss.builders.names import child_name
+
+RETRAINED_BY_LABEL = "trailboss.dev/retrained-by"
+"""On a TrainingRun: the Deployment (trailboss.dev) that started it."""
+REASON_LABEL = "trailboss.dev/retraining-reason"
+
+
+def run_name(deployment: str, uid: str, number: int) -> str:
+    """Retraining number ``number`` (1, 2, ...) of one Deployment; short enough
+    for a TrainingRun name."""
+    return child_name(deployment, f"retrain-{number}", uid, limit=40)
+
+
+def training_run(
+    *,
+    deployment: str,
+    namespace: str,
+    uid: str,
+    number: int,
+    template: dict[str, Any],
+    reason: str,
+    trigger: str,
+    drift_score: float | None,
+    replaces: str | None,
+) -> dict[str, Any]:
+    """The TrainingRun for one firing: the template's spec with its lineage."""
+    annotations = {"trailboss.dev/trigger": trigger}
+    if replaces:
+        annotations["trailboss.dev/replaces"] = replaces
+    if drift_score is not None:
+        annotations["trailboss.dev/drift-score"] = f"{drift_score:.4g}"
+    reference = owner_reference(API_VERSION, "Deployment", deployment, uid)
+    reference["blockOwnerDeletion"] = False  # deleting the Deployment waits for no run
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingRun",
+        "metadata": {
+            "name": run_name(deployment, uid, number),
+            "namespace": namespace,
+            "labels": {
+                **standard("trailboss", "retraining", deployment),
+                RETRAINED_BY_LABEL: label_value(deployment),
+                REASON_LABEL: reason,
+            },
+            "annotations": annotations,
+            "ownerReferences": [reference],
+        },
+        "spec": template,
+    }
