@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
 
 import trailboss
 import trailboss.metrics  # registers the operator's metrics
@@ -352,6 +353,25 @@ def test_defaults_set_no_optional_settings() -> None:
 
 SERIES_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
+# The drift and retraining series the chart's alerts and dashboard read, with
+# the labels they assume (`namespace` is the Deployment's).
+DEPLOYMENT_METRICS = {
+    "trailboss_drift_score": ("namespace", "deployment", "model_version", "feature"),
+    "trailboss_drift_detected": ("namespace", "deployment", "model_version", "feature"),
+    "trailboss_drift_share": ("namespace", "deployment", "model_version"),
+    "trailboss_dataset_drift": ("namespace", "deployment", "model_version"),
+    "trailboss_drift_window_rows": ("namespace", "deployment", "model_version"),
+    "trailboss_drift_last_check_timestamp_seconds": ("namespace", "deployment", "model_version"),
+    "trailboss_retraining_triggers_total": ("namespace", "deployment", "reason"),
+    "trailboss_last_retraining_timestamp_seconds": ("namespace", "deployment"),
+}
+# Exported by the retraining controller, which is not built yet: the chart reads
+# them ahead of it.
+NOT_YET_EXPORTED = {
+    "trailboss_retraining_triggers_total",
+    "trailboss_last_retraining_timestamp_seconds",
+}
+
 
 def operator_metric_names() -> set[str]:
     """The series names Prometheus scrapes from the operator's metric families."""
@@ -363,8 +383,27 @@ def operator_metric_names() -> set[str]:
     }
 
 
+def operator_label_names() -> dict[str, tuple[str, ...]]:
+    """Series name -> label names, over the metrics the operator declares."""
+    return {
+        metric._name + suffix: tuple(metric._labelnames)
+        for metric in vars(trailboss.metrics).values()
+        if isinstance(metric, MetricWrapperBase)
+        for suffix in SERIES_SUFFIXES.get(metric._type or "", ("",))
+    }
+
+
 def referenced_metrics(text: str) -> set[str]:
     return set(re.findall(r"\btrailboss_[a-z_]+\b", text))
+
+
+def test_deployment_metrics_carry_the_labels_the_chart_reads() -> None:
+    declared = operator_label_names()
+    assert declared["trailboss_rollouts_total"] == ("namespace", "deployment", "result")
+    assert set(DEPLOYMENT_METRICS) - set(declared) <= NOT_YET_EXPORTED
+    for name, labels in DEPLOYMENT_METRICS.items():
+        if name in declared:
+            assert declared[name] == labels, name
 
 
 @needs_helm
@@ -384,13 +423,17 @@ def test_alerts_query_metrics_the_operator_exports() -> None:
     rule = only(render("--set", "prometheusRule.enabled=true"), "PrometheusRule")
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert set(alerts) == {
-        "TrailbossReconcileErrors", "TrailbossTrainingFailures", "TrailbossOperatorDown"
+        "TrailbossReconcileErrors", "TrailbossTrainingFailures", "TrailbossOperatorDown",
+        "TrailbossDatasetDrift", "TrailbossDriftCheckStale", "TrailbossRetrainingStorm",
     }  # fmt: skip
     assert "rate(trailboss_reconcile_errors_total" in alerts["TrailbossReconcileErrors"]
     assert 'outcome="failed"' in alerts["TrailbossTrainingFailures"]
     assert "[1h]" in alerts["TrailbossTrainingFailures"]
     assert 'up{job="trailboss-metrics", namespace="trailboss"}' in alerts["TrailbossOperatorDown"]
-    assert referenced_metrics(json.dumps(alerts)) <= operator_metric_names()
+    assert "trailboss_dataset_drift{" in alerts["TrailbossDatasetDrift"]
+    assert "trailboss_drift_last_check_timestamp_seconds{" in alerts["TrailbossDriftCheckStale"]
+    assert "increase(trailboss_retraining_triggers_total{" in alerts["TrailbossRetrainingStorm"]
+    assert referenced_metrics(json.dumps(alerts)) <= operator_metric_names() | NOT_YET_EXPORTED
 
 
 @needs_helm
@@ -406,8 +449,16 @@ def test_dashboard_is_valid_json_over_the_operator_metrics() -> None:
         "trailboss_trainingruns_total",
         "trailboss_trainingrun_duration_seconds_bucket",
         "trailboss_modelversions_total",
+        "trailboss_drift_score",
+        "trailboss_drift_detected",
+        "trailboss_drift_share",
+        "trailboss_dataset_drift",
+        "trailboss_drift_window_rows",
+        "trailboss_drift_last_check_timestamp_seconds",
+        "trailboss_retraining_triggers_total",
+        "trailboss_last_retraining_timestamp_seconds",
     }
-    assert referenced_metrics(" ".join(exprs)) <= operator_metric_names()
+    assert referenced_metrics(" ".join(exprs)) <= operator_metric_names() | NOT_YET_EXPORTED
 
 
 @needs_helm

@@ -263,9 +263,17 @@ def test_helm_test_pod_checks_the_metrics_service_without_posing_as_the_operator
         (["--set", "serviceMonitor.relabelings=drop"], "relabelings"),
         (["--set", "global.imagePullSecrets[0].nam=x"], "imagePullSecrets"),
         (["--set", "commonLabels.replicas=2"], "commonLabels"),
+        (["--set", "prometheusRule.datasetDrift.for=soon"], "datasetDrift/for"),
+        (["--set", "prometheusRule.driftCheckStale.after=90"], "after"),
+        (["--set", "prometheusRule.driftCheckStale.after=500ms"], "after"),
+        (["--set", "prometheusRule.retrainingStorm.maxTriggers=-1"], "maxTriggers"),
+        (["--set", "prometheusRule.retrainingStorm.window=1 day"], "window"),
+        (["--set", "prometheusRule.retrainingStorm.treshold=3"], "treshold"),
     ],
     ids=["log-format", "crds-enabled", "crds-unknown", "extra-args", "mount-path",
-         "pdb-value", "pdb-both", "spread-key", "relabelings", "global-pull", "label-type"],
+         "pdb-value", "pdb-both", "spread-key", "relabelings", "global-pull", "label-type",
+         "drift-for", "stale-unitless", "stale-ms", "storm-negative", "storm-window",
+         "storm-unknown"],
 )  # fmt: skip
 def test_schema_rejects_bad_values_naming_the_value(values: list[str], complaint: str) -> None:
     result = helm("template", "trailboss", str(CHART), *values)

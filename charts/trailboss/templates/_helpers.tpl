@@ -173,3 +173,16 @@ apply of a child that does not exist yet needs "create" as well as "patch".
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
+
+{{/*
+Seconds in a duration such as "1h" or "1h30m" (units w, d, h, m, s), for
+comparisons with timestamps in PromQL, where a duration is no number.
+*/}}
+{{- define "trailboss.seconds" -}}
+{{- $unit := dict "w" 604800 "d" 86400 "h" 3600 "m" 60 "s" 1 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+[wdhms]" . -1 }}
+{{- $total = add $total (mul (regexFind "[0-9]+" . | atoi) (get $unit (regexFind "[wdhms]$" .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
