@@ -154,9 +154,15 @@ def export_drift(namespace: str, deployment: str, drift: DriftStatus | None) -> 
             _drift_series[(namespace, deployment)] = new
 
 
-def retraining_triggered(namespace: str, deployment: str, reason: str, at: dt.datetime) -> None:
-    for known in RETRAINING_REASONS:  # zeros first, so increase() sees the first one
+def first_seen_retraining(namespace: str, deployment: str) -> None:
+    """Zeros from the first look at a Deployment that retrains, so `increase()`
+    counts its first trigger."""
+    for known in RETRAINING_REASONS:
         RETRAINING_TRIGGERS.labels(namespace, deployment, known)
+
+
+def retraining_triggered(namespace: str, deployment: str, reason: str, at: dt.datetime) -> None:
+    first_seen_retraining(namespace, deployment)
     RETRAINING_TRIGGERS.labels(namespace, deployment, reason).inc()
     LAST_RETRAINING.labels(namespace, deployment).set(at.timestamp())
 

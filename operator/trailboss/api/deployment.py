@@ -600,6 +600,8 @@ class DriftStatus(ApiModel):
     """Per-feature results, predictions included."""
     checked_at: dt.datetime | None = None
     """When drift was last computed."""
+    failed_at: dt.datetime | None = None
+    """When the last check failed (its result is not in this status)."""
     consecutive: int | None = None
     """Checks in a row, up to this one, that found dataset drift in this model version."""
     checks: int | None = None

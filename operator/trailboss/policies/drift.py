@@ -105,10 +105,13 @@ def result_location(prediction_logs: str, namespace: str, deployment: str, job: 
 
 def seconds_until_due(last: DriftStatus | None, interval: str, now: dt.datetime) -> float:
     """0 when the next check is due: none ran yet, or `interval` has passed
-    since the last one completed."""
-    if last is None or last.checked_at is None:
+    since the last one completed or failed."""
+    if last is None:
         return 0.0
-    elapsed = (now - last.checked_at).total_seconds()
+    tried = [t for t in (last.checked_at, last.failed_at) if t is not None]
+    if not tried:
+        return 0.0
+    elapsed = (now - max(tried)).total_seconds()
     return max(0.0, duration_seconds(interval) - elapsed)
 
 

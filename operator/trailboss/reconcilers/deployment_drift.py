@@ -160,7 +160,7 @@ def _failed(turn: Served, message: str, number: int) -> None:
     status: DeploymentStatus = turn.status
     drift = status.drift.model_copy() if status.drift else DriftStatus()
     drift.checks = number
-    drift.checked_at = turn.svc.clock()  # the next try waits a whole interval
+    drift.failed_at = turn.svc.clock()  # the next try waits a whole interval
     status.drift = drift
     turn.set_condition(DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED, message)
     turn.event(DeploymentReason.DRIFT_CHECK_FAILED, message, warning=True)

@@ -41,6 +41,8 @@ def step(turn: Served) -> None:
     spec = turn.obj.spec.retraining
     if spec is None:
         return
+    namespace, name = turn.namespace, turn.name
+    turn.after_write(lambda: metrics.first_seen_retraining(namespace, name))
     _follow(turn)
     now = turn.svc.clock()
     annotation = (turn.meta.get("annotations") or {}).get(RETRAIN_ANNOTATION)
