@@ -33,6 +33,9 @@ def logged_model(
 
     saved = os.environ.copy()
     os.environ.update(stack_env)
+    # MLflow uploads through boto3's default session, which keeps the credentials
+    # it first resolved (an earlier test's S3 in this process): start a new one.
+    boto3.setup_default_session()
     try:
         model_dir, _ = save_churn_model(tmp_path_factory.mktemp("serve") / "churn")
         name = unique("churn-serve")
@@ -45,6 +48,7 @@ def logged_model(
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        boto3.setup_default_session()
 
 
 def s3(env: dict[str, str]) -> Any:

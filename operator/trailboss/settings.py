@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     """Extra labels on every training pod, e.g. for a mesh or a node runner."""
     serving_pod_labels: dict[str, str] = {}
     """Extra labels on every model server pod."""
-    server_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
+    server_image: str = f"ghcr.io/trailboss-dev/trailboss-serve:{__version__}"
     """Image of the built-in model server (`trailboss serve`)."""
     drift_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
     """Image of the reference-profile and drift check Jobs (`trailboss profile`,
