@@ -9,10 +9,10 @@ k3d, a real one); MLflow and S3 then come from ``MLFLOW_TRACKING_URI``,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,8 @@ def operator(
     crds: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
+    # The API server stamps whole seconds: a second of slack keeps this session's first.
+    since = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
     op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
     if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
@@ -139,30 +141,31 @@ def operator(
         try:
             wait_for(
                 "the test namespaces to be deleted",
-                lambda: not _test_namespaces(cluster),
+                lambda: not _test_namespaces(cluster, since),
                 timeout=300,  # serving pods drain before they stop
                 interval=1,
             )
-        except AssertionError:
-            # Hygiene between sessions, not a product check (finalizer release is
-            # tested on its own): say exactly what is left instead of failing.
-            warnings.warn(f"left for the next session: {_leftovers(cluster)}", stacklevel=1)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; left: {_leftovers(cluster, since)}") from None
     finally:
         op.stop()  # even when clean-up failed: an operator left running would fight the next
 
 
-def _test_namespaces(cluster: Cluster) -> list[str]:
-    return [
-        n.metadata.name
-        for n in cluster.core.list_namespace().items
-        if n.metadata.name.startswith("e2e-")
-    ]
+def _test_namespaces(cluster: Cluster, since: dt.datetime) -> list[str]:
+    """This session's test namespaces (a stack's data outlives a session, and
+    with it whatever an interrupted session left)."""
+    names = []
+    for item in cluster.core.list_namespace().items:
+        name, created = str(item.metadata.name), item.metadata.creation_timestamp
+        if name.startswith("e2e-") and created is not None and created >= since:
+            names.append(name)
+    return names
 
 
-def _leftovers(cluster: Cluster) -> dict[str, list[str]]:
+def _leftovers(cluster: Cluster, since: dt.datetime) -> dict[str, list[str]]:
     """Per namespace still there, what it holds that could keep it."""
     left = {}
-    for namespace in _test_namespaces(cluster):
+    for namespace in _test_namespaces(cluster, since):
         held = cluster.kubectl(
             "get", "-n", namespace, "pods,jobs,trainingruns.trailboss.dev,"
             "modelversions.trailboss.dev,deployments.trailboss.dev", "-o",
