@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.common import API_VERSION
-from trailboss.builders.labels import label_value, owner_reference, standard
+from trailboss.builders import names
+from trailboss.builders.labels import label_value, standard
 from trailboss.builders.names import child_name
 from trailboss.builders.podsecurity import container_security_context, pod_security_context
 
@@ -40,36 +40,35 @@ class JobContext:
 
 
 @dataclass(frozen=True)
-class JobOwner:
-    kind: str
-    name: str
-    namespace: str
-    uid: str
+class ModelVersionOwner(names.Owner):
+    """A ModelVersion as the owner of its profile Job."""
+
+    kind = "ModelVersion"
 
 
-def profile_job_name(owner: JobOwner) -> str:
+def profile_job_name(owner: names.Owner) -> str:
     return child_name(owner.name, "profile", owner.uid)
 
 
-def check_job_name(owner: JobOwner, number: int) -> str:
+def check_job_name(owner: names.Owner, number: int) -> str:
     """The Job of check number ``number`` (1, 2, ...) of one Deployment."""
     return child_name(owner.name, f"drift-{number}", owner.uid)
 
 
-def profile_job(owner: JobOwner, args: list[str], ctx: JobContext) -> dict[str, Any]:
+def profile_job(owner: names.Owner, args: list[str], ctx: JobContext) -> dict[str, Any]:
     labels = {**standard("trailboss", "drift-profile", owner.name),
               PROFILE_LABEL: label_value(owner.name)}  # fmt: skip
     return _job(profile_job_name(owner), owner, labels, args, ctx)
 
 
-def check_job(owner: JobOwner, number: int, args: list[str], ctx: JobContext) -> dict[str, Any]:
+def check_job(owner: names.Owner, number: int, args: list[str], ctx: JobContext) -> dict[str, Any]:
     labels = {**standard("trailboss", "drift-check", owner.name),
               DRIFT_CHECK_LABEL: label_value(owner.name)}  # fmt: skip
     return _job(check_job_name(owner, number), owner, labels, args, ctx)
 
 
 def _job(
-    name: str, owner: JobOwner, labels: dict[str, str], args: list[str], ctx: JobContext
+    name: str, owner: names.Owner, labels: dict[str, str], args: list[str], ctx: JobContext
 ) -> dict[str, Any]:
     container = {
         "name": CONTAINER,
@@ -91,7 +90,7 @@ def _job(
             "name": name,
             "namespace": owner.namespace,
             "labels": labels,
-            "ownerReferences": [owner_reference(API_VERSION, owner.kind, owner.name, owner.uid)],
+            "ownerReferences": [owner.reference()],
         },
         "spec": {
             # A failed check is reported and the next one runs at the next
@@ -114,17 +113,5 @@ def _job(
 
 
 def _env(ctx: JobContext) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"},
-                                 {"name": "TMPDIR", "value": "/tmp"}]  # fmt: skip
-    if ctx.s3_endpoint_url:
-        env += [{"name": "TRAILBOSS_S3_ENDPOINT_URL", "value": ctx.s3_endpoint_url},
-                {"name": "AWS_ENDPOINT_URL_S3", "value": ctx.s3_endpoint_url}]  # fmt: skip
-    if ctx.credentials_secret:
-        env += [
-            {
-                "name": key,
-                "valueFrom": {"secretKeyRef": {"name": ctx.credentials_secret, "key": key}},
-            }
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ]
-    return env
+    home = [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}]
+    return [*home, *names.s3_env(ctx.s3_endpoint_url, ctx.credentials_secret)]

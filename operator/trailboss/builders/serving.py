@@ -186,18 +186,8 @@ def server_env(
     }
     if spec.monitoring is not None and spec.monitoring.prediction_logs:
         plain["TRAILBOSS_LOG_URI"] = spec.monitoring.prediction_logs
-    if ctx.s3_endpoint_url:
-        plain["TRAILBOSS_S3_ENDPOINT_URL"] = ctx.s3_endpoint_url
-        plain["AWS_ENDPOINT_URL_S3"] = ctx.s3_endpoint_url
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
-    if ctx.credentials_secret:
-        env += [
-            {
-                "name": key,
-                "valueFrom": {"secretKeyRef": {"name": ctx.credentials_secret, "key": key}},
-            }
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ]
+    env += names.s3_env(ctx.s3_endpoint_url, ctx.credentials_secret)
     env += [var.to_json() for var in spec.server.env]
     return env
 

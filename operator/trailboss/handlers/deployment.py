@@ -12,6 +12,7 @@ from trailboss import metrics
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.drift import DRIFT_CHECK_LABEL
 from trailboss.builders.serving import DEPLOYMENT_LABEL
+from trailboss.handlers.owners import owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import deployment
 
@@ -71,10 +72,9 @@ def drift_check_changed(body: kopf.Body, type: str, **_: Any) -> None:
 
 
 def _reconcile_owner(body: kopf.Body) -> None:
-    for owner in body.get("metadata", {}).get("ownerReferences", []):
-        if owner.get("kind") == "Deployment" and owner.get("apiVersion", "").startswith(GROUP):
-            namespace = body["metadata"]["namespace"]
-            deployment.reconcile_latest(namespace, owner["name"], owner["uid"], services())
+    found = owner(body, "Deployment")
+    if found is not None:
+        deployment.reconcile_latest(*found, services())
 
 
 @kopf.on.delete(*RESOURCE, optional=True)

@@ -8,6 +8,7 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.drift import PROFILE_LABEL
+from trailboss.handlers.owners import owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import modelversion, modelversion_deletion
 
@@ -38,10 +39,9 @@ def profile_job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
     """A reference profile Job changed: record the profile now."""
     if type is None:
         return
-    for owner in body.get("metadata", {}).get("ownerReferences", []):
-        if owner.get("kind") == "ModelVersion":
-            namespace = body["metadata"]["namespace"]
-            modelversion.reconcile_latest(namespace, owner["name"], owner["uid"], services())
+    found = owner(body, "ModelVersion")
+    if found is not None:
+        modelversion.reconcile_latest(*found, services())
 
 
 @kopf.on.delete(*RESOURCE)

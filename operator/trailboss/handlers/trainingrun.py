@@ -8,6 +8,7 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.labels import TRAININGRUN_LABEL
+from trailboss.handlers.owners import owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import trainingrun, trainingrun_tracking
 
@@ -39,17 +40,9 @@ def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
     """A training Job changed: reconcile its TrainingRun now rather than at the next resync."""
     if type is None:  # the initial listing; resume handlers cover it
         return
-    owner = next(
-        (
-            o
-            for o in body.get("metadata", {}).get("ownerReferences", [])
-            if o.get("kind") == "TrainingRun"
-        ),
-        None,
-    )
-    if owner is not None:
-        namespace = body["metadata"]["namespace"]
-        trainingrun.reconcile_latest(namespace, owner["name"], owner["uid"], services())
+    found = owner(body, "TrainingRun")
+    if found is not None:
+        trainingrun.reconcile_latest(*found, services())
 
 
 @kopf.on.delete(*RESOURCE, retries=5, backoff=5)

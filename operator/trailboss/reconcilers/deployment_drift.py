@@ -25,9 +25,11 @@ from trailboss.api.deployment import (
 )
 from trailboss.api.durations import duration_seconds
 from trailboss.builders import drift as jobs
+from trailboss.builders.serving import Owner
 from trailboss.clients.storage import StoreUnavailable
 from trailboss.policies import drift as policy
 from trailboss.policies.training import observe_job
+from trailboss.reconcilers.deployment_children import owner_of
 from trailboss.reconcilers.turn import Turn
 
 Served = Turn[Deployment]
@@ -49,7 +51,7 @@ def monitor(turn: Served) -> None:
         )  # fmt: skip
         return
     number = (status.drift.checks if status.drift else None) or 0
-    owner = jobs.JobOwner("Deployment", turn.name, turn.namespace, turn.uid)
+    owner = owner_of(turn)
     name = jobs.check_job_name(owner, number + 1)
     job = turn.svc.kube.get("batch/v1", "Job", turn.namespace, name)
     if job is None:
@@ -58,7 +60,7 @@ def monitor(turn: Served) -> None:
         _finish(turn, monitoring, job, number + 1)
 
 
-def _start(turn: Served, monitoring: MonitoringSpec, owner: jobs.JobOwner, number: int) -> None:
+def _start(turn: Served, monitoring: MonitoringSpec, owner: Owner, number: int) -> None:
     status: DeploymentStatus = turn.status
     wait = policy.seconds_until_due(status.drift, monitoring.interval, turn.svc.clock())
     if wait > 0:
@@ -151,9 +153,7 @@ def _record(turn: Served, result: DriftStatus, number: int) -> None:
         turn.event(DeploymentReason.DRIFT_DETECTED, message, warning=True)
     elif was_drifted and result.drifted is False:
         turn.event(DeploymentReason.DRIFT_CLEARED, message)
-    namespace, name = turn.namespace, turn.name
-    turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, reason).inc())
-    turn.requeue(duration_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
+    _closed(turn, reason)
 
 
 def _failed(turn: Served, message: str, number: int) -> None:
@@ -164,9 +164,13 @@ def _failed(turn: Served, message: str, number: int) -> None:
     status.drift = drift
     turn.set_condition(DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED, message)
     turn.event(DeploymentReason.DRIFT_CHECK_FAILED, message, warning=True)
+    _closed(turn, DeploymentReason.DRIFT_CHECK_FAILED)
+
+
+def _closed(turn: Served, result: str) -> None:
+    """A check is done either way: count it once written, and wait an interval."""
     namespace, name = turn.namespace, turn.name
-    reason = DeploymentReason.DRIFT_CHECK_FAILED
-    turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, reason).inc())
+    turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, result).inc())
     turn.requeue(duration_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
 
 

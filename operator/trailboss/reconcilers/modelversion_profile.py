@@ -69,7 +69,7 @@ def ensure(turn: Version) -> None:
     _record(turn, name)
 
 
-def _create(turn: Version, owner: jobs.JobOwner) -> None:
+def _create(turn: Version, owner: jobs.ModelVersionOwner) -> None:
     source = policy.reference_source(turn.obj.spec)
     location = policy.profile_location(_artifact(turn.status) or "")
     if source is None or location is None:
@@ -117,5 +117,5 @@ def _has_condition(turn: Version) -> bool:
     return any(c.type == REFERENCE_PROFILE_READY for c in turn.status.conditions)
 
 
-def _owner(turn: Version) -> jobs.JobOwner:
-    return jobs.JobOwner("ModelVersion", turn.name, turn.namespace, turn.uid)
+def _owner(turn: Version) -> jobs.ModelVersionOwner:
+    return jobs.ModelVersionOwner(turn.name, turn.namespace, turn.uid)
