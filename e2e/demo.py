@@ -82,7 +82,10 @@ def _start_operator(env: dict[str, str], stack_dir: Path) -> None:
         **env,
         "TRAILBOSS_S3_ENDPOINT_URL": env["AWS_ENDPOINT_URL_S3"],
         "TRAILBOSS_S3_CREDENTIALS_SECRET": SECRET,
+        # Training, model server and drift pods run for real through the pod runner.
         "TRAILBOSS_TRAINING_POD_LABELS": json.dumps({"trailboss.dev/run-locally": "true"}),
+        "TRAILBOSS_SERVING_POD_LABELS": json.dumps({"trailboss.dev/run-locally": "true"}),
+        "TRAILBOSS_DRIFT_POD_LABELS": json.dumps({"trailboss.dev/run-locally": "true"}),
         "TRAILBOSS_METRICS_PORT": str(free_port()),
         "TRAILBOSS_LIVENESS_PORT": str(free_port()),
     }
