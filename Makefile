@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 .PHONY: demo
-demo: $(STAMP) stack-build ## The main job: local stack, operator, train -> register, with a summary
+demo: $(STAMP) stack-build ## The main job: train, serve, canary, drift, retrain, canary on the local stack
 	$(PY) e2e/demo.py
 
 ##@ Testing

@@ -1,9 +1,14 @@
-"""The main job: bring up the local stack, install the CRDs, start the operator,
-train the example model for real, and watch it register and pass its gate.
+"""The main job: the whole model lifecycle on the local stack, with real traffic.
 
     make demo
 
-It ends with a summary and leaves everything running; ``make stack-down`` stops it.
+It brings up the stack (control plane, pod network, MLflow, S3, Prometheus),
+installs the CRDs and starts the operator, then runs the loop in e2e/loop.py:
+train v1 -> validate -> serve -> a client's load -> candidate v2 rolled out by
+canary -> the client's inputs shift -> drift -> retraining -> the retrained
+version validated -> canary -> promoted. It prints a live timeline, a summary
+and the path of a picture of it all (traffic by version, drift per check). It
+leaves everything running; ``make stack-down`` stops it.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from e2e.cluster import ROOT, Cluster, free_port, local_stack_env, ready, stack_command
-from e2e.lifecycle import seed_dataset
+from e2e.cluster import (
+    Cluster,
+    free_port,
+    local_stack_env,
+    scrape_operator,
+    stack_command,
+    wait_for,
+)
+from e2e.loop import Loop, LoopFailed, Setting
+from e2e.picture import draw
 
-NAMESPACE = "default"
-EXAMPLE = ROOT / "examples" / "trainingrun-churn.yaml"
+NAMESPACE = "trailboss-demo"
 SECRET = "trailboss-s3"
 START = time.monotonic()
 
@@ -32,7 +41,7 @@ def say(message: str) -> None:
 
 
 def main() -> int:
-    say("starting the local stack (control plane, MLflow, S3, pod runner)")
+    say("starting the local stack (control plane, pod network, MLflow, S3, Prometheus)")
     up = stack_command("up")
     print(up.stdout, end="")
     if up.returncode != 0:
@@ -44,26 +53,43 @@ def main() -> int:
 
     say("installing the CRDs from crds/")
     cluster.install_crds()
-    _s3_secret(cluster, env)
     _start_operator(env, stack_dir)
-
-    manifest = yaml.safe_load(EXAMPLE.read_text())
-    name = manifest["metadata"]["name"]
-    say(f"uploading the example dataset to {manifest['spec']['dataset']['uri']}")
-    seed_dataset(env, manifest["spec"]["dataset"]["uri"])
-    cluster.kubectl(
-        "-n", NAMESPACE, "delete", "trun,mver", name, "--ignore-not-found", "--wait=true"
-    )  # fmt: skip
-    say(f"kubectl apply -f {EXAMPLE.relative_to(ROOT)}")
-    print(cluster.kubectl("apply", "-f", str(EXAMPLE)).stdout, end="")
-
-    training = _follow(cluster, "trainingruns", name, {"Succeeded", "Failed"}, 600)
-    if training.get("phase") != "Succeeded":
-        say(f"training did not succeed: {json.dumps(training, indent=2)}")
+    _fresh_namespace(cluster)
+    _s3_secret(cluster, env)
+    setting = Setting(
+        namespace=NAMESPACE,
+        model="churn",
+        dataset="s3://datasets/churn/train.csv",
+        predictions="s3://predictions/churn/",
+        prometheus=env["TRAILBOSS_PROMETHEUS_URL"],
+    )
+    loop = Loop(cluster, setting, say)
+    failed = None
+    try:
+        loop.run()
+    except LoopFailed as error:
+        failed = error
+    picture = draw(loop.timeline, loop.load.answers if loop.load else [],
+                   stack_dir / "demo" / "trailboss-demo.png",
+                   "Trailboss demo: train, serve, canary, drift, retrain, canary")  # fmt: skip
+    _summary(cluster, env, loop, picture)
+    if failed is not None:
+        say(f"the loop stopped: {failed}")
         return 1
-    model = _follow(cluster, "modelversions", name, {"Validated", "Rejected", "Failed"}, 300)
-    _summary(cluster, env, training, model)
-    return 0 if model.get("phase") == "Validated" else 1
+    say("done")
+    return 0
+
+
+def _fresh_namespace(cluster: Cluster) -> None:
+    """The demo's own namespace, emptied of a previous run's objects."""
+    if cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode == 0:
+        say(f"deleting namespace {NAMESPACE} left by a previous run")
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+        wait_for(f"namespace {NAMESPACE} to go", lambda: cluster.kubectl(
+            "get", "namespace", NAMESPACE, check=False).returncode != 0, 300)  # fmt: skip
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    wait_for(f"the default service account in {NAMESPACE}",
+             lambda: cluster.core.list_namespaced_service_account(NAMESPACE).items, 30)  # fmt: skip
 
 
 def _s3_secret(cluster: Cluster, env: dict[str, str]) -> None:
@@ -102,50 +128,45 @@ def _start_operator(env: dict[str, str], stack_dir: Path) -> None:
     print(result.stdout, end="")
     if result.returncode != 0:
         raise SystemExit(f"the operator did not start:\n{result.stderr}")
+    scrape_operator(int(operator_env["TRAILBOSS_METRICS_PORT"]))  # into the stack's Prometheus
     say(
         f"operator running (log: {stack_dir / 'logs' / 'operator.log'}, "
         f"metrics: http://127.0.0.1:{operator_env['TRAILBOSS_METRICS_PORT']}/metrics)"
     )
 
 
-def _follow(
-    cluster: Cluster, plural: str, name: str, final: set[str], timeout: float
-) -> dict[str, Any]:
-    """Print each change of phase and Ready condition until a final phase."""
-    deadline = time.monotonic() + timeout
-    seen = None
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = cluster.status(NAMESPACE, plural, name)
-        condition = ready(status)
-        phase, reason = status.get("phase", "-"), condition.get("reason", "-")
-        line = f"{plural[:-1]}/{name}: {phase} ({reason}: {condition.get('message', '')})"
-        if line != seen and status:
-            say(line)
-            seen = line
-        if status.get("phase") in final:
-            return status
-        time.sleep(1)
-    say(f"gave up waiting for {plural}/{name} after {timeout:.0f}s")
-    return status
-
-
-def _summary(
-    cluster: Cluster, env: dict[str, str], training: dict[str, Any], model: dict[str, Any]
-) -> None:
+def _summary(cluster: Cluster, env: dict[str, str], loop: Loop, picture: Path) -> None:
+    outcome, timeline, ns = loop.outcome, loop.timeline, NAMESPACE
     print()
-    print(cluster.kubectl("-n", NAMESPACE, "get", "trailboss", "-o", "wide").stdout)
-    print(f"MLflow UI:        {env['MLFLOW_TRACKING_URI']}  (run: {training['mlflow']['url']})")
-    print(f"Registered model: {model.get('modelUri')}")
-    print(f"Artifact in S3:   {model.get('artifact', {}).get('uri')}")
-    print(f"Metrics:          {json.dumps(training.get('metrics', {}), sort_keys=True)}")
-    print(f"Gate:             {model.get('validation', {}).get('message')}")
+    print(cluster.kubectl("-n", ns, "get", "trailboss", "-o", "wide", check=False).stdout)
+    status = cluster.status(ns, "deployments", loop.setting.deployment)
+    answers = loop.load.answers if loop.load else []
+    failed = sum(not a.ok for a in answers)
     print(
-        f"Dataset pinned:   {training['dataset']['uri']} (ETag {training['dataset'].get('etag')})"
+        f"Versions:         {outcome.first} -> {outcome.candidate} (canary) -> "
+        f"{outcome.retrained or '?'} (retrained on drift by {outcome.retraining_run or '?'})"
     )
+    print("Promoted:         " + ", ".join(
+        p["version"] for p in status.get("promoted") or []))  # fmt: skip
+    drifted = [c for c in timeline.checks if c.drifted]
+    print(
+        f"Drift checks:     {len(timeline.checks)}, {len(drifted)} found dataset drift"
+        + (f" (largest score {max(c.score or 0 for c in drifted):.2f})" if drifted else "")
+    )
+    print(f"Client:           {len(answers)} requests, {failed} failed")
+    print(f"Served at:        {status.get('url')}")
+    print(f"MLflow UI:        {env['MLFLOW_TRACKING_URI']}/#/models/{loop.setting.model}")
+    print(
+        f"Prometheus:       {env['TRAILBOSS_PROMETHEUS_URL']}/graph?g0.expr="
+        "trailboss_deployment_traffic_weight_percent&g1.expr=trailboss_drift_share"
+    )
+    print(f"Picture:          {picture}")
     print(f"\nkubectl:          export KUBECONFIG={env['KUBECONFIG']}")
+    print(
+        f"                  kubectl -n {ns} describe deployments.trailboss.dev "
+        f"{loop.setting.deployment}"
+    )
     print("Stop everything:  make stack-down")
-    say("done")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ it fails a share of requests exactly as a subtly broken model would.
 from __future__ import annotations
 
 import collections
+import io
 import json
+import random
 import tempfile
 import threading
 import time
@@ -23,6 +25,8 @@ from e2e.lifecycle import s3, split
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 ROW = [[0.1, -0.4, 1.2, 0.3]]
+SHIFTED = ("f1", "f2")
+"""The features `Inputs.shift()` moves."""
 
 
 def publish_model(env: dict[str, str], uri: str, error_share: float = 0.0) -> None:
@@ -90,7 +94,11 @@ class Load:
     deadline: float = 300.0
     rows: Callable[[], list[list[float]]] | None = None
     """A batch of rows for each request (default: the one fixed ROW)."""
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    """The name of each row's values, in order."""
     answers: list[Answer] = field(default_factory=list)
+    error: BaseException | None = None
+    """Why the client stopped early (a bug in ``rows``, say): reading answers raises it."""
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -101,18 +109,29 @@ class Load:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def _run(self) -> None:
+        try:
+            self._send()
+        except Exception as error:
+            self.error = error
+
+    def _send(self) -> None:
         started = time.monotonic()
-        fixed = v2_request(ROW).encode()
+        fixed = None if self.rows else v2_request(ROW, self.features).encode()
         while (
             not self._stop.is_set()
             and len(self.answers) < self.limit
             and time.monotonic() - started < self.deadline
         ):
-            body = v2_request(self.rows()).encode() if self.rows else fixed
+            body = v2_request(self.rows(), self.features).encode() if self.rows else fixed
+            assert body is not None
             self.answers.append(self._ask(body))
             self._stop.wait(1.0 / self.per_second)
 
@@ -127,20 +146,26 @@ class Load:
             return Answer(time.monotonic(), None, False)
 
     def since(self, start: float, end: float | None = None) -> list[Answer]:
+        self._raise()
         return [a for a in list(self.answers) if a.at >= start and (end is None or a.at < end)]
 
     def failures(self, since: float = 0.0) -> int:
+        self._raise()
         return sum(not a.ok for a in list(self.answers) if a.at >= since)
 
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"the client stopped: {self.error!r}") from self.error
 
-def v2_request(rows: list[list[float]]) -> str:
+
+def v2_request(rows: list[list[float]], features: list[str] = FEATURES) -> str:
     """An Open Inference Protocol request: one named input tensor per feature."""
     return json.dumps(
         {
             "inputs": [
                 {"name": f, "shape": [len(rows)], "datatype": "FP64",
                  "data": [row[i] for row in rows]}
-                for i, f in enumerate(FEATURES)
+                for i, f in enumerate(features)
             ]
         }
     )  # fmt: skip
@@ -151,3 +176,29 @@ def share(answers: list[Answer], version: str) -> float:
     counted = collections.Counter(a.version for a in answers if a.ok)
     total = sum(counted.values())
     return counted[version] / total if total else 0.0
+
+
+def reference_csv(rows: int = 5000) -> bytes:
+    """Reference data for the published models: standard normal features."""
+    rng = random.Random(1)
+    out = io.StringIO()
+    out.write(",".join(FEATURES) + "\n")
+    for _ in range(rows):
+        out.write(",".join(f"{rng.gauss(0, 1):.6f}" for _ in FEATURES) + "\n")
+    return out.getvalue().encode()
+
+
+class Inputs:
+    """Batches of rows drawn like the reference; `shift()` moves the SHIFTED
+    features by 1.5 standard deviations."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(2)
+        self.offset = dict.fromkeys(FEATURES, 0.0)
+
+    def shift(self) -> None:
+        for name in SHIFTED:
+            self.offset[name] = 1.5
+
+    def __call__(self) -> list[list[float]]:
+        return [[self.rng.gauss(self.offset[f], 1) for f in FEATURES] for _ in range(10)]

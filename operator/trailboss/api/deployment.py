@@ -431,8 +431,6 @@ class RetrainingSpec(ApiModel):
     """Retraining runs allowed at once."""
     during_rollout: bool = False
     """Also retrain while a rollout is in progress."""
-    auto_rollout: bool = False
-    """Roll out the new version once it is Validated."""
     template: TrainingRunSpec | None = None
     """The TrainingRun to create; its model must be spec.model."""
 
