@@ -13,6 +13,7 @@ leaves everything running; ``make stack-down`` stops it.
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 import time
@@ -154,6 +155,8 @@ def _summary(cluster: Cluster, env: dict[str, str], loop: Loop, picture: Path) -
         + (f" (largest score {max(c.score or 0 for c in drifted):.2f})" if drifted else "")
     )
     print(f"Client:           {len(answers)} requests, {failed} failed")
+    for reason, count in collections.Counter(a.error for a in answers if not a.ok).items():
+        print(f"                  {count} x {reason}")
     print(f"Served at:        {status.get('url')}")
     print(f"MLflow UI:        {env['MLFLOW_TRACKING_URI']}/#/models/{loop.setting.model}")
     print(

@@ -293,7 +293,9 @@ class Timeline:
         previous = self.samples[-1] if self.samples else None
         self.samples.append(sample)
         traffic = status.get("traffic") or []
-        if self._settled is None and all(t["replicas"] == t["readyReplicas"] for t in traffic):
+        canary = [t for t in traffic if t["version"] == sample.canary]
+        at_weight = not sample.canary or (canary and canary[0]["desiredWeight"] == sample.weight)
+        if self._settled is None and at_weight and traffic and all(_holds(t) for t in traffic):
             self._settled = now  # the step's pods are all ready: its weight holds from here
         what = (sample.phase, sample.stable, sample.canary, sample.weight)
         if previous and what == (previous.phase, previous.stable, previous.canary, previous.weight):
@@ -315,6 +317,8 @@ class Timeline:
     def _step_ended(self, canary: str, weight: int, now: float) -> None:
         assert self.load is not None
         seen = self.load.since(self._settled, now) if self._settled else []
+        if not seen:
+            return  # a step over before its pods were ready (100 %, just before promotion)
         step = StepShare(canary, weight, share(seen, canary), len(seen))
         self.steps.append(step)
         self.say(
@@ -360,7 +364,21 @@ class Timeline:
                 else f"retraining: {record.get('reason')} created trainingrun/{run}"
             )
         else:
-            self.say(f"retraining {run}: {phase} -> {record.get('modelVersion')}")
+            version = record.get("modelVersion")
+            self.say(
+                f"retraining {run}: "
+                + (
+                    f"modelversion/{version} is {phase}"
+                    if version
+                    else f"trainingrun {phase.lower()}"
+                )
+            )
+
+
+def _holds(traffic: dict[str, Any]) -> bool:
+    """Whether a version's pods are all ready and it gets the weight it should."""
+    ready_pods = traffic["replicas"] == traffic["readyReplicas"]
+    return bool(ready_pods and traffic.get("actualWeight") == traffic["desiredWeight"])
 
 
 # ---------------------------------------------------------------------------- loop

@@ -67,8 +67,11 @@ def draw(timeline: Timeline, answers: list[Answer], path: Path, title: str) -> P
     )
     traffic.set_ylim(0, 100)
     traffic.set_ylabel("% of answers by version")
-    traffic.set_title(title, loc="left", fontsize=11)
-    traffic.legend(loc="upper left", fontsize=8, ncol=5)
+    failed = [a.at - start for a in answers if not a.ok]
+    if failed:
+        traffic.plot(failed, [2] * len(failed), "x", color="#C44E52", label="failed request")
+    traffic.set_title(title, loc="left", fontsize=11, pad=16)
+    traffic.legend(loc="lower left", fontsize=8, ncol=6, framealpha=0.9)
 
     for version in dict.fromkeys(c.version for c in timeline.checks):
         points = [
@@ -96,9 +99,11 @@ def draw(timeline: Timeline, answers: list[Answer], path: Path, title: str) -> P
             axis.axvline(at - start, color="grey", linewidth=0.6, linestyle="-.")
         traffic.annotate(
             str(number),
-            (at - start, 100),
-            xytext=(2, -12),
+            xy=(at - start, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
             textcoords="offset points",
+            ha="center",
             fontsize=8,
             color="dimgrey",
         )

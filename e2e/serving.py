@@ -79,6 +79,8 @@ class Answer:
     at: float
     version: str | None
     ok: bool
+    error: str | None = None
+    """Why a request failed: the HTTP status and body, or the connection error."""
 
 
 @dataclass
@@ -142,8 +144,11 @@ class Load:
             with urllib.request.urlopen(request, timeout=5) as reply:
                 version = json.load(reply).get("model_version")
                 return Answer(time.monotonic(), version, True)
-        except (urllib.error.URLError, OSError, ValueError):
-            return Answer(time.monotonic(), None, False)
+        except urllib.error.HTTPError as error:
+            detail = f"HTTP {error.code}: {error.read()[:200]!r}"
+            return Answer(time.monotonic(), None, False, detail)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            return Answer(time.monotonic(), None, False, f"{type(error).__name__}: {error}")
 
     def since(self, start: float, end: float | None = None) -> list[Answer]:
         self._raise()

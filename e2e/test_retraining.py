@@ -79,13 +79,59 @@ def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     assert "Successful" in phases, status["analysis"]
     assert "Failed" not in phases, status["analysis"]
     promoted = [p["version"] for p in status["promoted"]]
-    assert promoted[-3:] == [outcome.first, outcome.candidate, outcome.retrained], promoted
+    # The first version was served at once (nothing to canary against), then each promoted.
+    assert promoted[-2:] == [outcome.candidate, outcome.retrained], promoted
     after = [c for c in timeline.checks if c.version == outcome.retrained and c.drifted is not None]
     assert after, timeline.checks
     assert after[-1].drifted is False, after  # trained on the new data: no drift
-    assert load.failures() == 0, f"{load.failures()} of {len(load.answers)} requests failed"
+    assert load.failures() == 0, [(a.at, a.error) for a in load.answers if not a.ok]
     events = [e.reason for e in cluster.events(namespace, "churn")]
     assert events.count("RetrainingTriggered") == 1, events
+    wait_for(
+        "the replaced versions' pods to go",
+        lambda: _servers(cluster, namespace) == {outcome.retrained},
+        60,
+    )
+    _servers_reported_to_prometheus_and_s3(cluster, setting, outcome)
+    waited = cluster.kubectl(
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "deployments.trailboss.dev/churn",
+        "--timeout=30s",
+        check=False,
+    )
+    assert waited.returncode == 0, waited.stderr
+
+
+def _servers(cluster: Cluster, namespace: str) -> set[str]:
+    found = cluster.apps.list_namespaced_deployment(
+        namespace, label_selector="trailboss.dev/deployment=churn"
+    ).items
+    return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
+
+
+def _servers_reported_to_prometheus_and_s3(
+    cluster: Cluster, setting: Setting, outcome: Outcome
+) -> None:
+    """Every version's servers reached Prometheus through its Kubernetes discovery,
+    labelled with their version, and wrote Parquet prediction logs partitioned
+    by deployment, version, date and hour."""
+    versions = [outcome.first, outcome.candidate, str(outcome.retrained)]
+    query = (
+        "sum by (version) (max_over_time("
+        f'trailboss_model_requests_total{{model="{setting.model}"}}[15m]))'
+    )
+    counted = {r["metric"]["version"]: float(r["value"][1]) for r in _promql(cluster, query)}
+    assert all(counted.get(v, 0) > 0 for v in versions), counted
+    bucket, prefix = split(setting.predictions)
+    for version in versions:
+        under = f"{prefix.rstrip('/')}/deployment={setting.namespace}.churn/version={version}/"
+        listed = s3(cluster.env).list_objects_v2(Bucket=bucket, Prefix=under)
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        assert keys, f"no prediction logs under s3://{bucket}/{under}"
+        assert all(k.endswith(".parquet") and "/date=" in k and "/hour=" in k for k in keys)
 
 
 def _lineage(cluster: Cluster, namespace: str, outcome: Outcome, record: dict[str, Any]) -> None:
@@ -119,40 +165,60 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
     version = model_version("v1", model, f"{base}/v1/model")
     version["spec"]["referenceData"] = f"{base}/reference.csv"
     cluster.create(namespace, version)
-    wait_for("the reference profile", lambda: cluster.status(
-        namespace, "modelversions", "v1").get("referenceProfile"), 180)  # fmt: skip
+    wait_for(
+        "the reference profile",
+        lambda: cluster.status(namespace, "modelversions", "v1").get("referenceProfile"),
+        180,
+    )
     template = {
         "model": model,
         "image": "ghcr.io/trailboss-dev/trainer-sklearn:0.1.0",
         "command": ["python", TRAINER],  # the bundled data: no dataset to seed
         "register": {"validation": {"minimums": {"accuracy": 0.9999}}},
     }
-    cluster.create(namespace, {
-        "apiVersion": "trailboss.dev/v1alpha1",
-        "kind": "Deployment",
-        "metadata": {"name": "churn"},
-        "spec": {
-            "model": model,
-            "modelVersion": "v1",
-            "monitoring": {"predictionLogs": f"{base}/predictions", "interval": "10s",
-                           "window": "30s", "minSamples": 300},
-            "retraining": {"onDrift": True, "driftChecks": 1, "cooldown": "30m",
-                           "template": template},
+    cluster.create(
+        namespace,
+        {
+            "apiVersion": "trailboss.dev/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": "churn"},
+            "spec": {
+                "model": model,
+                "modelVersion": "v1",
+                "monitoring": {
+                    "predictionLogs": f"{base}/predictions",
+                    "interval": "10s",
+                    "window": "30s",
+                    "minSamples": 300,
+                },
+                "retraining": {
+                    "onDrift": True,
+                    "driftChecks": 1,
+                    "cooldown": "30m",
+                    "template": template,
+                },
+            },
         },
-    })  # fmt: skip
+    )
     cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
     service = cluster.core.read_namespaced_service("churn", namespace)
     inputs = Inputs()
     inputs.shift()
     url = f"http://{service.spec.cluster_ip}:8080/v2/models/{model}/infer"
     with Load(url, rows=inputs, per_second=10, limit=4000, deadline=360) as load:
-        runs = wait_for("a retraining run", lambda: _retraining_runs(
-            cluster, namespace, "churn"), 180)  # fmt: skip
+        runs = wait_for(
+            "a retraining run", lambda: _retraining_runs(cluster, namespace, "churn"), 180
+        )
         running_operator.kill()  # right after it created the run
         running_operator.start()
-        wait_for("the run to train", lambda: cluster.status(
-            namespace, "trainingruns", runs[0]["metadata"]["name"]).get("phase") in (
-                "Running", "Succeeded"), 120)  # fmt: skip
+        wait_for(
+            "the run to train",
+            lambda: (
+                cluster.status(namespace, "trainingruns", runs[0]["metadata"]["name"]).get("phase")
+                in ("Running", "Succeeded")
+            ),
+            120,
+        )
         running_operator.kill()  # while it trains
         running_operator.start()
 
@@ -164,9 +230,14 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
         status = wait_for("the retrained version to be rejected", rejected, 240)
         checks = status["drift"]["checks"]
         _drift_is_reported(cluster, namespace)
-        wait_for("three more drifted checks", lambda: (cluster.status(
-            namespace, "deployments", "churn")["drift"].get("checks") or 0) >= checks + 3,
-            120)  # fmt: skip
+        wait_for(
+            "three more drifted checks",
+            lambda: (
+                (cluster.status(namespace, "deployments", "churn")["drift"].get("checks") or 0)
+                >= checks + 3
+            ),
+            120,
+        )
         assert load.failures() == 0
 
     status = cluster.status(namespace, "deployments", "churn")
@@ -176,10 +247,7 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
     rejected_version = status["retrainings"][0]["modelVersion"]
     condition = next(c for c in status["conditions"] if c["type"] == "Retraining")
     assert (condition["status"], condition["reason"]) == ("False", "Cooldown"), condition
-    served = cluster.apps.list_namespaced_deployment(
-        namespace, label_selector="trailboss.dev/deployment=churn"
-    ).items
-    assert {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in served} == {"v1"}
+    assert _servers(cluster, namespace) == {"v1"}
     assert (status["stableVersion"], status.get("canaryVersion")) == ("v1", None)
     assert rejected_version
     assert rejected_version not in json.dumps(status["traffic"])
