@@ -43,6 +43,7 @@ class TrainingRunKind:
     kind = "TrainingRun"
     model = TrainingRun
     failed_phase = str(TrainingPhase.FAILED)
+    phases = tuple(str(phase) for phase in TrainingPhase)
 
     def settled(self, run: TrainingRun) -> bool:
         """Finished, and everything that follows a finish has been done."""
