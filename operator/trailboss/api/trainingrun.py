@@ -14,6 +14,7 @@ from trailboss.api.common import (
     READY_COLUMN,
     ApiModel,
     CommonStatus,
+    Duration,
     EnvList,
     KindInfo,
     LabelKey,
@@ -106,6 +107,11 @@ class DatasetSpec(ApiModel):
     uri: S3Uri
     """`s3://bucket/key` for one object, or `s3://bucket/prefix/` (trailing
     slash) for every object under a prefix."""
+    wait_timeout: Duration = "10m"
+    """How long after the run was created it waits for the data to appear (e.g.
+    an upstream job still writing it) before it fails with `DatasetNotFound`.
+    Counted from `metadata.creationTimestamp`, so a restart of the operator
+    does not reset it; `0s` fails at once."""
 
 
 class RegisterSpec(ApiModel):

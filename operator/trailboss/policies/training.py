@@ -119,6 +119,15 @@ def pod_failure(pods: list[dict[str, Any]], job: JobObservation) -> FailureStatu
     )
 
 
+def dataset_wait_left(created: Any, now: dt.datetime, timeout_seconds: float) -> float:
+    """Seconds a run may still wait for its dataset to appear; none left at zero
+    or below. Counted from the run's ``metadata.creationTimestamp``, which the
+    API server always sets and a restart of the operator cannot reset."""
+    since = _time(created)
+    waited = (now - since).total_seconds() if since is not None else 0.0
+    return timeout_seconds - waited
+
+
 def mlflow_run_status(phase: TrainingPhase) -> str:
     """How the MLflow run is closed when the trainer did not close it."""
     return "FINISHED" if phase == TrainingPhase.SUCCEEDED else "FAILED"
