@@ -257,3 +257,39 @@ def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> No
     ready = kube.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "PodsRejected")
     assert "violates PodSecurity" in ready["message"]
+
+
+def test_a_run_in_a_kueue_queue_waits_for_kueue_and_is_never_resumed_by_the_operator() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    body = copy.deepcopy(BODY)
+    body["spec"]["podTemplate"] = {"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "team-a"}}}
+    trainingrun.reconcile(kube.put(body), svc)
+    job = kube.jobs()[0]
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is True  # still Kueue's to resume
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (kube.statuses[-1]["phase"], ready["reason"]) == ("Pending", "Queued")
+    assert ready["message"] == "waiting for Kueue to admit the Job from queue team-a"
+    admitted = kube.jobs()[0]
+    admitted["spec"]["suspend"] = False  # Kueue admits it
+    admitted["status"] = {"active": 1, "ready": 1, "startTime": "2026-11-22T10:01:00Z"}
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["phase"] == "Running"
+    assert kube.jobs()[0]["spec"]["suspend"] is False
+
+
+def test_a_suspended_run_outside_a_queue_is_resumed_by_the_operator() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    body = copy.deepcopy(BODY)
+    body["spec"]["suspend"] = True
+    trainingrun.reconcile(kube.put(body), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is True
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "Suspended"
+    resumed = kube.current(body)
+    resumed["spec"]["suspend"] = False
+    trainingrun.reconcile(kube.put(resumed), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is False

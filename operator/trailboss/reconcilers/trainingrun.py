@@ -193,9 +193,17 @@ def _ensure_job(turn: Run) -> dict[str, Any] | None:
         manifest = training.build_job(owner, spec, _training_context(turn))
         job = kube.create(manifest) or kube.get("batch/v1", "Job", owner.namespace, name)
         turn.event(TrainingReason.JOB_CREATED, f"created Job {name}")
-    elif bool((job.get("spec") or {}).get("suspend")) != spec.suspend:
+    elif _suspend_differs(job, spec.suspend):
         job = kube.apply(_suspend_patch(job, spec.suspend))
     return job
+
+
+def _suspend_differs(job: dict[str, Any], suspend: bool) -> bool:
+    """Kueue holds a queued Job suspended until it admits it: resuming it here
+    would jump the queue (and a queued run cannot ask for suspension)."""
+    if training.queue_name(job["metadata"].get("labels") or {}) is not None:
+        return False
+    return bool((job.get("spec") or {}).get("suspend")) != suspend
 
 
 def _suspend_patch(job: dict[str, Any], suspend: bool) -> dict[str, Any]:
