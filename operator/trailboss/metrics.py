@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import importlib.metadata
+import platform
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
+import trailboss
+
 if TYPE_CHECKING:
     from trailboss.api.deployment import DriftStatus
+
+BUILD_INFO = Gauge(
+    "trailboss_build_info",
+    "Always 1: the operator's version and what it runs on, as labels.",
+    ["version", "python_version", "kopf_version"],
+)
+# Not `trailboss_trainingruns` and so on: prometheus_client names a Counter's family
+# without `_total`, so those names belong to the outcome counters below.
+OBJECTS = Gauge(
+    "trailboss_objects",
+    "Trailboss objects by kind, namespace, model and phase (status.phase; empty until set).",
+    ["kind", "namespace", "model", "phase"],
+)
 
 RECONCILES = Counter(
     "trailboss_reconcile_total", "Reconciles run, by kind and result.", ["kind", "result"]
@@ -167,6 +186,70 @@ def retraining_triggered(namespace: str, deployment: str, reason: str, at: dt.da
     LAST_RETRAINING.labels(namespace, deployment).set(at.timestamp())
 
 
+Group = tuple[str, str, str]
+"""(kind, namespace, model): the series of one group share every label but the phase."""
+
+
+class PhaseCounts:
+    """How many objects are in each phase, kept from one entry per object, so an
+    object that changes phase moves from one count to the other and a deleted
+    one leaves. The operator rebuilds it after a restart as it reconciles every
+    object. A group exports every phase of its kind, 0 included, while it has
+    objects, and nothing once the last one is gone."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._lock = threading.Lock()
+        self._objects: dict[str, tuple[Group, str]] = {}
+        self._counts: dict[Group, collections.Counter[str]] = {}
+        self._phases: dict[str, frozenset[str]] = {}
+        self._exported: dict[Group, set[str]] = {}
+
+    def observe(self, uid: str, group: Group, phase: str, phases: Iterable[str]) -> None:
+        """The object ``uid`` of ``group`` is in ``phase``; ``phases`` are its kind's."""
+        with self._lock:
+            self._phases.setdefault(group[0], frozenset(phases))
+            before = self._objects.get(uid)
+            if before == (group, phase):
+                return
+            self._objects[uid] = (group, phase)
+            self._counts.setdefault(group, collections.Counter())[phase] += 1
+            if before is not None:
+                self._counts[before[0]][before[1]] -= 1
+                self._export(before[0])
+            self._export(group)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            before = self._objects.pop(uid, None)
+            if before is not None:
+                self._counts[before[0]][before[1]] -= 1
+                self._export(before[0])
+
+    def _export(self, group: Group) -> None:
+        counts = self._counts.pop(group, collections.Counter())
+        exported = self._exported.pop(group, set())
+        counted = {phase for phase, count in counts.items() if count > 0}
+        wanted = set(self._phases.get(group[0], ())) | counted if counted else set()
+        for phase in exported - wanted:
+            with contextlib.suppress(KeyError):
+                self._gauge.remove(*group, phase)
+        for phase in wanted:
+            self._gauge.labels(*group, phase).set(counts[phase])
+        if counted:
+            self._counts[group] = +counts  # unary plus drops the phases at 0
+            self._exported[group] = wanted
+
+
+object_phases = PhaseCounts(OBJECTS)
+
+
+def _build_info() -> None:
+    BUILD_INFO.labels(
+        trailboss.__version__, platform.python_version(), importlib.metadata.version("kopf")
+    ).set(1)
+
+
 def _zero_series() -> None:
     """Export every known series from the start, so `rate()` and `increase()` see
     the first failure instead of a series that appears already at 1."""
@@ -176,4 +259,5 @@ def _zero_series() -> None:
         TRAINING_SECONDS.labels(outcome)
 
 
+_build_info()
 _zero_series()

@@ -23,9 +23,10 @@ import re
 from typing import Any
 
 ANNOTATIONS_LIMIT = 256 * 1024
-SPEC_BUDGET = 192 * 1024
-"""What a spec may take, leaving a quarter of the limit to the user's labels and
-annotations (kopf copies those too)."""
+SPEC_BUDGET = 224 * 1024
+"""What a spec may take, leaving an eighth of the limit to the user's labels and
+annotations (kopf copies those too): a Deployment holds a whole TrainingRun spec
+as its retraining template, pod template included."""
 ASCII_CHAR = 1
 ANY_CHAR = 12
 NUMBER = 24

@@ -38,6 +38,7 @@ class FakeKube:
         self.statuses: list[dict[str, Any]] = []
         self.patches: list[dict[str, Any]] = []
         self.events: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []  # the events of type Warning
         self.cluster_events: list[dict[str, Any]] = []  # Events other components post
         self.creations = 0
         self._versions = itertools.count(1)
@@ -137,6 +138,8 @@ class FakeKube:
         self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False
     ) -> None:
         self.events.append((reason, message))
+        if warning:
+            self.warnings.append((reason, message))
 
     def jobs(self) -> builtins.list[dict[str, Any]]:
         return [o for (k, _, _), o in self.objects.items() if k == "Job"]

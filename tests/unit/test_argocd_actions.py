@@ -71,6 +71,12 @@ def test_discovery_offers_what_the_run_allows(
     assert enabled(training_run(phase, suspend)) == expected
 
 
+def test_a_run_in_a_kueue_queue_is_not_offered_suspend() -> None:
+    run = training_run("Pending")
+    run["spec"]["podTemplate"] = {"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "a"}}}
+    assert enabled(run) == {"rerun"}
+
+
 @pytest.mark.parametrize(("action", "value"), [("suspend", True), ("resume", False)])
 def test_suspend_and_resume_change_only_spec_suspend(action: str, value: bool) -> None:
     before = training_run("Running", not value)

@@ -443,6 +443,7 @@ def test_dashboard_is_valid_json_over_the_operator_metrics() -> None:
         "trailboss_trainingruns_total",
         "trailboss_trainingrun_duration_seconds_bucket",
         "trailboss_modelversions_total",
+        "trailboss_objects",
         "trailboss_drift_score",
         "trailboss_drift_detected",
         "trailboss_drift_share",

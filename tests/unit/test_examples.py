@@ -60,6 +60,7 @@ def _with(name: str, path: str, value: Any) -> dict[str, Any]:
 
 
 TR = "trainingrun-churn.yaml"
+QUEUED = "trainingrun-queued-gpu.yaml"
 MV = "modelversion-import.yaml"
 DEP = "deployment-pinned.yaml"
 
@@ -89,6 +90,42 @@ BAD = {
         _with(TR, "spec.resources.requests.memory", "lots"),
         "spec.resources.requests.memory: 'lots' does not match",
         "",
+    ),
+    "a label in the operator's own prefix": (
+        _with(QUEUED, "spec.podTemplate.metadata.labels", {"trailboss.dev/model": "other"}),
+        "",  # a CEL rule on the API server; see e2e
+        "spec.podTemplate.metadata.labels: keys under trailboss.dev/ and app.kubernetes.io/",
+    ),
+    "a hostPath volume": (
+        _with(QUEUED, "spec.podTemplate.volumes.0", {"name": "host", "hostPath": {"path": "/"}}),
+        "",
+        "spec.podTemplate.volumes.0: Value error, a volume takes exactly one of emptyDir",
+    ),
+    "a mount of an undeclared volume": (
+        _with(QUEUED, "spec.podTemplate.volumeMounts.0.name", "datasets"),
+        "",
+        "spec.podTemplate.volumeMounts: each mount's name is the name of one of volumes",
+    ),
+    "a second /dev/shm": (
+        _with(QUEUED, "spec.podTemplate.volumeMounts.0.mountPath", "/dev/shm"),
+        "",
+        "spec.podTemplate.volumeMounts: shmSize mounts a volume at /dev/shm already",
+    ),
+    "a queued run suspended": (
+        _with(QUEUED, "spec.suspend", True),
+        "",
+        "spec.suspend: a run with the label kueue.x-k8s.io/queue-name starts when Kueue",
+    ),
+    "an unknown affinity operator": (
+        _with(
+            QUEUED,
+            "spec.podTemplate.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+            ".nodeSelectorTerms.0.matchExpressions.0.operator",
+            "Matches",
+        ),
+        "spec.podTemplate.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms.0.matchExpressions.0.operator: 'Matches' is not one of",
+        "matchExpressions.0.operator: Input should be 'In', 'NotIn', 'Exists', 'DoesNotExist'",
     ),
     "artifact not s3 or runs": (
         _with(MV, "spec.artifactUri", "gs://bucket/model"),

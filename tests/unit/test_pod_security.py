@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.unit.factories import OWNER, context, training_spec
+from trailboss.api.common import explain
 from trailboss.api.trainingrun import INFRASTRUCTURE_FAILURE_EXIT_CODE
+from trailboss.api.volumes import Volume
 from trailboss.builders.training import CONTAINER, build_job
 
 RESTRICTED_CONTAINER = {
@@ -87,3 +90,64 @@ def test_infrastructure_failures_and_disruptions_do_not_use_up_retries() -> None
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert CONTAINER in [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
     assert INFRASTRUCTURE_FAILURE_EXIT_CODE == 75
+
+
+# Pod Security `restricted` admits these volume types and no others.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+    "persistentVolumeClaim", "projected", "secret",
+}  # fmt: skip
+
+
+def test_every_volume_source_the_api_offers_is_one_restricted_admits() -> None:
+    sources = {f.alias or n for n, f in Volume.model_fields.items()} - {"name"}
+    assert sources <= RESTRICTED_VOLUMES
+
+
+def test_a_pod_template_leaves_the_pods_restricted() -> None:
+    pod = _pod(
+        podTemplate={
+            "shmSize": "1Gi",
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+            "metadata": {
+                "annotations": {
+                    "container.apparmor.security.beta.kubernetes.io/trainer": "runtime/default"
+                }
+            },
+        }
+    )
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["containers"][0]["securityContext"] == RESTRICTED_CONTAINER
+    for volume in pod["volumes"]:
+        assert set(volume) - {"name"} <= RESTRICTED_VOLUMES
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        {"name": "host", "hostPath": {"path": "/var/lib/data"}},
+        {"name": "nfs", "nfs": {"server": "nfs.example.com", "path": "/data"}},
+    ],
+    ids=["hostPath", "nfs"],
+)
+def test_volumes_of_the_node_or_network_are_refused_naming_the_volume(
+    volume: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        training_spec(podTemplate={"volumes": [volume]})
+    message = explain(error.value)
+    assert message.startswith("podTemplate.volumes.0: ")
+    assert "emptyDir, configMap, secret or persistentVolumeClaim" in message
+    assert "hostPath" in message
+    assert "restricted" in message
+
+
+def test_an_apparmor_profile_outside_restricted_is_refused() -> None:
+    notes = {"container.apparmor.security.beta.kubernetes.io/trainer": "unconfined"}
+    with pytest.raises(ValidationError) as error:
+        training_spec(podTemplate={"metadata": {"annotations": notes}})
+    assert "podTemplate.metadata.annotations" in explain(error.value)

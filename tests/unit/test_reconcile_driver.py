@@ -67,6 +67,7 @@ def test_a_stale_view_neither_counts_nor_announces_a_success_twice() -> None:
 def test_a_removed_status_field_is_removed_on_the_server() -> None:
     class ClearFailure:
         kind, model, failed_phase = "TrainingRun", TrainingRun, "Failed"
+        phases: tuple[str, ...] = ("Pending", "Failed")
 
         def settled(self, obj: TrainingRun) -> bool:
             return False

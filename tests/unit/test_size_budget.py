@@ -46,12 +46,75 @@ def _hostile_training_spec() -> dict[str, Any]:
         "hyperparameters": {f"h{i:02d}": FACE * 12 for i in range(64)},
         "experiment": FACE * 256,
         "nodeSelector": {f"example.com/l{i}": "v" * 63 for i in range(8)},
+        "podTemplate": _hostile_pod_template(),
         "register": {
             "validation": {
                 "minimums": {f"m{i}".ljust(128, "x"): -1.0e-300 for i in range(16)},
                 "maximums": {f"m{i}".ljust(128, "x"): 1.0e300 for i in range(16)},
             }
         },
+    }
+
+
+KEY = f"{'a' * 63}.{'b' * 63}.{'c' * 59}/{'n' * 63}"  # a label key of 251 characters
+
+
+def _requirement(operator: str = "In") -> dict[str, Any]:
+    return {"key": KEY, "operator": operator, "values": [f"v{i}".ljust(16, "x") for i in range(8)]}
+
+
+def _pod_term() -> dict[str, Any]:
+    selector = {
+        "matchLabels": {f"k{i}".ljust(40, "k"): "v" * 24 for i in range(4)},
+        "matchExpressions": [_requirement("NotIn")] * 2,
+    }
+    return {"labelSelector": selector, "topologyKey": KEY}
+
+
+def _hostile_pod_template() -> dict[str, Any]:
+    """Every field of spec.podTemplate at its bounds."""
+    node_term = {"matchExpressions": [_requirement()] * 4}
+    pod_affinity = {
+        "requiredDuringSchedulingIgnoredDuringExecution": [_pod_term()] * 2,
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": _pod_term()}
+        ] * 2,
+    }  # fmt: skip
+    return {
+        "metadata": {
+            "labels": {f"example.com/l{i}".ljust(40, "l"): "v" * 24 for i in range(8)},
+            "annotations": {f"example.com/a{i}".ljust(40, "a"): "~" * 88 for i in range(8)},
+        },
+        "shmSize": "1" * 62 + "Gi",
+        "volumes": [
+            {"name": f"v{i}".ljust(63, "v"), "configMap": {"name": "c" * 253, "defaultMode": 511}}
+            for i in range(8)
+        ],
+        "volumeMounts": [
+            {
+                "name": f"v{i}".ljust(63, "v"),
+                "mountPath": f"/m{i}".ljust(253, "p"),
+                "subPath": "s" * 253,
+                "readOnly": True,
+            }
+            for i in range(8)
+        ],
+        "imagePullSecrets": [{"name": f"s{i}".ljust(253, "s")} for i in range(4)],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [node_term] * 2
+                },
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "preference": node_term}
+                ]
+                * 2,
+            },
+            "podAffinity": pod_affinity,
+            "podAntiAffinity": pod_affinity,
+        },
+        "priorityClassName": "p" * 253,
+        "schedulerName": "s" * 253,
     }
 
 

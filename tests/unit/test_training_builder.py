@@ -121,3 +121,114 @@ def test_extra_pod_labels_reach_the_pods_but_not_the_job() -> None:
     )
     assert job["spec"]["template"]["metadata"]["labels"]["trailboss.dev/run-locally"] == "true"
     assert "trailboss.dev/run-locally" not in job["metadata"]["labels"]
+
+
+GPUS = {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["A100", "H100"]}
+ONE_PER_NODE = {
+    "labelSelector": {"matchLabels": {"trailboss.dev/trainingrun": OWNER.name}},
+    "topologyKey": "kubernetes.io/hostname",
+}
+POD_TEMPLATE: dict[str, Any] = {
+    "metadata": {
+        "labels": {"kueue.x-k8s.io/queue-name": "team-a", "team": "fraud"},
+        "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+    },
+    "shmSize": "8Gi",
+    "volumes": [
+        {"name": "cache", "persistentVolumeClaim": {"claimName": "fraud-cache"}},
+        {"name": "config", "configMap": {"name": "trainer-config", "defaultMode": 0o440}},
+        {"name": "scratch", "emptyDir": {}},
+    ],
+    "volumeMounts": [
+        {"name": "cache", "mountPath": "/data/cache"},
+        {"name": "config", "mountPath": "/etc/trainer", "readOnly": True},
+        {"name": "scratch", "mountPath": "/scratch", "subPath": "run"},
+    ],
+    "imagePullSecrets": [{"name": "registry-credentials"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [GPUS]}]
+            }
+        },
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [ONE_PER_NODE]},
+    },
+    "priorityClassName": "training-high",
+    "schedulerName": "volcano",
+}
+
+
+def _pod_of(**fields: Any) -> dict[str, Any]:
+    pod: dict[str, Any] = training.build_job(OWNER, training_spec(**fields), context())["spec"][
+        "template"
+    ]["spec"]
+    return pod
+
+
+def test_the_pod_template_adds_volumes_mounts_and_scheduling_to_the_pods() -> None:
+    pod = _pod_of(podTemplate=POD_TEMPLATE)
+    assert pod["volumes"] == [
+        {"name": "cache", "persistentVolumeClaim": {"claimName": "fraud-cache"}},
+        {"name": "config", "configMap": {"name": "trainer-config", "defaultMode": 0o440}},
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "trailboss-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
+    ]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "cache", "mountPath": "/data/cache"},
+        {"name": "config", "mountPath": "/etc/trainer", "readOnly": True},
+        {"name": "scratch", "mountPath": "/scratch", "subPath": "run"},
+        {"name": "trailboss-shm", "mountPath": "/dev/shm"},
+    ]
+    assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert pod["affinity"] == POD_TEMPLATE["affinity"]
+    assert (pod["priorityClassName"], pod["schedulerName"]) == ("training-high", "volcano")
+
+
+def test_without_a_pod_template_the_pods_are_as_before() -> None:
+    pod = _pod_of()
+    absent = {"volumes", "imagePullSecrets", "affinity", "priorityClassName", "schedulerName"}
+    assert absent.isdisjoint(pod)
+    assert "volumeMounts" not in pod["containers"][0]
+
+
+def test_shm_size_alone_mounts_an_in_memory_dev_shm() -> None:
+    pod = _pod_of(podTemplate={"shmSize": "2Gi"})
+    assert pod["volumes"] == [
+        {"name": "trailboss-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}
+    ]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "trailboss-shm", "mountPath": "/dev/shm"}
+    ]
+
+
+def test_template_labels_join_the_operators_without_replacing_them() -> None:
+    template = {"metadata": {"labels": {"team": "fraud", "trailboss-dev-like": "x"}}}
+    settings_labels = {"team": "platform", "trailboss.dev/run-locally": "true"}
+    job = training.build_job(
+        OWNER, training_spec(podTemplate=template), context(pod_labels=settings_labels)
+    )
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["team"] == "platform"  # the operator's configured labels win a clash
+    assert pod_labels["trailboss-dev-like"] == "x"
+    assert pod_labels["trailboss.dev/trainingrun"] == OWNER.name
+    assert pod_labels["app.kubernetes.io/managed-by"] == "trailboss"
+    assert job["metadata"]["labels"]["trailboss-dev-like"] == "x"
+    assert job["metadata"]["labels"]["trailboss.dev/trainingrun"] == OWNER.name
+
+
+def test_annotations_reach_the_pods() -> None:
+    job = training.build_job(OWNER, training_spec(podTemplate=POD_TEMPLATE), context())
+    assert job["spec"]["template"]["metadata"]["annotations"] == {
+        "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"
+    }
+    assert (
+        "annotations"
+        not in training.build_job(OWNER, training_spec(), context())["spec"]["template"]["metadata"]
+    )
+
+
+def test_a_run_in_a_kueue_queue_is_created_suspended_with_the_queue_on_its_job() -> None:
+    queued = training.build_job(OWNER, training_spec(podTemplate=POD_TEMPLATE), context())
+    assert queued["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert queued["spec"]["suspend"] is True  # Kueue resumes it once it admits it
+    assert training.build_job(OWNER, training_spec(), context())["spec"]["suspend"] is False

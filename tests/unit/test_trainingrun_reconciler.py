@@ -4,11 +4,12 @@ when a reconcile is repeated without the status it wrote (a crash before the wri
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from tests.unit.fakes import FakeKube, services
+from tests.unit.fakes import NOW, FakeKube, services
 from trailboss.reconcilers import trainingrun
 
 BODY: dict[str, Any] = {
@@ -97,6 +98,84 @@ def test_missing_dataset_waits_without_job_or_run() -> None:
     assert tracking.runs == {}
 
 
+def _created_at(minutes_ago: float, **dataset: str) -> tuple[dict[str, Any], Any]:
+    """BODY created ``minutes_ago`` (the API server's creationTimestamp) and the
+    services with a clock at now."""
+    body = copy.deepcopy(BODY)
+    body["metadata"]["creationTimestamp"] = (NOW - dt.timedelta(minutes=minutes_ago)).isoformat()
+    body["spec"]["dataset"].update(dataset)
+    return body, services()
+
+
+@pytest.mark.parametrize(
+    ("wait_timeout", "minutes", "phase"),
+    [
+        (None, 9.9, "Pending"),  # the default is ten minutes
+        (None, 10, "Failed"),
+        ("1h", 59, "Pending"),
+        ("30s", 0.5, "Failed"),
+        ("0s", 0, "Failed"),
+    ],
+)
+def test_a_missing_dataset_is_waited_for_until_the_wait_timeout(
+    wait_timeout: str | None, minutes: float, phase: str
+) -> None:
+    body, (svc, kube, tracking, _) = _created_at(
+        minutes, **({"waitTimeout": wait_timeout} if wait_timeout else {})
+    )
+    trainingrun.reconcile(kube.put(body), svc)
+    status = kube.statuses[-1]
+    assert (status["phase"], status["conditions"][0]["reason"]) == (phase, "DatasetNotFound")
+    assert kube.jobs() == []
+    assert tracking.runs == {}
+
+
+def test_a_dataset_still_missing_at_the_deadline_fails_the_run_once_with_a_warning() -> None:
+    body, (svc, kube, _, _) = _created_at(9)
+    now = NOW
+    svc.clock = lambda: now
+    trainingrun.reconcile(kube.put(body), svc)
+    assert kube.statuses[-1]["phase"] == "Pending"
+    now = NOW + dt.timedelta(minutes=1)
+    trainingrun.forget("uid-1")  # the requeue at the deadline, not the backoff
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    message = status["conditions"][0]["message"]
+    assert status["phase"] == "Failed"
+    assert status["failure"]["reason"] == "DatasetNotFound"
+    assert "spec.dataset.uri: s3://datasets/churn.csv does not exist 10m after" in message
+    assert "spec.dataset.waitTimeout" in message
+    assert kube.warnings[-1] == ("DatasetNotFound", message)
+    assert [m for _, m in kube.events].count(message) == 1
+    assert kube.jobs() == []
+    trainingrun.reconcile(_with_status(kube), svc)  # settled: nothing more happens
+    assert kube.current(body)["status"] == status
+
+
+def test_a_restarted_operator_does_not_start_the_wait_over() -> None:
+    # No status yet, as if the operator had been down since the run was created:
+    # the time already waited counts, from the run's creation.
+    body, (svc, kube, _, _) = _created_at(11)
+    trainingrun.reconcile(kube.put(body), svc)
+    assert kube.statuses[-1]["phase"] == "Failed"
+
+
+def test_the_run_comes_back_when_its_wait_runs_out_rather_than_after_the_backoff() -> None:
+    body, (svc, kube, _, _) = _created_at(0, waitTimeout="3s")
+    ended = trainingrun.reconcile(kube.put(body), svc)
+    assert ended.requeue_after == 3.0  # sooner than the first backoff step (5 s)
+
+
+def test_a_dataset_uploaded_while_the_run_waits_is_trained_on() -> None:
+    body, (svc, kube, _, storage) = _created_at(5)
+    trainingrun.reconcile(kube.put(body), svc)
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.forget("uid-1")
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["dataset"]["etag"] == "etag-1"
+    assert len(kube.jobs()) == 1
+
+
 def test_tracking_outage_waits_then_converges() -> None:
     svc, kube, tracking, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
@@ -178,3 +257,39 @@ def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> No
     ready = kube.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "PodsRejected")
     assert "violates PodSecurity" in ready["message"]
+
+
+def test_a_run_in_a_kueue_queue_waits_for_kueue_and_is_never_resumed_by_the_operator() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    body = copy.deepcopy(BODY)
+    body["spec"]["podTemplate"] = {"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "team-a"}}}
+    trainingrun.reconcile(kube.put(body), svc)
+    job = kube.jobs()[0]
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is True  # still Kueue's to resume
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (kube.statuses[-1]["phase"], ready["reason"]) == ("Pending", "Queued")
+    assert ready["message"] == "waiting for Kueue to admit the Job from queue team-a"
+    admitted = kube.jobs()[0]
+    admitted["spec"]["suspend"] = False  # Kueue admits it
+    admitted["status"] = {"active": 1, "ready": 1, "startTime": "2026-11-22T10:01:00Z"}
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["phase"] == "Running"
+    assert kube.jobs()[0]["spec"]["suspend"] is False
+
+
+def test_a_suspended_run_outside_a_queue_is_resumed_by_the_operator() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    body = copy.deepcopy(BODY)
+    body["spec"]["suspend"] = True
+    trainingrun.reconcile(kube.put(body), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is True
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "Suspended"
+    resumed = kube.current(body)
+    resumed["spec"]["suspend"] = False
+    trainingrun.reconcile(kube.put(resumed), svc)
+    assert kube.jobs()[0]["spec"]["suspend"] is False

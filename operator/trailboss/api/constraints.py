@@ -19,19 +19,26 @@ from typing import Any
 
 from pydantic import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One check: a CEL expression over ``self`` and the same check in Python."""
+    """One check: a CEL expression over ``self`` and the same check in Python.
+
+    ``field`` names the child field the errors point at, for a rule on an object
+    about one of its fields."""
 
     cel: str
     message: str
     holds: Callable[[Any], bool]
+    field: str | None = None
 
     def as_cel(self) -> dict[str, str]:
-        return {"rule": self.cel, "message": self.message}
+        rule = {"rule": self.cel, "message": self.message}
+        if self.field:
+            rule["fieldPath"] = f".{self.field}"
+        return rule
 
 
 @dataclass(frozen=True)
@@ -96,13 +103,15 @@ def excludes(pattern: str, message: str) -> Rule:
     )
 
 
-def total_length(limit: int, what: str) -> Rule:
+MOVE_TO_CONFIG = "move long configuration into a file in the image or a ConfigMap"
+
+
+def total_length(limit: int, what: str, fix: str = MOVE_TO_CONFIG) -> Rule:
     """The characters of every string in a list together stay within ``limit``, which
     bounds the object's size (and the operator's own annotations) as a whole."""
     return Rule(
         f"self.map(s, size(s)).sum() <= {limit}",
-        f"{what} may hold at most {limit} characters in all: move long configuration "
-        "into a file in the image or a ConfigMap",
+        f"{what} may hold at most {limit} characters in all: {fix}",
         lambda v: sum(len(s) for s in v) <= limit,
     )
 
@@ -129,10 +138,17 @@ def model_rules(*rules: Rule) -> dict[str, Any]:
 
 
 def enforce(model: Any, *rules: Rule) -> None:
-    """The same rules in pydantic (call from a ``model_validator(mode="after")``)."""
+    """The same rules in pydantic (call from a ``model_validator(mode="after")``). A
+    rule with a ``field`` is reported on that field, as the API server reports it."""
     for rule in rules:
-        if not rule.holds(model):
+        if rule.holds(model):
+            continue
+        if rule.field is None:
             raise ValueError(rule.message)
+        error = InitErrorDetails(
+            type=PydanticCustomError("invalid", rule.message), loc=(rule.field,), input=model
+        )
+        raise ValidationError.from_exception_data(type(model).__name__, [error])
 
 
 @dataclass(frozen=True)

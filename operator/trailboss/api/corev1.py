@@ -28,6 +28,13 @@ ENV_FIELD_PATH = (
 )
 
 
+class LocalObjectReference(ApiModel):
+    """An object in the same namespace, by name."""
+
+    name: ObjectName
+    """Its name."""
+
+
 class SecretKeySelector(ApiModel):
     """Selects a key of a Secret or ConfigMap."""
 

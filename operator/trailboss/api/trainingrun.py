@@ -14,6 +14,7 @@ from trailboss.api.common import (
     READY_COLUMN,
     ApiModel,
     CommonStatus,
+    Duration,
     EnvList,
     KindInfo,
     LabelKey,
@@ -45,6 +46,7 @@ from trailboss.api.fields import (
     LabelValue,
     ObjectName,
 )
+from trailboss.api.podtemplate import KUEUE_QUEUE_LABEL, PodTemplate
 from trailboss.api.security import PodSecurity
 
 TRAINING_RUN_NAME_LIMIT = 40
@@ -88,6 +90,7 @@ class TrainingReason(StrEnum):
     JOB_CREATED = "JobCreated"
     RUNNING = "Running"
     SUSPENDED = "Suspended"
+    QUEUED = "Queued"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
@@ -106,6 +109,11 @@ class DatasetSpec(ApiModel):
     uri: S3Uri
     """`s3://bucket/key` for one object, or `s3://bucket/prefix/` (trailing
     slash) for every object under a prefix."""
+    wait_timeout: Duration = "10m"
+    """How long after the run was created it waits for the data to appear (e.g.
+    an upstream job still writing it) before it fails with `DatasetNotFound`.
+    Counted from `metadata.creationTimestamp`, so a restart of the operator
+    does not reset it; `0s` fails at once."""
 
 
 class RegisterSpec(ApiModel):
@@ -135,10 +143,30 @@ _GPUS_BY_FIELD = Rule(
 )
 
 
+_QUEUED_RUNS_NOT_SUSPENDED = Rule(
+    f"!has(self.suspend) || !self.suspend || !has(self.podTemplate) || "
+    f"!has(self.podTemplate.metadata) || "
+    f"!has(self.podTemplate.metadata.labels) || "
+    f"!('{KUEUE_QUEUE_LABEL}' in self.podTemplate.metadata.labels)",
+    f"a run with the label {KUEUE_QUEUE_LABEL} starts when Kueue admits it, and Kueue "
+    "would resume a suspended Job: hold it by deactivating its Kueue Workload "
+    "(spec.active: false) instead of spec.suspend",
+    lambda s: (
+        not s.suspend
+        or s.pod_template is None
+        or s.pod_template.metadata is None
+        or KUEUE_QUEUE_LABEL not in s.pod_template.metadata.labels
+    ),
+    field="suspend",
+)
+
+
 class TrainingRunSpec(ApiModel):
     """What to train, on what data, with which container and resources."""
 
-    model_config = ConfigDict(json_schema_extra=model_rules(_GPUS_BY_FIELD))
+    model_config = ConfigDict(
+        json_schema_extra=model_rules(_GPUS_BY_FIELD, _QUEUED_RUNS_NOT_SUSPENDED)
+    )
 
     model: ModelName
     """Name of the model being trained; the registered model name in MLflow."""
@@ -195,10 +223,13 @@ class TrainingRunSpec(ApiModel):
     """Pod Security for the training pods. They meet the `restricted` profile by
     default (non-root, no privilege escalation, all capabilities dropped,
     RuntimeDefault seccomp); these settings can only tighten that, or name a user."""
+    pod_template: PodTemplate | None = None
+    """Labels, annotations, volumes, /dev/shm, image pull secrets, affinity, priority
+    and scheduler of the training pods, as in a Kubeflow job's pod template."""
 
     @model_validator(mode="after")
-    def _gpus_by_field(self) -> TrainingRunSpec:
-        enforce(self, _GPUS_BY_FIELD)
+    def _consistent(self) -> TrainingRunSpec:
+        enforce(self, _GPUS_BY_FIELD, _QUEUED_RUNS_NOT_SUSPENDED)
         return self
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.common import EnvVar, ResourceRequirements
+from trailboss.api.common import ApiModel, EnvVar, ResourceRequirements
+from trailboss.api.podtemplate import KUEUE_QUEUE_LABEL, PodMetadata, PodTemplate
 from trailboss.api.trainingrun import INFRASTRUCTURE_FAILURE_EXIT_CODE, DatasetPin, TrainingRunSpec
+from trailboss.api.volumes import SHM_PATH, SHM_VOLUME
 from trailboss.builders import names
 from trailboss.builders.labels import (
     COMPONENT_TRAINING,
@@ -68,19 +71,26 @@ def labels(owner: Owner, spec: TrainingRunSpec) -> dict[str, str]:
     }
 
 
+def queue_name(labels: Mapping[str, str]) -> str | None:
+    """The Kueue queue a run or its Job waits in, if any."""
+    return labels.get(KUEUE_QUEUE_LABEL) or None
+
+
 def build_job(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict[str, Any]:
     name = job_name(owner)
     meta_labels = labels(owner, spec)
+    extra = (spec.pod_template or PodTemplate()).metadata or PodMetadata()
+    pod_metadata: dict[str, Any] = {"labels": {**extra.labels, **ctx.pod_labels, **meta_labels}}
+    if extra.annotations:
+        pod_metadata["annotations"] = dict(extra.annotations)
     job_spec: dict[str, Any] = {
         "completions": spec.workers,
         "parallelism": spec.workers,
         "backoffLimit": spec.backoff_limit,
         "podFailurePolicy": pod_failure_policy(),
-        "suspend": spec.suspend,
-        "template": {
-            "metadata": {"labels": {**ctx.pod_labels, **meta_labels}},
-            "spec": _pod_spec(owner, spec, ctx),
-        },
+        # Kueue asks for its Jobs to be created suspended; it resumes them on admission.
+        "suspend": spec.suspend or queue_name(extra.labels) is not None,
+        "template": {"metadata": pod_metadata, "spec": _pod_spec(owner, spec, ctx)},
     }
     if spec.workers > 1:
         job_spec["completionMode"] = "Indexed"
@@ -94,7 +104,8 @@ def build_job(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
         "metadata": {
             "name": name,
             "namespace": owner.namespace,
-            "labels": meta_labels,
+            # The pods' labels on the Job too: Kueue reads its queue from the Job's.
+            "labels": {**extra.labels, **meta_labels},
             "ownerReferences": [owner.reference()],
         },
         "spec": job_spec,
@@ -174,7 +185,43 @@ def _pod_spec(owner: Owner, spec: TrainingRunSpec, ctx: TrainingContext) -> dict
         pod["tolerations"] = [t.to_json() for t in spec.tolerations]
     if spec.service_account_name:
         pod["serviceAccountName"] = spec.service_account_name
+    template = spec.pod_template or PodTemplate()
+    _add_volumes(pod, container, template)
+    pod.update(_scheduling(template))
     return pod
+
+
+def _add_volumes(pod: dict[str, Any], container: dict[str, Any], template: PodTemplate) -> None:
+    volumes = [_manifest(v) for v in template.volumes]
+    mounts = [_manifest(m) for m in template.volume_mounts]
+    if template.shm_size is not None:
+        # A container's own /dev/shm is 64Mi: too small for DataLoader workers.
+        shm = {"medium": "Memory", "sizeLimit": template.shm_size}
+        volumes.append({"name": SHM_VOLUME, "emptyDir": shm})
+        mounts.append({"name": SHM_VOLUME, "mountPath": SHM_PATH})
+    if volumes:
+        pod["volumes"] = volumes
+    if mounts:
+        container["volumeMounts"] = mounts
+
+
+def _scheduling(template: PodTemplate) -> dict[str, Any]:
+    """Who pulls the image, where and when the pods run."""
+    fields: dict[str, Any] = {}
+    if template.image_pull_secrets:
+        fields["imagePullSecrets"] = [_manifest(s) for s in template.image_pull_secrets]
+    if template.affinity is not None:
+        fields["affinity"] = _manifest(template.affinity)
+    if template.priority_class_name:
+        fields["priorityClassName"] = template.priority_class_name
+    if template.scheduler_name:
+        fields["schedulerName"] = template.scheduler_name
+    return fields
+
+
+def _manifest(part: ApiModel) -> dict[str, Any]:
+    """A core/v1 part as the API server takes it: no empty lists or maps left over."""
+    return part.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True, mode="json")
 
 
 def _resources(resources: ResourceRequirements | None, gpus: int) -> dict[str, Any]:

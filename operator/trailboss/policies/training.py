@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from trailboss.api.podtemplate import KUEUE_QUEUE_LABEL
 from trailboss.api.trainingrun import FailureStatus, TrainingPhase, TrainingReason
 
 TERMINAL = frozenset({TrainingPhase.SUCCEEDED, TrainingPhase.FAILED})
@@ -24,6 +25,8 @@ class JobObservation:
     failed_reason: str | None = None
     failed_message: str | None = None
     suspended: bool = False
+    queue: str | None = None
+    """The Kueue queue the Job waits in, from its label."""
     start_time: dt.datetime | None = None
     completion_time: dt.datetime | None = None
 
@@ -54,6 +57,7 @@ def observe_job(job: dict[str, Any]) -> JobObservation:
         failed_reason=failed.get("reason") if failed else None,
         failed_message=failed.get("message") if failed else None,
         suspended="Suspended" in conditions or bool((job.get("spec") or {}).get("suspend")),
+        queue=((job.get("metadata") or {}).get("labels") or {}).get(KUEUE_QUEUE_LABEL),
         start_time=_time(status.get("startTime")),
         completion_time=_time(status.get("completionTime")),
     )
@@ -71,6 +75,12 @@ def progress(job: JobObservation, failure: FailureStatus | None) -> Progress:
         return Progress(TrainingPhase.SUCCEEDED, TrainingReason.SUCCEEDED, "training finished")
     if job.failed_reason is not None:
         return _failed(job, failure)
+    if job.suspended and job.queue:
+        return Progress(
+            TrainingPhase.PENDING,
+            TrainingReason.QUEUED,
+            f"waiting for Kueue to admit the Job from queue {job.queue}",
+        )
     if job.suspended:
         return Progress(
             TrainingPhase.PENDING, TrainingReason.SUSPENDED, "suspended: set spec.suspend to false"
@@ -117,6 +127,15 @@ def pod_failure(pods: list[dict[str, Any]], job: JobObservation) -> FailureStatu
         message=message[-MESSAGE_LIMIT:] or None,
         exit_code=state.get("exitCode"),
     )
+
+
+def dataset_wait_left(created: Any, now: dt.datetime, timeout_seconds: float) -> float:
+    """Seconds a run may still wait for its dataset to appear; none left at zero
+    or below. Counted from the run's ``metadata.creationTimestamp``, which the
+    API server always sets and a restart of the operator cannot reset."""
+    since = _time(created)
+    waited = (now - since).total_seconds() if since is not None else 0.0
+    return timeout_seconds - waited
 
 
 def mlflow_run_status(phase: TrainingPhase) -> str:

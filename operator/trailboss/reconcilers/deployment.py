@@ -52,6 +52,7 @@ class DeploymentKind:
     kind = "Deployment"
     model = Deployment
     failed_phase = str(DeploymentPhase.DEGRADED)
+    phases = tuple(str(phase) for phase in DeploymentPhase)
 
     def settled(self, obj: Deployment) -> bool:
         return False  # level-based: children and traffic are checked on every pass

@@ -53,6 +53,8 @@ class Kind(Protocol[R]):
     kind: str
     model: type[R]
     failed_phase: str
+    phases: tuple[str, ...]
+    """Every phase the kind's status can show, exported at 0 in ``trailboss_objects``."""
 
     def settled(self, obj: R) -> bool:
         """Nothing is left to do for the object as it is."""
@@ -108,6 +110,8 @@ class Driver(Generic[R]):
         return self.reconcile(body, svc)
 
     def forget(self, uid: str) -> None:
+        """The object is gone: drop what the driver holds for it."""
+        metrics.object_phases.forget(uid)
         self.locks.forget(uid)
         self.backoff.succeeded(uid)
         self._errors_logged.discard(uid)
@@ -133,12 +137,14 @@ class Driver(Generic[R]):
             return self._invalid(body, svc, explain(error))
         if self.kind.settled(obj):
             self.backoff.succeeded(str(body["metadata"]["uid"]))
+            self._count_phase(body, obj.status.phase)  # type: ignore[attr-defined]
             return Ended(Result.OK)
         turn: Turn[R] = Turn(body, svc, obj, obj.status.model_copy(deep=True))  # type: ignore[attr-defined]
         before = obj.status.to_json()  # type: ignore[attr-defined]
         result = self._advance(turn)
         self._write(turn, before)
         self._announce(turn)
+        self._count_phase(body, turn.status.phase)
         return Ended(result, turn.requeue_after)
 
     def _advance(self, turn: Turn[R]) -> Result:
@@ -217,6 +223,7 @@ class Driver(Generic[R]):
         turn: Turn[Any] = Turn(body, svc, None, status)
         ready = find(status.conditions, "Ready")
         if raw.get("phase") == self.kind.failed_phase and ready and ready.message == problem:
+            self._count_phase(body, self.kind.failed_phase)
             return Ended(Result.FAILED)
         status.observed_generation = turn.generation
         turn.set_ready(False, INVALID_SPEC, problem)
@@ -226,8 +233,15 @@ class Driver(Generic[R]):
         after = {**status.to_json(), "phase": self.kind.failed_phase}
         self._patch(turn, merge_patch(raw, {**raw, **after}))
         self._announce(turn)
+        self._count_phase(body, self.kind.failed_phase)
         log.warning("%s %s/%s is invalid: %s", kind, turn.namespace, turn.name, problem)
         return Ended(Result.FAILED)
+
+    def _count_phase(self, body: dict[str, Any], phase: str | None) -> None:
+        """Only once the status with this phase is on the server, as for every metric."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        group = (self.kind.kind, str(meta["namespace"]), str(spec.get("model") or ""))
+        metrics.object_phases.observe(str(meta["uid"]), group, phase or "", self.kind.phases)
 
     def _write(self, turn: Turn[R], before: dict[str, Any]) -> None:
         patch = merge_patch(before, turn.status.to_json())

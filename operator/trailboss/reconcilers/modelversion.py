@@ -46,6 +46,7 @@ class ModelVersionKind:
     kind = "ModelVersion"
     model = ModelVersion
     failed_phase = str(ModelPhase.FAILED)
+    phases = tuple(str(phase) for phase in ModelPhase)
 
     def settled(self, mv: ModelVersion) -> bool:
         if mv.status.phase == ModelPhase.VALIDATED:

@@ -10,11 +10,13 @@ the ModelVersion has a deterministic name and carries the run's UID.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from trailboss import metrics
 from trailboss.api.conditions import is_true
+from trailboss.api.durations import duration_seconds
 from trailboss.api.trainingrun import (
+    DatasetSpec,
     FailureStatus,
     MlflowRunStatus,
     TrainingPhase,
@@ -28,7 +30,7 @@ from trailboss.clients.tracking import TrackingUnavailable
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Driver, Ended
-from trailboss.reconcilers.outcomes import Outcome, Waiting
+from trailboss.reconcilers.outcomes import Failed, Outcome, Waiting
 from trailboss.reconcilers.trainingrun_registration import register
 from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
 from trailboss.reconcilers.turn import Turn
@@ -43,6 +45,7 @@ class TrainingRunKind:
     kind = "TrainingRun"
     model = TrainingRun
     failed_phase = str(TrainingPhase.FAILED)
+    phases = tuple(str(phase) for phase in TrainingPhase)
 
     def settled(self, run: TrainingRun) -> bool:
         """Finished, and everything that follows a finish has been done."""
@@ -65,7 +68,8 @@ class TrainingRunKind:
             reason=outcome.reason, message=outcome.message
         )
         status.completion_time = status.completion_time or turn.svc.clock()
-        _transition(turn, TrainingPhase.FAILED, outcome.reason, outcome.message)
+        # The driver has posted the Warning event with this reason and message.
+        _transition(turn, TrainingPhase.FAILED, outcome.reason, outcome.message, announce=False)
 
 
 driver: Driver[TrainingRun] = Driver(TrainingRunKind(), base_delay=5.0)
@@ -109,14 +113,32 @@ def _pin_dataset(turn: Run) -> None:
     try:
         turn.status.dataset = turn.svc.storage.pin(dataset.uri, turn.svc.clock())
     except DataNotFound as error:
-        raise Waiting(
-            TrainingReason.DATASET_NOT_FOUND,
-            f"spec.dataset.uri: {error}; upload it or fix the URI (retrying)",
-        ) from error
+        _dataset_missing(turn, dataset, error)
     except StoreUnavailable as error:
         raise Waiting(TrainingReason.DATA_STORE_UNAVAILABLE, f"S3: {error} (retrying)") from error
     pin = turn.status.dataset
     turn.event("DatasetPinned", f"pinned {pin.uri} at {pin.version_id or pin.etag or pin.digest}")
+
+
+def _dataset_missing(turn: Run, dataset: DatasetSpec, error: DataNotFound) -> NoReturn:
+    """Wait for the data until spec.dataset.waitTimeout after the run was created,
+    then fail: a run must not wait forever for a URI nobody will ever write."""
+    timeout = dataset.wait_timeout
+    left = policy.dataset_wait_left(
+        turn.meta.get("creationTimestamp"), turn.svc.clock(), duration_seconds(timeout)
+    )
+    if left <= 0:
+        raise Failed(
+            TrainingReason.DATASET_NOT_FOUND,
+            f"spec.dataset.uri: {error} {timeout} after the run was created "
+            "(spec.dataset.waitTimeout): upload it or fix the URI, then create a new TrainingRun",
+        ) from error
+    turn.requeue(left)  # fail on time even when the backoff would come back later
+    raise Waiting(
+        TrainingReason.DATASET_NOT_FOUND,
+        f"spec.dataset.uri: {error}; upload it or fix the URI (retrying; the run fails if it "
+        f"is still missing {timeout} after it was created)",
+    ) from error
 
 
 def _open_mlflow_run(turn: Run) -> None:
@@ -171,9 +193,17 @@ def _ensure_job(turn: Run) -> dict[str, Any] | None:
         manifest = training.build_job(owner, spec, _training_context(turn))
         job = kube.create(manifest) or kube.get("batch/v1", "Job", owner.namespace, name)
         turn.event(TrainingReason.JOB_CREATED, f"created Job {name}")
-    elif bool((job.get("spec") or {}).get("suspend")) != spec.suspend:
+    elif _suspend_differs(job, spec.suspend):
         job = kube.apply(_suspend_patch(job, spec.suspend))
     return job
+
+
+def _suspend_differs(job: dict[str, Any], suspend: bool) -> bool:
+    """Kueue holds a queued Job suspended until it admits it: resuming it here
+    would jump the queue (and a queued run cannot ask for suspension)."""
+    if training.queue_name(job["metadata"].get("labels") or {}) is not None:
+        return False
+    return bool((job.get("spec") or {}).get("suspend")) != suspend
 
 
 def _suspend_patch(job: dict[str, Any], suspend: bool) -> dict[str, Any]:
@@ -257,14 +287,17 @@ def _lost_job(turn: Run) -> None:
     )
 
 
-def _transition(turn: Run, phase: TrainingPhase, reason: str, message: str) -> None:
+def _transition(
+    turn: Run, phase: TrainingPhase, reason: str, message: str, *, announce: bool = True
+) -> None:
     status: TrainingRunStatus = turn.status
     previous = status.phase
     status.phase = phase
     turn.set_ready(phase == TrainingPhase.SUCCEEDED, reason, message)
     if previous == phase:
         return
-    turn.event(reason, message, warning=phase == TrainingPhase.FAILED)
+    if announce:
+        turn.event(reason, message, warning=phase == TrainingPhase.FAILED)
     if phase in policy.TERMINAL:
         labels = (turn.namespace, turn.obj.spec.model, str(phase).lower())
         seconds = _duration(status)
