@@ -40,6 +40,7 @@ from .container import Container, kill_orphan
 from .environment import IMAGE_WORKDIR, command_line, container_env
 from .kube import Kube, Pod
 from .probes import ProbeState, perform
+from .restarts import exit_code
 from .status import ContainerReport, finished_status, running_status, terminated, waiting_status
 from .status import now as timestamp
 
@@ -249,9 +250,19 @@ class Runner:
             self.reported[uid] = status
 
     def remove(self, c: Container) -> None:
+        """Stop a deleted pod's process and report the pod finished before the final
+        delete, as a kubelet does: the Job controller releases its tracking finalizer
+        only from a finished pod, and a namespace waits for that finalizer."""
         m = c.pod["metadata"]
         log.info("%s/%s: pod deleted, stopping it", m["namespace"], m["name"])
         c.kill()
+        if c.final is None:
+            ended = c.popen is not None and c.popen.poll() is not None
+            code = exit_code(c.popen.returncode) if ended and c.popen else 137
+            reason, started = "Error" if code else "Completed", c.started_at or timestamp()
+            state = terminated(code, reason, started, "the pod was deleted")
+            status = finished_status(c.pod, c.ip, ContainerReport(state))
+            patch_unless_gone(self.kube, c.pod, status)
         if c.netns:
             netns.delete(m["uid"])
         self.kube.delete_now(c.pod)
