@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from trailboss.builders.drift import JobContext
 from trailboss.clients.protocols import (
     KubeClient,
     MetricsQuery,
@@ -35,6 +36,16 @@ class Services:
     storage: StorageClient
     prometheus: MetricsQuery
     clock: Callable[[], dt.datetime] = utcnow
+
+
+def drift_job_context(settings: Settings) -> JobContext:
+    """What the operator's settings add to its drift check and profile Jobs."""
+    return JobContext(
+        image=settings.drift_image,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        credentials_secret=settings.s3_credentials_secret,
+        pod_labels=settings.drift_pod_labels,
+    )
 
 
 class ObjectLocks:

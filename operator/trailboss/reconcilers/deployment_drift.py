@@ -29,6 +29,7 @@ from trailboss.builders.serving import Owner
 from trailboss.clients.storage import StoreUnavailable
 from trailboss.policies import drift as policy
 from trailboss.policies.training import observe_job
+from trailboss.reconcilers.common import drift_job_context
 from trailboss.reconcilers.deployment_children import owner_of
 from trailboss.reconcilers.turn import Turn
 
@@ -84,13 +85,7 @@ def _start(turn: Served, monitoring: MonitoringSpec, owner: Owner, number: int) 
         monitoring, profile=profile, namespace=turn.namespace, deployment=turn.name,
         model_version=version, result=result,
     )  # fmt: skip
-    settings = turn.svc.settings
-    ctx = jobs.JobContext(
-        image=settings.drift_image,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        credentials_secret=settings.s3_credentials_secret,
-        pod_labels=settings.drift_pod_labels,
-    )
+    ctx = drift_job_context(turn.svc.settings)
     turn.svc.kube.create(jobs.check_job(owner, number, args, ctx))
     turn.requeue(POLL_SECONDS)
 

@@ -21,6 +21,7 @@ from trailboss.builders import drift as jobs
 from trailboss.clients.storage import StoreUnavailable
 from trailboss.policies import drift as policy
 from trailboss.policies.training import observe_job
+from trailboss.reconcilers.common import drift_job_context
 from trailboss.reconcilers.turn import Turn
 
 Version = Turn[ModelVersion]
@@ -74,13 +75,7 @@ def _create(turn: Version, owner: jobs.ModelVersionOwner) -> None:
     location = policy.profile_location(_artifact(turn.status) or "")
     if source is None or location is None:
         return
-    settings = turn.svc.settings
-    ctx = jobs.JobContext(
-        image=settings.drift_image,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        credentials_secret=settings.s3_credentials_secret,
-        pod_labels=settings.drift_pod_labels,
-    )
+    ctx = drift_job_context(turn.svc.settings)
     turn.svc.kube.create(jobs.profile_job(owner, policy.profile_command(source, location), ctx))
     turn.set_condition(
         REFERENCE_PROFILE_READY, False, ModelReason.PROFILE_BUILDING,
