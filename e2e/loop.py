@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from e2e.cluster import ROOT, Cluster, ready
+from e2e.cluster import ROOT, Cluster, ready, wait_for
 from e2e.lifecycle import s3, seed_dataset, split
 from e2e.serving import Load, share
 
@@ -32,6 +32,8 @@ EXAMPLE = ROOT / "examples" / "trainingrun-churn.yaml"
 LABEL = "target"
 CALIBRATION = 1.3
 """The shift: every measurement the client sends after it is 30 % larger."""
+CANDIDATE = {"n_estimators": "200", "max_depth": "8"}
+"""Hyperparameters of v2 and of the retraining template."""
 
 
 class LoopFailed(AssertionError):
@@ -189,6 +191,10 @@ class Sample:
     canary: str | None
     weight: int | None
 
+    @property
+    def state(self) -> tuple[str | None, str | None, str | None, int | None]:
+        return (self.phase, self.stable, self.canary, self.weight)
+
 
 @dataclass
 class StepShare:
@@ -232,7 +238,6 @@ class Timeline:
     steps: list[StepShare] = field(default_factory=list)
     _settled: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _error: BaseException | None = None
 
     def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -253,8 +258,8 @@ class Timeline:
         while not self._stop.wait(1.0):
             try:
                 self.poll()
-            except Exception as error:  # an API hiccup must not end the watch
-                self._error = error
+            except Exception:  # an API hiccup must not end the watch; the next poll sees it all
+                continue
 
     def poll(self) -> None:
         ns = self.setting.namespace
@@ -297,8 +302,7 @@ class Timeline:
         at_weight = not sample.canary or (canary and canary[0]["desiredWeight"] == sample.weight)
         if self._settled is None and at_weight and traffic and all(_holds(t) for t in traffic):
             self._settled = now  # the step's pods are all ready: its weight holds from here
-        what = (sample.phase, sample.stable, sample.canary, sample.weight)
-        if previous and what == (previous.phase, previous.stable, previous.canary, previous.weight):
+        if previous and sample.state == previous.state:
             return
         if previous and previous.canary and previous.weight and self.load is not None:
             self._step_ended(previous.canary, previous.weight, now)
@@ -325,6 +329,10 @@ class Timeline:
             f"  the client got {step.observed:.0%} of {step.answers} answers from {canary} "
             f"at weight {weight}%"
         )
+
+    def decided(self, version: str) -> int:
+        """Checks of ``version`` that had enough rows to reach a verdict."""
+        return sum(c.version == version and c.drifted is not None for c in self.checks)
 
     def _drift(self, drift: dict[str, Any]) -> None:
         number = drift.get("checks") or 0
@@ -417,7 +425,7 @@ class Loop:
         with self.timeline:
             self._apply(training_run(s, self.outcome.first, {"n_estimators": "50"}))
             self._wait_version(self.outcome.first)
-            self._apply(deployment(s, {"n_estimators": "200", "max_depth": "8"}))
+            self._apply(deployment(s, CANDIDATE))
             self._wait_stable(self.outcome.first, 300)
             with self._client() as load:
                 self.timeline.mark(
@@ -427,21 +435,17 @@ class Loop:
                 self._wait(
                     "the client's first answers", lambda: any(a.ok for a in load.since(0)), 60
                 )
-                self._apply(
-                    training_run(
-                        s, self.outcome.candidate, {"n_estimators": "200", "max_depth": "8"}
-                    )
-                )
+                self._apply(training_run(s, self.outcome.candidate, CANDIDATE))
                 self._wait_version(self.outcome.candidate)
                 self.timeline.mark(f"{self.outcome.candidate} Validated: canary starts")
                 self._wait_stable(self.outcome.candidate, 300)
                 self.timeline.mark(f"{self.outcome.candidate} promoted")
-                self._watch_unshifted()
+                self._wait_checks(self.outcome.candidate, 2)  # unshifted traffic, watched
                 self._shift()
                 self._wait_retraining()
                 self._wait_stable(str(self.outcome.retrained), 420)
                 self.timeline.mark(f"{self.outcome.retrained} promoted")
-                self._wait_no_drift(str(self.outcome.retrained))
+                self._wait_checks(str(self.outcome.retrained), 1)
                 load.stop()
         return self.outcome
 
@@ -460,21 +464,10 @@ class Loop:
         self.load = load
         return load
 
-    def _watch_unshifted(self) -> None:
-        """Two decided checks of the new stable version on unshifted traffic."""
-        version = self.outcome.candidate
+    def _wait_checks(self, version: str, count: int) -> None:
         self._wait(
-            f"two drift checks of {version} with enough rows",
-            lambda: (
-                len(
-                    [
-                        c
-                        for c in self.timeline.checks
-                        if c.version == version and c.drifted is not None
-                    ]
-                )
-                >= 2
-            ),
+            f"{count} drift check(s) of {version} with enough rows",
+            lambda: self.timeline.decided(version) >= count,
             8 * self.setting.interval,
         )
 
@@ -505,15 +498,6 @@ class Loop:
         self.outcome.retrained = str(record["modelVersion"])
         self.outcome.retraining_run = str(record["trainingRun"])
         self.timeline.mark(f"{self.outcome.retrained} Validated: canary starts")
-
-    def _wait_no_drift(self, version: str) -> None:
-        self._wait(
-            f"a drift check of {version} with enough rows",
-            lambda: any(
-                c.version == version and c.drifted is not None for c in self.timeline.checks
-            ),
-            8 * self.setting.interval,
-        )
 
     # Helpers ----------------------------------------------------------------------
 
@@ -553,15 +537,12 @@ class Loop:
         self._wait(f"{version} to serve all traffic", stable, timeout)
 
     def _wait(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = check()
-            if found:
-                return found
-            time.sleep(1)
-        raise LoopFailed(
-            f"gave up after {timeout:.0f}s waiting for {what}; deployment status: {self._status()}"
-        )
+        try:
+            return wait_for(what, check, timeout, interval=1)
+        except LoopFailed:
+            raise
+        except AssertionError as error:
+            raise LoopFailed(f"{error}; deployment status: {self._status()}") from None
 
 
 def _ensure_bucket(env: dict[str, str], uri: str) -> None:

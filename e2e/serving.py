@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from e2e.cluster import Cluster
 from e2e.lifecycle import s3, split
 
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -161,6 +162,14 @@ class Load:
     def _raise(self) -> None:
         if self.error is not None:
             raise RuntimeError(f"the client stopped: {self.error!r}") from self.error
+
+
+def served_versions(cluster: Cluster, namespace: str, deployment: str = "churn") -> set[str]:
+    """The ModelVersions that have model server Deployments (apps/v1) right now."""
+    found = cluster.apps.list_namespaced_deployment(
+        namespace, label_selector=f"trailboss.dev/deployment={deployment}"
+    ).items
+    return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
 
 
 def v2_request(rows: list[list[float]], features: list[str] = FEATURES) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from e2e.cluster import ROOT, Cluster, Operator, ready, wait_for
-from e2e.serving import Load, model_version, publish_model, share
+from e2e.serving import Load, model_version, publish_model, served_versions, share
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 REPLICAS = 4
@@ -148,13 +148,6 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     assert (still["phase"], still.get("canaryVersion")) == ("Degraded", None)
 
 
-def _servers(cluster: Cluster, namespace: str) -> set[str]:
-    found = cluster.apps.list_namespaced_deployment(
-        namespace, label_selector="trailboss.dev/deployment=churn"
-    ).items
-    return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
-
-
 def _argocd_health(status: dict[str, Any]) -> str:
     from lupa import lua51
 
@@ -234,7 +227,7 @@ def test_version_policy_rolls_out_a_newly_validated_version_and_never_a_rejected
     _label(cluster, namespace, "v2")
     wait_for("v2 promoted by the policy", lambda: cluster.status(
         namespace, "deployments", "churn").get("stableVersion") == "v2", 180)  # fmt: skip
-    assert "v4" not in _servers(cluster, namespace)
+    assert "v4" not in served_versions(cluster, namespace)
 
 
 def _label(cluster: Cluster, namespace: str, version: str) -> None:
@@ -259,7 +252,7 @@ def test_kill_9_during_a_rollout_resumes_from_status(
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)
     assert (status["phase"], status["stableVersion"]) == ("Healthy", "v2")
     assert seen_steps[-1] == 50  # every step was taken, none skipped by a restart
-    assert _servers(cluster, namespace) <= {"v1", "v2"}
+    assert served_versions(cluster, namespace) <= {"v1", "v2"}
     # Events are posted after the status write that they announce, so a kill in
     # between loses one (each kill here lands right after such a write); a
     # restart must never announce a step twice.

@@ -5,8 +5,6 @@ away from becoming a storm of runs."""
 from __future__ import annotations
 
 import json
-import urllib.parse
-import urllib.request
 from typing import Any
 
 import pytest
@@ -14,7 +12,16 @@ import pytest
 from e2e.cluster import Cluster, Operator, wait_for
 from e2e.lifecycle import TRAINER, s3, split
 from e2e.loop import Loop, LoopFailed, Outcome, Setting
-from e2e.serving import SHIFTED, Inputs, Load, model_version, publish_model, reference_csv
+from e2e.serving import (
+    SHIFTED,
+    Inputs,
+    Load,
+    model_version,
+    publish_model,
+    reference_csv,
+    served_versions,
+)
+from e2e.traffic import promql
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 RETRAINED_BY = "trailboss.dev/retrained-by"
@@ -89,7 +96,7 @@ def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     assert events.count("RetrainingTriggered") == 1, events
     wait_for(
         "the replaced versions' pods to go",
-        lambda: _servers(cluster, namespace) == {outcome.retrained},
+        lambda: served_versions(cluster, namespace) == {outcome.retrained},
         60,
     )
     _servers_reported_to_prometheus_and_s3(cluster, setting, outcome)
@@ -105,13 +112,6 @@ def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     assert waited.returncode == 0, waited.stderr
 
 
-def _servers(cluster: Cluster, namespace: str) -> set[str]:
-    found = cluster.apps.list_namespaced_deployment(
-        namespace, label_selector="trailboss.dev/deployment=churn"
-    ).items
-    return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
-
-
 def _servers_reported_to_prometheus_and_s3(
     cluster: Cluster, setting: Setting, outcome: Outcome
 ) -> None:
@@ -123,7 +123,10 @@ def _servers_reported_to_prometheus_and_s3(
         "sum by (version) (max_over_time("
         f'trailboss_model_requests_total{{model="{setting.model}"}}[15m]))'
     )
-    counted = {r["metric"]["version"]: float(r["value"][1]) for r in _promql(cluster, query)}
+    counted = {
+        r["metric"]["version"]: float(r["value"][1])
+        for r in promql(cluster.env["TRAILBOSS_PROMETHEUS_URL"], query)
+    }
     assert all(counted.get(v, 0) > 0 for v in versions), counted
     bucket, prefix = split(setting.predictions)
     for version in versions:
@@ -247,7 +250,7 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
     rejected_version = status["retrainings"][0]["modelVersion"]
     condition = next(c for c in status["conditions"] if c["type"] == "Retraining")
     assert (condition["status"], condition["reason"]) == ("False", "Cooldown"), condition
-    assert _servers(cluster, namespace) == {"v1"}
+    assert served_versions(cluster, namespace) == {"v1"}
     assert (status["stableVersion"], status.get("canaryVersion")) == ("v1", None)
     assert rejected_version
     assert rejected_version not in json.dumps(status["traffic"])
@@ -273,20 +276,13 @@ def _drift_is_reported(cluster: Cluster, namespace: str) -> None:
     selector = f'namespace="{namespace}",deployment="churn"'
 
     def exported() -> list[str] | None:
-        series = _promql(cluster, f"trailboss_drift_detected{{{selector}}} == 1")
+        series = promql(
+            cluster.env["TRAILBOSS_PROMETHEUS_URL"], f"trailboss_drift_detected{{{selector}}} == 1"
+        )
         names = sorted(s["metric"]["feature"] for s in series)
         return names if names == list(SHIFTED) else None
 
     assert wait_for("Prometheus to hold the drifted features", exported, 60) == list(SHIFTED)
-    share = _promql(cluster, f"trailboss_drift_share{{{selector}}}")
+    share = promql(cluster.env["TRAILBOSS_PROMETHEUS_URL"], f"trailboss_drift_share{{{selector}}}")
     assert share
     assert float(share[0]["value"][1]) >= 0.5
-
-
-def _promql(cluster: Cluster, query: str) -> list[dict[str, Any]]:
-    url = f"{cluster.env['TRAILBOSS_PROMETHEUS_URL']}/api/v1/query?" + urllib.parse.urlencode(
-        {"query": query}
-    )
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        result: list[dict[str, Any]] = json.load(reply)["data"]["result"]
-        return result
