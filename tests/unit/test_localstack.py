@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e.stack.localstack.bootstrap import choose_s3_backend
+from e2e.stack.localstack.pods import netns
 from e2e.stack.localstack.pods.netns import allocate_ip, veth_name
 from e2e.stack.localstack.pods.probes import ProbeState, parse_probe
 from e2e.stack.localstack.pods.restarts import (
@@ -13,7 +15,7 @@ from e2e.stack.localstack.pods.restarts import (
     exit_code,
     should_restart,
 )
-from e2e.stack.localstack.pods.runner import serves
+from e2e.stack.localstack.pods.runner import CLAIMED, Runner, serves
 from e2e.stack.localstack.pods.status import ContainerReport, running_status
 from e2e.stack.localstack.settings import StackError
 
@@ -147,3 +149,72 @@ def test_ready_condition_follows_the_container() -> None:
     assert conditions["Ready"] == conditions["ContainersReady"] == "False"
     assert status["podIP"] == "10.244.128.5"
     assert status["containerStatuses"][0]["restartCount"] == 2
+
+
+class RecordingKube:
+    """The runner's API calls, recorded; the pods it lists are set by the test."""
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.listed = pods
+        self.calls: list[tuple[str, str, object]] = []
+
+    def fake_nodes(self) -> set[str]:
+        return {"kwok-node-0"}
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.listed
+
+    def patch(self, pod: dict[str, Any], body: object, subresource: str = "") -> None:
+        self.calls.append(("patch" + subresource, pod["metadata"]["name"], body))
+
+    def delete_now(self, pod: dict[str, Any]) -> None:
+        self.calls.append(("delete", pod["metadata"]["name"], None))
+
+
+def training_pod(**meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "train-0", "namespace": "ns", "uid": "u-1", **meta},
+        "spec": {
+            "nodeName": "kwok-node-0",
+            "restartPolicy": "Never",
+            "containers": [{"name": "train", "command": ["sleep", "30"]}],
+        },
+        "status": {"phase": "Pending"},
+    }
+
+
+def phases_written(kube: RecordingKube) -> list[str]:
+    return [
+        body["status"]["phase"]  # type: ignore[index]
+        for call, _, body in kube.calls
+        if call == "patch/status"
+    ]
+
+
+def test_a_running_pod_deleted_is_reported_failed_before_it_goes(tmp_path: Path) -> None:
+    """The Job controller frees a pod's tracking finalizer only once the pod is
+    finished; a pod deleted while it runs must say so, or its namespace never goes."""
+    pod = training_pod()
+    kube = RecordingKube([pod])
+    runner = Runner(kube, tmp_path, pod_network=False)  # type: ignore[arg-type]
+    runner.sync()
+    assert phases_written(kube) == ["Running"]
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    runner.sync()
+    assert phases_written(kube) == ["Running", "Failed"]
+    assert kube.calls[-1][0] == "delete"
+    assert not runner.containers
+
+
+def test_a_deleted_pod_left_running_by_an_earlier_runner_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(netns, "delete", lambda uid: None)
+    pod = training_pod(
+        annotations={CLAIMED: "2026-01-01T00:00:00Z"}, deletionTimestamp="2026-01-01T00:01:00Z"
+    )
+    pod["status"] = {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"}
+    kube = RecordingKube([pod])
+    Runner(kube, tmp_path, pod_network=False).sync()  # type: ignore[arg-type]
+    assert phases_written(kube) == ["Failed"]
+    assert [c[0] for c in kube.calls] == ["patch/status", "delete"]

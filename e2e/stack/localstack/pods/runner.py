@@ -105,6 +105,8 @@ class Runner:
     def adopt_or_start(self, pod: Pod) -> None:
         meta, phase = pod["metadata"], pod.get("status", {}).get("phase")
         if meta.get("deletionTimestamp"):
+            if CLAIMED in (meta.get("annotations") or {}) and phase not in ("Succeeded", "Failed"):
+                guarded(pod, self.finish_deleted, pod)
             guarded(pod, self.kube.delete_now, pod)
         elif CLAIMED not in (meta.get("annotations") or {}):
             guarded(pod, self.start, pod)
@@ -256,7 +258,7 @@ class Runner:
         m = c.pod["metadata"]
         log.info("%s/%s: pod deleted, stopping it", m["namespace"], m["name"])
         c.kill()
-        if c.final is None:
+        if not c.final:
             ended = c.popen is not None and c.popen.poll() is not None
             code = exit_code(c.popen.returncode) if ended and c.popen else 137
             reason, started = "Error" if code else "Completed", c.started_at or timestamp()
@@ -284,6 +286,17 @@ class Runner:
         report = ContainerReport(terminated(137, "PodRunnerRestarted", started, why))
         address = pod.get("status", {}).get("podIP") or HOST_IP
         self.kube.patch(pod, finished_status(pod, address, report), "/status")
+
+    def finish_deleted(self, pod: Pod) -> None:
+        """A deleted pod this runner no longer tracks but that still looks running (a
+        status write lost to an error or a restart): report it finished, so the Job
+        controller releases its tracking finalizer and the pod can go."""
+        kill_orphan(pod)
+        netns.delete(pod["metadata"]["uid"])
+        started = pod.get("status", {}).get("startTime") or timestamp()
+        report = ContainerReport(terminated(137, "Error", started, "the pod was deleted"))
+        address = pod.get("status", {}).get("podIP") or HOST_IP
+        patch_unless_gone(self.kube, pod, finished_status(pod, address, report))
 
     def stop_all(self) -> None:
         for c in self.containers.values():
