@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from e2e.cluster import Cluster
+from e2e.cluster import Cluster, wait_for
 from e2e.lifecycle import s3, split
 
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -158,6 +158,19 @@ class Load:
     def failures(self, since: float = 0.0) -> int:
         self._raise()
         return sum(not a.ok for a in list(self.answers) if a.at >= since)
+
+    def errors(self, since: float = 0.0) -> list[tuple[float, str | None]]:
+        """When and why each request since then failed, for assertion messages."""
+        return [(round(a.at - since, 1), a.error) for a in self.since(since) if not a.ok]
+
+    def answering(self, timeout: float = 60.0) -> float:
+        """When the first request succeeded, waiting for it: a Service answers
+        a moment after its pods are ready, once kube-proxy has its endpoints."""
+
+        def first() -> float | None:
+            return next((a.at for a in self.since(0.0) if a.ok), None)
+
+        return wait_for(f"{self.url} to answer", first, timeout)
 
     def _raise(self) -> None:
         if self.error is not None:

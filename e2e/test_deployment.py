@@ -148,6 +148,42 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     assert (still["phase"], still.get("canaryVersion")) == ("Degraded", None)
 
 
+def test_a_newer_version_mid_rollout_supersedes_the_canary(
+    cluster: Cluster, namespace: str, models: dict[str, str], serving: Load
+) -> None:
+    """v1 serves, v2's canary starts, then Git moves on to v4: v2's canary is
+    dropped, v4 starts over from stable v1 and is promoted; no request fails."""
+    good = f"s3://mlflow/e2e/{namespace}/v2/model"
+    cluster.create(namespace, model_version("v4", models["model"], good))
+    cluster.wait_phase(namespace, "modelversions", "v4", {"Validated"}, 180)
+    since = time.monotonic()
+    _set_version(cluster, namespace, "v2")
+    wait_for("v2's first canary step", lambda: _canary(cluster, namespace) == ("v2", 25), 120)
+    _set_version(cluster, namespace, "v4")
+    wait_for("v4 to replace v2 as the canary", lambda: _canary(cluster, namespace)[0] == "v4", 60)
+    assert cluster.status(namespace, "deployments", "churn")["stableVersion"] == "v1"
+    shares = _step_shares(cluster, namespace, serving)
+    status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)
+    assert (status["phase"], status["stableVersion"]) == ("Healthy", "v4")
+    assert sorted(shares) == [25, 50], shares
+    for weight, observed in shares.items():
+        assert abs(observed - weight / 100) <= TOLERANCE, shares
+    assert serving.failures(since=since) == 0, serving.errors(since=since)
+    reasons = [e.reason for e in cluster.events(namespace, "churn")]
+    assert reasons.count("Superseded") == 1, reasons
+    wait_for("v1 and v2 scaled away", lambda: served_versions(cluster, namespace) == {"v4"}, 60)
+    waited = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "deployments.trailboss.dev/churn",
+        "--timeout=30s",
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+
+
+def _canary(cluster: Cluster, namespace: str) -> tuple[str | None, int | None]:
+    status = cluster.status(namespace, "deployments", "churn")
+    return status.get("canaryVersion"), status.get("canaryWeight")
+
+
 def _argocd_health(status: dict[str, Any]) -> str:
     from lupa import lua51
 

@@ -91,7 +91,7 @@ def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     after = [c for c in timeline.checks if c.version == outcome.retrained and c.drifted is not None]
     assert after, timeline.checks
     assert after[-1].drifted is False, after  # trained on the new data: no drift
-    assert load.failures() == 0, [(a.at, a.error) for a in load.answers if not a.ok]
+    assert load.failures() == 0, load.errors()
     events = [e.reason for e in cluster.events(namespace, "churn")]
     assert events.count("RetrainingTriggered") == 1, events
     wait_for(
@@ -209,6 +209,7 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
     inputs.shift()
     url = f"http://{service.spec.cluster_ip}:8080/v2/models/{model}/infer"
     with Load(url, rows=inputs, per_second=10, limit=4000, deadline=360) as load:
+        answering = load.answering()
         runs = wait_for(
             "a retraining run", lambda: _retraining_runs(cluster, namespace, "churn"), 180
         )
@@ -241,7 +242,7 @@ def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
             ),
             120,
         )
-        assert load.failures() == 0
+        assert load.failures(since=answering) == 0, load.errors(since=answering)
 
     status = cluster.status(namespace, "deployments", "churn")
     assert status["drift"]["consecutive"] >= 4, status["drift"]

@@ -1,0 +1,170 @@
+"""A minute without MLflow, then a minute without S3, while runs train, with the
+operator running: no training work is lost and nothing is done twice.
+
+Six runs of the example trainer, in three waves, each with ``backoffLimit: 0``
+so that one counted pod failure would fail its run:
+
+* wave 1 is training when MLflow goes away;
+* wave 2 is created while MLflow is away (the operator holds it), and starts
+  training as S3 goes away;
+* wave 3 is created while S3 is away (the operator holds it).
+
+In each wave one run retries for the trainer's default budget (five minutes,
+longer than the outage) and one for 20 s: its pods give up with the contract's
+exit code 75 and are replaced by the Job without counting against the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.cluster import Cluster, Operator, ready, stack_command, wait_for
+from e2e.lifecycle import TRAINER, runs_tagged, seed_dataset, training_run, versions_tagged
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+OUTAGE_SECONDS = 60
+BUDGETS = {"patient": "300", "brief": "20"}  # TRAILBOSS_RETRY_SECONDS of the trainer
+# The pod is Running a few seconds before the trainer's first call, so the outage
+# below begins before that call for certain.
+COMMAND = ["sh", "-c", f"sleep 5 && exec python {TRAINER}"]
+
+
+class Outages:
+    """Stops and starts the local stack's servers; everything stopped comes back."""
+
+    def __init__(self) -> None:
+        self.stopped: set[str] = set()
+
+    def stop(self, component: str) -> float:
+        assert stack_command("stop", component).returncode == 0
+        self.stopped.add(component)
+        return time.monotonic()
+
+    def start(self, component: str) -> None:
+        result = stack_command("start", component)
+        assert result.returncode == 0, result.stdout + result.stderr
+        self.stopped.discard(component)
+
+
+@pytest.fixture
+def outages(cluster: Cluster) -> Iterator[Outages]:
+    if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
+        pytest.skip("stopping MLflow and S3 needs the local stack")
+    outages = Outages()
+    yield outages
+    for component in sorted(outages.stopped):
+        outages.start(component)
+
+
+def _wave(cluster: Cluster, namespace: str, wave: int, dataset: str) -> list[str]:
+    names = []
+    for kind, budget in BUDGETS.items():
+        run = training_run(
+            f"{kind}-{wave}",
+            command=COMMAND,
+            dataset=dataset,
+            env={"TRAILBOSS_RETRY_SECONDS": budget},
+            register={"validation": {"minimums": {"accuracy": 0.8}}},
+        )
+        run["spec"]["backoffLimit"] = 0
+        cluster.create(namespace, run)
+        names.append(run["metadata"]["name"])
+    return names
+
+
+def _wait_reason(cluster: Cluster, namespace: str, names: list[str], reason: str) -> None:
+    def held() -> bool:
+        return all(
+            ready(cluster.status(namespace, "trainingruns", n)).get("reason") == reason
+            for n in names
+        )
+
+    wait_for(f"{names} held with {reason}", held, 90)
+
+
+def _wait_training(cluster: Cluster, namespace: str, names: list[str]) -> None:
+    def training() -> bool:
+        return all(
+            cluster.status(namespace, "trainingruns", n).get("phase") == "Running" for n in names
+        )
+
+    wait_for(f"{names} to be training", training, 120)
+
+
+def _until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def _exit_codes(cluster: Cluster, namespace: str) -> list[int]:
+    codes = []
+    for pod in cluster.core.list_namespaced_pod(namespace).items:
+        for status in pod.status.container_statuses or []:
+            if status.state.terminated is not None:
+                codes.append(status.state.terminated.exit_code)
+    return codes
+
+
+def _operator_log(operator: Operator) -> Path:
+    return Path(operator.log_dir) / f"operator-{operator.starts}.log"
+
+
+def _log_since(operator: Operator, offset: int) -> str:
+    with _operator_log(operator).open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def test_a_minute_without_mlflow_then_without_s3_loses_and_repeats_nothing(
+    cluster: Cluster, namespace: str, running_operator: Operator, outages: Outages
+) -> None:
+    env = cluster.env
+    dataset = f"s3://datasets/{namespace}/churn.csv"
+    seed_dataset(env, dataset)
+    log_offset = _operator_log(running_operator).stat().st_size
+
+    first = _wave(cluster, namespace, 1, dataset)
+    _wait_training(cluster, namespace, first)
+    mlflow_down = outages.stop("mlflow")
+    second = _wave(cluster, namespace, 2, dataset)
+    _wait_reason(cluster, namespace, second, "TrackingServerUnavailable")
+    assert len(cluster.jobs(namespace)) == len(first)  # the held runs have no Job yet
+    _until(mlflow_down + OUTAGE_SECONDS)
+    outages.start("mlflow")
+
+    _wait_training(cluster, namespace, second)
+    s3_down = outages.stop("s3")
+    third = _wave(cluster, namespace, 3, dataset)
+    _wait_reason(cluster, namespace, third, "DataStoreUnavailable")
+    _until(s3_down + OUTAGE_SECONDS)
+    outages.start("s3")
+
+    runs = first + second + third
+    for name in runs:
+        status = cluster.wait_phase(namespace, "trainingruns", name, {"Succeeded", "Failed"}, 420)
+        assert status["phase"] == "Succeeded", (name, status)
+    # The outages did reach training: some pods gave up with the contract's exit
+    # code (75) and were replaced, none counted against `backoffLimit: 0`.
+    assert 75 in _exit_codes(cluster, namespace)
+    _assert_nothing_twice(cluster, namespace, runs)
+    tracebacks = _log_since(running_operator, log_offset).count("Traceback")
+    assert tracebacks == 0, running_operator.log_tail(120)
+
+
+def _assert_nothing_twice(cluster: Cluster, namespace: str, runs: list[str]) -> None:
+    """One Job, one MLflow run and one registry version per TrainingRun."""
+    jobs = [j.metadata.labels.get("trailboss.dev/trainingrun") for j in cluster.jobs(namespace)]
+    assert sorted(jobs) == sorted(runs)
+    for name in runs:
+        uid = cluster.uid(namespace, "trainingruns", name)
+        assert len(runs_tagged(cluster.env, uid)) == 1, name
+        version: dict[str, Any] = cluster.wait_phase(
+            namespace, "modelversions", name, {"Validated", "Rejected", "Failed"}, 180
+        )
+        assert version["phase"] == "Validated", (name, version)
+        mv_uid = cluster.uid(namespace, "modelversions", name)
+        assert len(versions_tagged(cluster.env, "churn", mv_uid)) == 1, name
