@@ -45,8 +45,9 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 	$(PY) -m pytest e2e
 
 .PHONY: bench
-bench: $(STAMP) stack-build ## Benchmarks on the local stack, with the baseline measured in the same run
+bench: $(STAMP) stack-build ## Benchmarks on the local stack (baseline measured in the same run), then rollout timing
 	$(PY) e2e/bench.py
+	$(PY) e2e/bench_rollout.py
 
 # Evidently only for the comparison, in its own venv: never a Trailboss dependency.
 BENCH_VENV := .venv-bench
