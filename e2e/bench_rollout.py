@@ -8,10 +8,11 @@ ClusterIP and stops by itself; a thread reads the Deployment's status every 0.2 
 
 1. A good rollout v1 -> v2, steps 25 %/30 s and 50 %/30 s (then 100 %, no
    pause), gated by a Prometheus error-rate query every 10 s. For each step:
-   its duration, from the first status showing it (canaryWeight set) to the
-   first showing the next step or the promotion, against its planned pause
-   (ratio, overshoot in seconds and in analysis intervals), and the same from
-   the operator's own stepStartedAt/promotedAt. Requests sent and failed from
+   how long its pods took to be ready (the pause begins then), and the pause
+   as held, from the first status showing the pods ready (pauseStartedAt set)
+   to the first showing the next step or the promotion, against the planned
+   pause (ratio, overshoot in seconds and in analysis intervals), and the same
+   from the operator's own pauseStartedAt/promotedAt. Requests sent and failed from
    the change to 5 s (the scale-down delay) after the promotion are reported,
    not asserted.
 2. A bad v3 that fails 60 % of its requests, failureLimit 1: from the
@@ -213,6 +214,8 @@ class Step:
     planned: float
     seen: float
     """When a poll first showed this step."""
+    ready: float
+    """When a poll first showed the step's pods ready (pauseStartedAt set)."""
     ended: float
     """When a poll first showed the next step or the promotion."""
     stamped: float | None
@@ -221,8 +224,14 @@ class Step:
     """The first letter of the phase of each of the step's measurements."""
 
     @property
+    def starting(self) -> float:
+        """Seconds the step's pods took to be ready; the pause counts from then."""
+        return self.ready - self.seen
+
+    @property
     def actual(self) -> float:
-        return self.ended - self.seen
+        """The pause as held: from the pods ready to the next step."""
+        return self.ended - self.ready
 
     @property
     def overshoot(self) -> float:
@@ -251,11 +260,18 @@ def firsts(samples: list[Sample], version: str) -> list[Sample]:
 def stamp(status: dict[str, Any], version: str) -> float | None:
     """When the operator says this state began: the step's start, or the promotion."""
     if status.get("canaryVersion") == version:
-        text = status.get("stepStartedAt")
+        text = status.get("pauseStartedAt")
     else:
         promoted = [p for p in status.get("promoted") or [] if p["version"] == version]
         text = promoted[-1]["promotedAt"] if promoted else None
     return dt.datetime.fromisoformat(text).timestamp() if text else None
+
+
+def pods_ready(samples: list[Sample], a: Sample, b: Sample) -> Sample:
+    """The first poll of step ``a`` (before ``b``) with its pause begun; ``b`` if none."""
+    step = a.status["currentStep"]
+    during = [s for s in samples if a.at <= s.at < b.at and s.status.get("currentStep") == step]
+    return next((s for s in during if s.status.get("pauseStartedAt")), b)
 
 
 def steps(samples: list[Sample], final: dict[str, Any], version: str) -> list[Step]:
@@ -263,11 +279,12 @@ def steps(samples: list[Sample], final: dict[str, Any], version: str) -> list[St
     found: list[Step] = []
     for a, b in pairwise(firsts(samples, version)):
         index, weight = a.status["currentStep"], a.status["canaryWeight"]
-        start, end = stamp(a.status, version), stamp(b.status, version)
+        ready = pods_ready(samples, a, b)
+        start, end = stamp(ready.status, version), stamp(b.status, version)
         marks = "".join(m["phase"][0] for m in analysis if m.get("step") == index)
         planned = STEPS[index][1] if index < len(STEPS) else 0
         stamped = end - start if start is not None and end is not None else None
-        found.append(Step(index, weight, planned, a.at, b.at, stamped, marks))
+        found.append(Step(index, weight, planned, a.at, ready.at, b.at, stamped, marks))
     return found
 
 
@@ -277,17 +294,20 @@ def print_steps(found: list[Step], answers: list[Answer], largest_gap: float) ->
         f"{INTERVAL} s; status polled every {POLL:g} s (largest gap {largest_gap:.2f} s)\n"
     )
     print(
-        "step  weight  planned s  actual s  status s  actual/planned  overshoot s"
+        "step  weight  pods s  planned s  actual s  status s  actual/planned  overshoot s"
         "  overshoot/interval  measurements"
     )
     for s in found:
         ratio = f"{s.actual / s.planned:13.2f}x" if s.planned else f"{'-':>14}"
         stamped = f"{s.stamped:8.0f}" if s.stamped is not None else f"{'-':>8}"
         print(
-            f"{s.index + 1:<4}  {s.weight:5d}%  {s.planned:9.1f}  {s.actual:8.1f}  {stamped}"
+            f"{s.index + 1:<4}  {s.weight:5d}%  {s.starting:6.1f}  {s.planned:9.1f}"
+            f"  {s.actual:8.1f}  {stamped}"
             f"  {ratio}  {s.overshoot:+11.1f}  {s.overshoot / INTERVAL:18.2f}  {s.marks}"
         )
-    print("status s: the same from the operator's stepStartedAt and promotedAt (whole seconds)")
+    print("pods s: from the step's weight set to its pods ready, when its pause begins")
+    print("actual s: the pause as held, from the pods ready to the next step or the promotion")
+    print("status s: the same from the operator's pauseStartedAt and promotedAt (whole seconds)")
     print("measurements: S(uccessful), F(ailed), I(nconclusive), E(rror), oldest first")
     if found:
         total = found[-1].ended - found[0].seen

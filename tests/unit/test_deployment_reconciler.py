@@ -166,6 +166,21 @@ def test_canary_follows_the_steps_then_promotes_and_retires_the_old_version() ->
     assert "canaryWeight" not in world.status()  # cleared on the server, not left stale
 
 
+def test_a_step_holds_its_weight_for_the_whole_pause_after_its_pods_are_ready() -> None:
+    steps = [{"weight": 10, "pause": "1m"}, {"weight": 50, "pause": "1m"}]
+    world = World(modelVersion="v1", rollout={"steps": steps})
+    world.add(_mv("v1", 1), _mv("v2", 2))
+    world.settle()
+    world.edit(modelVersion="v2")
+    world.reconcile()  # 10 %: the canary's pod is starting
+    world.now += dt.timedelta(seconds=40)
+    assert world.reconcile()["canaryWeight"] == 10
+    world.pods_ready()  # 40 s later its pod is ready: the minute starts now
+    assert world.reconcile()["canaryWeight"] == 10
+    assert world.settle(59)["canaryWeight"] == 10
+    assert world.settle(2)["canaryWeight"] == 50
+
+
 ANALYSIS = {
     "prometheusUrl": "http://prometheus:9090",
     "interval": "10s",

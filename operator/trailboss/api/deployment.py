@@ -177,7 +177,8 @@ class RolloutStep(ApiModel):
     weight: Annotated[int, Field(ge=0, le=100)]
     """Percent of traffic for the canary, 0 to 100."""
     pause: Duration | None = None
-    """How long to hold this step while analysis runs, e.g. `5m`."""
+    """How long to hold this step while analysis runs, e.g. `5m`. It counts from
+    when the step's pods are ready, so the weight is really served that long."""
 
 
 _QUERY_MIN_AT_MOST_MAX = Rule(
@@ -645,7 +646,11 @@ class DeploymentStatus(CommonStatus):
     current_step: int | None = None
     """Index of the rollout step in progress."""
     step_started_at: dt.datetime | None = None
-    """When the current step's pods became ready and its pause began."""
+    """When the current step began (its weight was set); the progress deadline
+    counts from here."""
+    pause_started_at: dt.datetime | None = None
+    """When the current step's pods were all ready: its pause counts from here,
+    so a step holds its weight for the whole pause, however long pods take."""
     rollout_started_at: dt.datetime | None = None
     """When the rollout of the canary version began."""
     target_version: str | None = None

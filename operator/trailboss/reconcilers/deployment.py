@@ -172,6 +172,7 @@ def _withdraw(turn: Served) -> None:
     status.canary_weight = None
     status.current_step = None
     status.step_started_at = None
+    status.pause_started_at = None
     status.rollout_started_at = None
 
 

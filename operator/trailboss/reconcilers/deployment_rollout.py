@@ -58,6 +58,7 @@ def start(turn: Rollout, version: str) -> None:
     status.current_step = len(steps(turn)) - 1 if fast else 0
     status.canary_weight = steps(turn)[status.current_step].weight
     status.step_started_at = now
+    status.pause_started_at = None
     status.rollout_started_at = now
     status.analysis = []
     how = "fast rollback to a recent stable version" if fast else "canary"
@@ -84,12 +85,14 @@ def advance(turn: Rollout, canary_ready: bool) -> None:
             return
         turn.requeue(POD_POLL_SECONDS)
         return
+    if status.pause_started_at is None:
+        status.pause_started_at = now
     analysis_ok = _analyse(turn, now)
     if status.canary_version is None or not analysis_ok:
         return
     step = steps(turn)[status.current_step or 0]
     pause = duration_seconds(step.pause) if step.pause else 0.0
-    remaining = pause - (now - started).total_seconds()
+    remaining = pause - (now - status.pause_started_at).total_seconds()
     if remaining > 0:
         turn.requeue(remaining)
         return
@@ -183,6 +186,7 @@ def _next_step(turn: Rollout, now: dt.datetime) -> None:
     status.current_step = following
     status.canary_weight = plan[following].weight
     status.step_started_at = now
+    status.pause_started_at = None
     turn.event(
         DeploymentReason.STEP_STARTED,
         f"step {following + 1}/{len(plan)}: {status.canary_weight}% to {status.canary_version}",
@@ -233,6 +237,7 @@ def _end(turn: Rollout) -> None:
     status.canary_weight = None
     status.current_step = None
     status.step_started_at = None
+    status.pause_started_at = None
     status.rollout_started_at = None
 
 
