@@ -4,6 +4,7 @@ to the same level-based reconcile."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -44,15 +45,21 @@ def by_model(
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-def model_version_changed(body: kopf.Body, type: str, **kwargs: Any) -> None:
-    """A ModelVersion appeared or changed phase: a version policy may pick it."""
+async def model_version_changed(body: kopf.Body, type: str, **kwargs: Any) -> None:
+    """A ModelVersion appeared or changed phase: a version policy may pick it.
+
+    Async on purpose: kopf updates its indexes on the event loop, so the index is
+    copied here, on the loop; iterating it from a worker thread can race an update.
+    The reconciles themselves block, so they run in a thread."""
     if type is None:  # the initial listing; the Deployments' own resume covers it
         return
     by_model: kopf.Index[tuple[str, str], tuple[str, str]] = kwargs["by_model"]
     meta = body["metadata"]
     key = (meta["namespace"], str((body.get("spec") or {}).get("model", "")))
-    for name, uid in by_model.get(key, []):
-        deployment.reconcile_latest(meta["namespace"], name, uid, services())
+    for name, uid in list(by_model.get(key, [])):
+        await asyncio.to_thread(
+            deployment.reconcile_latest, meta["namespace"], name, uid, services()
+        )
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={DEPLOYMENT_LABEL: kopf.PRESENT})
