@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from trailboss import s3
 from trailboss.api.trainingrun import DatasetPin
+from trailboss.settings import CONNECTIONS
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 
@@ -73,7 +74,11 @@ class Storage:
             with self._making:
                 if self._made is None:
                     self._made = s3.client(
-                        self.endpoint_url, attempts=2, connect_timeout=5, read_timeout=20
+                        self.endpoint_url,
+                        attempts=2,
+                        connect_timeout=5,
+                        read_timeout=20,
+                        connections=CONNECTIONS,
                     )
         return self._made
 

@@ -12,11 +12,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailboss.settings import CONNECTIONS
+
 # The operator retries on its own schedule; the client's default of 7 retries
 # with exponential backoff would hold a worker thread for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+# MLflow keeps 10 connections per server by default: with more worker threads the
+# others open a connection per call and throw it away.
+os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(CONNECTIONS))
 
 UID_TAG = "trailboss.dev/uid"
 OBJECT_TAG = "trailboss.dev/object"

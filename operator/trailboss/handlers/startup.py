@@ -6,6 +6,8 @@ import random
 
 import kopf
 
+from trailboss.settings import WORKERS
+
 FINALIZER = "trailboss.dev/finalizer"
 
 
@@ -29,4 +31,4 @@ def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
         settings.peering.priority = random.randint(1, 2**31 - 1)
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = WORKERS
