@@ -398,6 +398,7 @@ def main() -> int:
             )
 
     operator = benchkit.operator_process(env)
+    print(f"\noperator: {operator.python}, logs in {operator.log_dir}")
     operator.start()
     rss: dict[str, float] = {}
     try:

@@ -308,7 +308,8 @@ def main() -> int:
     operator = benchkit.operator_process(env)
     print(
         f"finished TrainingRuns {COUNTS} in namespace {namespace}"
-        f"{' with their (suspended) Jobs' if WITH_JOBS else ''}; operator: {operator.python}\n"
+        f"{' with their (suspended) Jobs' if WITH_JOBS else ''}\n"
+        f"operator: {operator.python}, logs in {operator.log_dir}\n"
         f"already in the cluster, also in the operator's backlog: {others}\n"
     )
     rounds: list[Round] = []
