@@ -45,9 +45,26 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 	$(PY) -m pytest e2e
 
 .PHONY: bench
-bench: $(STAMP) stack-build ## Benchmarks on the local stack (baseline measured in the same run), then rollout timing
+bench: $(STAMP) stack-build ## TrainingRun burst against raw Jobs and the floor (measured in the same run), then rollout timing
 	$(PY) e2e/bench.py
 	$(PY) e2e/bench_rollout.py
+
+.PHONY: bench-scale
+bench-scale: $(STAMP) stack-build ## Operator RSS, idle CPU and startup backlog with 1,000 and 5,000 finished TrainingRuns
+	$(PY) e2e/bench_scale.py
+
+# The operator's runtime dependencies only (mlflow-skinny, no dev tools), as in its
+# image, for the benchmarks' memory figures:
+# BENCH_OPERATOR_PYTHON=$(OPERATOR_VENV)/bin/python make bench-scale
+OPERATOR_VENV := .venv-operator
+
+.PHONY: operator-venv
+operator-venv: $(OPERATOR_VENV)/.installed ## A venv with only the operator's runtime dependencies, as in the image
+
+$(OPERATOR_VENV)/.installed: pyproject.toml
+	@test -x $(OPERATOR_VENV)/bin/python || $(PYTHON) -m venv $(OPERATOR_VENV)
+	$(OPERATOR_VENV)/bin/python -m pip install --quiet -e .
+	@touch $@
 
 # Evidently only for the comparison, in its own venv: never a Trailboss dependency.
 BENCH_VENV := .venv-bench
@@ -125,4 +142,4 @@ run: $(STAMP) ## Run the operator against the current kubeconfig
 
 .PHONY: clean
 clean: ## Remove the venv and caches in the tree
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OPERATOR_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -176,9 +176,10 @@ def free_port() -> int:
 class Operator:
     """``trailboss run`` as a real process, so tests can kill and restart it."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, python: str | None = None) -> None:
         self.env = env
         self.log_dir = log_dir
+        self.python = python or sys.executable
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.liveness_port = free_port()
@@ -187,14 +188,18 @@ class Operator:
     def start(self) -> None:
         self.starts += 1
         log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        # This checkout's operator, whichever checkout the interpreter's editable
+        # install points at.
+        path = [str(ROOT / "operator"), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {
             **os.environ,
             **self.env,
+            "PYTHONPATH": os.pathsep.join(path),
             "TRAILBOSS_METRICS_PORT": str(self.metrics_port),
             "TRAILBOSS_LIVENESS_PORT": str(self.liveness_port),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trailboss.cli", "run", "--all-namespaces"],
+            [self.python, "-m", "trailboss.cli", "run", "--all-namespaces"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

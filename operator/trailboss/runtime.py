@@ -23,6 +23,9 @@ def run_operator(settings: Settings, *, verbose: bool = False) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port)
+    from trailboss.memory import start_trimming
+
+    start_trimming()  # gives a burst's memory back to the OS once it is over
     liveness = (
         f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
     )

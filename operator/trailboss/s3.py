@@ -12,13 +12,19 @@ from botocore.config import Config
 
 
 def client(
-    endpoint_url: str | None, *, attempts: int, connect_timeout: float, read_timeout: float
+    endpoint_url: str | None,
+    *,
+    attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+    connections: int = 10,
 ) -> Any:
     """Credentials come from boto3's usual chain (environment, IRSA, instance profile).
 
     A session of its own, not boto3's process-wide default one: that one
     resolves credentials once and keeps them, so a client made after the
-    environment changed would still sign with the old keys."""
+    environment changed would still sign with the old keys. ``connections``: how
+    many threads may call it at once without waiting (botocore's default is 10)."""
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url,
@@ -27,5 +33,6 @@ def client(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             s3={"addressing_style": "path"},
+            max_pool_connections=connections,
         ),
     )

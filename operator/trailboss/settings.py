@@ -9,6 +9,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trailboss import __version__
 
+WORKERS = 16
+"""kopf's handler threads: how many reconciles run at once."""
+REQUEUE_WORKERS = 4
+"""Threads that run the reconciles objects asked to come back for."""
+CONNECTIONS = WORKERS + REQUEUE_WORKERS
+"""Connections each client keeps to its server: one per thread that may call it,
+so no reconcile waits for a connection or opens one that is then thrown away."""
+
 
 class Settings(BaseSettings):
     """Everything the operator needs to know about its surroundings.

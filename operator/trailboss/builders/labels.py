@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "trailboss"
 TRAININGRUN_LABEL = "trailboss.dev/trainingrun"
 MODEL_LABEL = "trailboss.dev/model"
@@ -18,7 +19,7 @@ def standard(name: str, component: str, instance: str) -> dict[str, str]:
         "app.kubernetes.io/instance": instance,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": "trailboss",
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        MANAGED_BY_LABEL: MANAGED_BY,
     }
 
 

@@ -22,8 +22,8 @@ FIELD_MANAGER = "trailboss"
 log = logging.getLogger(__name__)
 
 
-# At least as many connections as kopf's worker threads, so no reconcile waits
-# for a connection or pays for a new TLS handshake.
+# At least one connection per reconciling thread (settings.CONNECTIONS), so no
+# reconcile waits for a connection or pays for a new TLS handshake.
 POOL_SIZE = 32
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from trailboss import s3
 from trailboss.api.trainingrun import DatasetPin
+from trailboss.settings import CONNECTIONS
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 
@@ -60,7 +62,25 @@ def digest(entries: list[tuple[str, int, str]]) -> str:
 
 class Storage:
     def __init__(self, endpoint_url: str | None = None) -> None:
-        self._s3 = s3.client(endpoint_url, attempts=2, connect_timeout=5, read_timeout=20)
+        self.endpoint_url = endpoint_url
+        self._made: Any = None
+        self._making = threading.Lock()
+
+    @property
+    def _s3(self) -> Any:
+        """The S3 client, made at the first call: loading botocore's S3 model costs
+        about 14 MiB, which runs without datasets or artifacts to check never need."""
+        if self._made is None:
+            with self._making:
+                if self._made is None:
+                    self._made = s3.client(
+                        self.endpoint_url,
+                        attempts=2,
+                        connect_timeout=5,
+                        read_timeout=20,
+                        connections=CONNECTIONS,
+                    )
+        return self._made
 
     def pin(self, uri: str, now: dt.datetime) -> DatasetPin:
         """Pin one object (ETag, version id) or, for a ``/``-terminated URI, a prefix."""
@@ -123,8 +143,9 @@ class Storage:
         return document if isinstance(document, dict) else None
 
     def _call(self, method: str, **kwargs: Any) -> Any:
+        client = self._s3
         try:
-            return getattr(self._s3, method)(**kwargs)
+            return getattr(client, method)(**kwargs)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"

@@ -8,14 +8,20 @@ by it, so a restart or a retried reconcile never creates a second one.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from trailboss.settings import CONNECTIONS
 
 # The operator retries on its own schedule; the client's default of 7 retries
 # with exponential backoff would hold a worker thread for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+# MLflow keeps 10 connections per server by default: with more worker threads the
+# others open a connection per call and throw it away.
+os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(CONNECTIONS))
 
 UID_TAG = "trailboss.dev/uid"
 OBJECT_TAG = "trailboss.dev/object"
@@ -60,18 +66,31 @@ class Tracking:
     """A thin wrapper over ``MlflowClient`` that maps its errors to two kinds."""
 
     def __init__(self, tracking_uri: str, ui_url: str | None = None) -> None:
-        from mlflow.tracking import MlflowClient  # imported late: it is heavy
-
         self.uri = tracking_uri
         self.ui_url = (ui_url or tracking_uri).rstrip("/")
-        self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._experiments: dict[str, str] = {}
+        self._made: Any = None
+        self._making = threading.Lock()
+
+    @property
+    def _client(self) -> Any:
+        """The ``MlflowClient``, made at the first call rather than at startup:
+        importing MLflow costs about 100 MiB, and an operator whose objects are
+        all settled never calls the tracking server."""
+        if self._made is None:
+            with self._making:
+                if self._made is None:
+                    from mlflow.tracking import MlflowClient
+
+                    self._made = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._made
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         from mlflow.exceptions import MlflowException
 
+        client = self._client
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return getattr(client, method)(*args, **kwargs)
         except MlflowException as error:
             if _is_client_error(error):
                 code = str(getattr(error, "error_code", ""))

@@ -16,6 +16,7 @@ from trailboss.reconcilers import deployment as deployment_reconciler
 from trailboss.reconcilers import modelversion as modelversion_reconciler
 from trailboss.reconcilers import trainingrun as trainingrun_reconciler
 from trailboss.reconcilers.requeue import Requeue
+from trailboss.settings import REQUEUE_WORKERS
 
 __all__ = ["deployment", "install", "modelversion", "trainingrun"]
 
@@ -32,7 +33,7 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     svc = services()
     configure(settings, svc.settings.peering)
     # One queue of "come back at T" for every kind.
-    requeue = Requeue()
+    requeue = Requeue(workers=REQUEUE_WORKERS)
     trainingrun_reconciler.driver.requeue = requeue
     modelversion_reconciler.driver.requeue = requeue
     deployment_reconciler.driver.requeue = requeue

@@ -6,6 +6,10 @@ import random
 
 import kopf
 
+from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL
+from trailboss.builders.serving import DEPLOYMENT_LABEL
+from trailboss.settings import WORKERS
+
 FINALIZER = "trailboss.dev/finalizer"
 
 
@@ -29,4 +33,18 @@ def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
         settings.peering.priority = random.randint(1, 2**31 - 1)
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = WORKERS
+    _watch_only_own_children(settings)
+
+
+def _watch_only_own_children(settings: kopf.OperatorSettings) -> None:
+    """The API server sends only the Jobs and model servers the operator made
+    (every Job it makes is labelled managed-by trailboss, every model server with
+    its Deployment), so the operator neither receives nor keeps in memory the
+    other Jobs and apps/v1 Deployments of the cluster. The handlers' own label
+    filters stay as they are. Older kopf (before 1.45) filters on its side only."""
+    selectors = getattr(settings.watching, "label_selectors", None)
+    if selectors is None:
+        return
+    selectors["batch", "v1", "jobs"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    selectors["apps", "v1", "deployments"] = DEPLOYMENT_LABEL
