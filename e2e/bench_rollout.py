@@ -257,10 +257,11 @@ def firsts(samples: list[Sample], version: str) -> list[Sample]:
     return found
 
 
-def stamp(status: dict[str, Any], version: str) -> float | None:
-    """When the operator says this state began: the step's start, or the promotion."""
+def stamp(status: dict[str, Any], version: str, field: str) -> float | None:
+    """When the operator says this state began: ``field`` of the canary's step
+    (its start, or its pause's start), or the promotion."""
     if status.get("canaryVersion") == version:
-        text = status.get("pauseStartedAt")
+        text = status.get(field)
     else:
         promoted = [p for p in status.get("promoted") or [] if p["version"] == version]
         text = promoted[-1]["promotedAt"] if promoted else None
@@ -280,7 +281,8 @@ def steps(samples: list[Sample], final: dict[str, Any], version: str) -> list[St
     for a, b in pairwise(firsts(samples, version)):
         index, weight = a.status["currentStep"], a.status["canaryWeight"]
         ready = pods_ready(samples, a, b)
-        start, end = stamp(ready.status, version), stamp(b.status, version)
+        start = stamp(ready.status, version, "pauseStartedAt")
+        end = stamp(b.status, version, "stepStartedAt")
         marks = "".join(m["phase"][0] for m in analysis if m.get("step") == index)
         planned = STEPS[index][1] if index < len(STEPS) else 0
         stamped = end - start if start is not None and end is not None else None
@@ -307,7 +309,10 @@ def print_steps(found: list[Step], answers: list[Answer], largest_gap: float) ->
         )
     print("pods s: from the step's weight set to its pods ready, when its pause begins")
     print("actual s: the pause as held, from the pods ready to the next step or the promotion")
-    print("status s: the same from the operator's pauseStartedAt and promotedAt (whole seconds)")
+    print(
+        "status s: the same from the operator's pauseStartedAt to the next stepStartedAt or "
+        "promotedAt (whole seconds)"
+    )
     print("measurements: S(uccessful), F(ailed), I(nconclusive), E(rror), oldest first")
     if found:
         total = found[-1].ended - found[0].seen
