@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import re
 import sys
@@ -163,7 +164,7 @@ def print_cpu(phases: dict[str, dict[str, float]]) -> None:
     names = sorted({n for cpu in phases.values() for n in cpu}, key=_cpu_order)
     print(f"{'CPU seconds':<28}" + "".join(f"{n[:15]:>16}" for n in names))
     for phase, cpu in phases.items():
-        print(f"{phase:<28}" + "".join(f"{cpu.get(n, float('nan')):16.2f}" for n in names))
+        print(f"{phase:<28}" + "".join(_cpu_cell(cpu.get(n)) for n in names))
 
 
 def print_requests(phases: dict[str, dict[str, int]], per: float, unit: str) -> None:
@@ -316,3 +317,9 @@ class Sampler:
                 return value
             time.sleep(self.interval)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _cpu_cell(seconds: float | None) -> str:
+    """A process that did not run in a phase (the operator before it starts) shows '-'."""
+    missing = seconds is None or math.isnan(seconds)
+    return f"{'-':>16}" if missing else f"{seconds:16.2f}"
