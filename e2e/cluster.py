@@ -176,10 +176,18 @@ def free_port() -> int:
 class Operator:
     """``trailboss run`` as a real process, so tests can kill and restart it."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, python: str | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        python: str | None = None,
+        namespaces: tuple[str, ...] = (),
+    ) -> None:
         self.env = env
         self.log_dir = log_dir
         self.python = python or sys.executable
+        self.namespaces = namespaces
+        """Namespaces (or patterns like ``e2e-*``) to watch; empty watches all."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.liveness_port = free_port()
@@ -199,13 +207,18 @@ class Operator:
             "TRAILBOSS_LIVENESS_PORT": str(self.liveness_port),
         }
         self.proc = subprocess.Popen(
-            [self.python, "-m", "trailboss.cli", "run", "--all-namespaces"],
+            [self.python, "-m", "trailboss.cli", "run", *self._scope()],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
         wait_for("the operator's /metrics endpoint", self._serving, timeout=60)
+
+    def _scope(self) -> list[str]:
+        if not self.namespaces:
+            return ["--all-namespaces"]
+        return [arg for pattern in self.namespaces for arg in ("--namespace", pattern)]
 
     def _serving(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

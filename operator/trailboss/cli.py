@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         dest="namespaces",
         metavar="NS",
-        help="watch this namespace (repeatable; default: TRAILBOSS_NAMESPACES or all)",
+        help="watch this namespace or pattern, e.g. team-* "
+        "(repeatable; default: TRAILBOSS_NAMESPACES or all)",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     run.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: off)")
