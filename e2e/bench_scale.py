@@ -199,6 +199,8 @@ class Start:
     threads: int = 0
     healthz_max_s: float = 0.0
     """The slowest answer of /healthz (kopf's liveness endpoint) during the backlog."""
+    healthz_errors: dict[str, int] = field(default_factory=dict)
+    """Why /healthz did not answer, counted by kind of error."""
     unadopted: int = 0
     object_bytes: float = float("nan")
     """Average size of a run as the API server returns it, after kopf's annotations."""
@@ -230,10 +232,17 @@ def start_operator(
     assert operator.proc is not None
     pid = operator.proc.pid
     deadline = t0 + TIMEOUT
+    listening = False
     while succeeded(operator, namespace) < count:
         if time.monotonic() > deadline:
             raise AssertionError(f"the operator saw {succeeded(operator, namespace):.0f}/{count}")
-        result.healthz_max_s = max(result.healthz_max_s, healthz_seconds(operator))
+        seconds, error = healthz_seconds(operator)
+        if not error:
+            listening = True
+        if listening:  # kopf opens the endpoint a moment after /metrics: not a failure
+            result.healthz_max_s = max(result.healthz_max_s, seconds)
+            if error:
+                result.healthz_errors[error] = result.healthz_errors.get(error, 0) + 1
         time.sleep(0.5)  # each scrape costs the operator a little
     result.seen_s = time.monotonic() - t0
     # kopf's own patches (finalizer, annotation) come within moments of each reconcile.
@@ -255,14 +264,15 @@ def start_operator(
     return result
 
 
-def healthz_seconds(operator: Operator) -> float:
-    """How long /healthz takes to answer; the kubelet's probe gives up after 5 s."""
+def healthz_seconds(operator: Operator) -> tuple[float, str]:
+    """How long /healthz takes to answer (the kubelet's probe gives up after 5 s),
+    and why it did not, if it did not."""
     started = time.monotonic()
     try:
         operator.healthz()
-    except OSError:
-        return float("inf")
-    return time.monotonic() - started
+    except OSError as error:
+        return float("inf"), f"{type(error).__name__}: {str(error)[:80]}"
+    return time.monotonic() - started, ""
 
 
 def adoption(cluster: Cluster, namespace: str) -> tuple[int, float]:
@@ -414,6 +424,9 @@ def report(rounds: list[Round], deleted_s: float, others: dict[str, int]) -> Non
     for r in rounds:
         slowest = max(r.restart.healthz_max_s, r.first.healthz_max_s if r.first else 0.0)
         print(f"slowest /healthz answer during the backlog, {r.count:>6} runs: {slowest:.2f} s")
+        for start in (r.first, r.restart):
+            for why, times in (start.healthz_errors if start else {}).items():
+                print(f"    /healthz failed {times}x: {why}")
     print()
     if deleted_s == deleted_s:
         print(f"namespace with {rounds[-1].count} runs deleted through the operator in "
