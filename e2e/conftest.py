@@ -130,11 +130,10 @@ def operator(
 ) -> Iterator[Operator]:
     # The API server stamps whole seconds: a second of slack keeps this session's first.
     since = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
-    # Only the tests' namespaces: what a demo or an earlier run left in the stack's
-    # data is not this session's work.
-    op = Operator(
-        operator_env(stack_env), tmp_path_factory.mktemp("operator"), namespaces=("e2e-*",)
-    )
+    # Every namespace, not a pattern like `e2e-*`: kopf stops serving a namespace
+    # matched by a pattern as soon as it is marked for deletion with no blocking
+    # condition yet, and its objects' finalizers are then never released.
+    op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
     op.start()
     if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
         scrape_operator(op.metrics_port)  # the stack's Prometheus reads its metrics
