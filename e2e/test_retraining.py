@@ -91,7 +91,8 @@ def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     after = [c for c in timeline.checks if c.version == outcome.retrained and c.drifted is not None]
     assert after, timeline.checks
     assert after[-1].drifted is False, after  # trained on the new data: no drift
-    assert load.failures() == 0, load.errors()
+    answering = load.answering(timeout=5)  # the Service answers once kube-proxy has its endpoints
+    assert load.failures(since=answering) == 0, load.errors(since=answering)
     events = [e.reason for e in cluster.events(namespace, "churn")]
     assert events.count("RetrainingTriggered") == 1, events
     wait_for(
