@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from trailboss import s3
+from trailboss.clients import tracking as tracking_module
 from trailboss.clients.storage import Storage
 from trailboss.clients.tracking import Tracking
 
@@ -72,14 +73,78 @@ def test_s3_client_is_made_once_at_first_use(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_mlflow_client_is_made_once_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     factory = _Counting()
-    fake_tracking = types.ModuleType("mlflow.tracking")
-    fake_tracking.MlflowClient = factory  # type: ignore[attr-defined]
     fake_mlflow = types.ModuleType("mlflow")
-    fake_mlflow.tracking = fake_tracking  # type: ignore[attr-defined]
+    parts: dict[str, dict[str, object]] = {
+        "tracking": {"MlflowClient": factory},
+        "exceptions": {"MlflowException": RuntimeError},
+        "entities": {"Param": tuple},
+    }
     monkeypatch.setitem(sys.modules, "mlflow", fake_mlflow)
-    monkeypatch.setitem(sys.modules, "mlflow.tracking", fake_tracking)
+    monkeypatch.setattr(tracking_module, "IMPORTED_BY_MLFLOW_AT_FIRST_REQUEST", ())
+    for name, attributes in parts.items():
+        module = types.ModuleType(f"mlflow.{name}")
+        for attribute, value in attributes.items():
+            setattr(module, attribute, value)
+        setattr(fake_mlflow, name, module)
+        monkeypatch.setitem(sys.modules, f"mlflow.{name}", module)
     tracking = Tracking("http://127.0.0.1:1")
     assert factory.calls == 0
     seen = _race(lambda: tracking._client)
     assert factory.calls == 1
     assert all(client is seen[0] for client in seen)
+
+
+# Runs in a fresh interpreter, so MLflow is not imported yet: a meta-path finder
+# notes every MLflow module imported while the operator's import lock is free.
+_RACING_FIRST_CALLS = """
+import importlib.abc, sys, threading
+from trailboss.clients import tracking as module
+
+unguarded = []
+
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "mlflow" and not module._IMPORTING_MLFLOW.locked():
+            unguarded.append(name)
+        return None
+
+sys.meta_path.insert(0, Watch())
+tracking = module.Tracking("http://127.0.0.1:9")
+outcomes = []
+start = threading.Barrier(16)
+
+def first_call(i):
+    start.wait()
+    try:
+        if i % 2:
+            tracking.finish_run("0" * 32, "FINISHED")
+        else:
+            tracking.ensure_run("exp", "uid", "run", tags={}, params={"a": "1"})
+    except module.TrackingUnavailable:
+        outcomes.append("unavailable")
+    except Exception as error:
+        outcomes.append(type(error).__name__ + ": " + str(error))
+
+threads = [threading.Thread(target=first_call, args=(i,)) for i in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert not unguarded, unguarded
+assert outcomes == ["unavailable"] * 16, outcomes
+"""
+
+
+def test_racing_first_calls_import_mlflow_under_one_lock() -> None:
+    """MLflow's modules import each other in a cycle; importing it from two
+    threads at once left it half-initialised, and every later call failed with
+    an ImportError for the life of the process."""
+    env = {**os.environ, "PYTHONPATH": str(OPERATOR), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", _RACING_FIRST_CALLS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -7,6 +7,7 @@ by it, so a restart or a retried reconcile never creates a second one.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +27,38 @@ os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(CONNECTIONS))
 UID_TAG = "trailboss.dev/uid"
 OBJECT_TAG = "trailboss.dev/object"
 FINAL_RUN_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+# MLflow's package and its submodules import each other in a cycle. Two threads
+# importing parts of it at once can each find the other's half-initialised
+# module, fail, and leave it broken for the life of the process; so every import
+# of it goes through this one lock.
+_IMPORTING_MLFLOW = threading.Lock()
+# MLflow imports these itself, inside its first request; loading them under the
+# lock too means racing first requests find them whole.
+IMPORTED_BY_MLFLOW_AT_FIRST_REQUEST = (
+    "mlflow.tracking.request_auth.registry",
+    "mlflow.tracking.request_header.registry",
+)
+
+
+@dataclass(frozen=True)
+class _Mlflow:
+    client: Any
+    error: type[Exception]
+    param: Any
+
+
+def _mlflow() -> _Mlflow:
+    """The parts of MLflow the operator uses, imported at first use (about 100 MiB)."""
+    with _IMPORTING_MLFLOW:
+        from mlflow.entities import Param
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        for name in IMPORTED_BY_MLFLOW_AT_FIRST_REQUEST:
+            importlib.import_module(name)
+
+    return _Mlflow(client=MlflowClient, error=MlflowException, param=Param)
 
 
 class TrackingUnavailable(Exception):
@@ -80,22 +113,21 @@ class Tracking:
         if self._made is None:
             with self._making:
                 if self._made is None:
-                    from mlflow.tracking import MlflowClient
-
-                    self._made = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+                    make = _mlflow().client
+                    self._made = make(tracking_uri=self.uri, registry_uri=self.uri)
         return self._made
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        from mlflow.exceptions import MlflowException
-
         client = self._client
         try:
             return getattr(client, method)(*args, **kwargs)
-        except MlflowException as error:
+        except _mlflow().error as error:
             if _is_client_error(error):
                 code = str(getattr(error, "error_code", ""))
-                raise TrackingRejected(str(error.message)[:500], code) from error
+                raise TrackingRejected(str(getattr(error, "message", error))[:500], code) from error
             raise TrackingUnavailable(_short(error)) from error
+        except ImportError:
+            raise  # a broken installation, not an unreachable server
         except Exception as error:  # connection refused, timeouts, DNS
             raise TrackingUnavailable(_short(error)) from error
 
@@ -150,10 +182,9 @@ class Tracking:
                 raise
             run = _run_info(created)
         if params:
-            from mlflow.entities import Param
-
+            param = _mlflow().param
             # Same key and value again is accepted, so this is safe to repeat.
-            self._call("log_batch", run.run_id, params=[Param(k, v) for k, v in params.items()])
+            self._call("log_batch", run.run_id, params=[param(k, v) for k, v in params.items()])
         return run
 
     def get_run(self, run_id: str) -> RunInfo:
