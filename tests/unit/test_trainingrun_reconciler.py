@@ -259,6 +259,43 @@ def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> No
     assert "violates PodSecurity" in ready["message"]
 
 
+def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controller_tried() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    now = NOW
+    svc.clock = lambda: now
+    trainingrun.reconcile(kube.put(BODY), svc)
+    job = kube.jobs()[0]
+    job["metadata"]["creationTimestamp"] = NOW.isoformat()
+    kube.cluster_events.append(
+        {
+            "involvedObject": {"kind": "Job", "name": job["metadata"]["name"], "namespace": "ml"},
+            "reason": "FailedCreate",
+            "message": 'Error creating: pods "x" is forbidden: exceeded quota: team',
+            "lastTimestamp": NOW.isoformat(),
+        }
+    )
+    listed: list[str] = []
+    events_for = kube.events_for
+
+    def listing(namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        listed.append(name)
+        return events_for(namespace, kind, name)
+
+    kube.events_for = listing  # type: ignore[method-assign]
+    now = NOW + dt.timedelta(seconds=1)
+    ended = trainingrun.reconcile(_with_status(kube), svc)
+    assert listed == []
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "JobCreated"
+    assert ended.requeue_after is not None  # it looks again by itself
+    now = NOW + dt.timedelta(seconds=10)
+    trainingrun.reconcile(_with_status(kube), svc)
+    assert listed == [job["metadata"]["name"]]
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "PodsRejected")
+    assert "exceeded quota" in ready["message"]
+
+
 def test_a_run_in_a_kueue_queue_waits_for_kueue_and_is_never_resumed_by_the_operator() -> None:
     svc, kube, _, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"

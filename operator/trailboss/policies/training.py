@@ -29,6 +29,7 @@ class JobObservation:
     """The Kueue queue the Job waits in, from its label."""
     start_time: dt.datetime | None = None
     completion_time: dt.datetime | None = None
+    created: dt.datetime | None = None
 
     @property
     def attempts(self) -> int:
@@ -60,6 +61,7 @@ def observe_job(job: dict[str, Any]) -> JobObservation:
         queue=((job.get("metadata") or {}).get("labels") or {}).get(KUEUE_QUEUE_LABEL),
         start_time=_time(status.get("startTime")),
         completion_time=_time(status.get("completionTime")),
+        created=_time((job.get("metadata") or {}).get("creationTimestamp")),
     )
 
 
@@ -166,6 +168,19 @@ def pods_rejected(job: JobObservation, events: list[dict[str, Any]]) -> Progress
         f"the training pods are refused at admission: {message[:MESSAGE_LIMIT]}; "
         f"{_remedy(message)}",
     )
+
+
+# The Job controller reports a refused pod with the Job's first pod creation, a
+# moment after the Job exists; before that there is nothing to find.
+REFUSAL_GRACE = dt.timedelta(seconds=3)
+
+
+def may_show_refusals(job: JobObservation, now: dt.datetime) -> bool:
+    """Whether the Job is old enough for its Events to say that pods were refused.
+
+    In a burst every new Job is seen first without pods: listing its Events then
+    costs the API server a LIST per run and finds nothing."""
+    return job.created is None or now - job.created >= REFUSAL_GRACE
 
 
 def _refused(event: dict[str, Any]) -> bool:

@@ -262,6 +262,8 @@ def _refused_pods(
     """No pod yet: say so when admission refuses them, instead of "waiting for
     pods to start", and look again soon (a refusal changes nothing on the Job)."""
     turn.requeue(PODS_POLL_SECONDS)
+    if not policy.may_show_refusals(observed, turn.svc.clock()):
+        return None
     events = turn.svc.kube.events_for(turn.namespace, "Job", job["metadata"]["name"])
     return policy.pods_rejected(observed, events)
 
