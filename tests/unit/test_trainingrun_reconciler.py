@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.fakes import NOW, FakeKube, services
 from trailboss.reconcilers import trainingrun
+from trailboss.reconcilers.driver import Result
 
 BODY: dict[str, Any] = {
     "apiVersion": "trailboss.dev/v1alpha1",
@@ -330,3 +331,55 @@ def test_a_suspended_run_outside_a_queue_is_resumed_by_the_operator() -> None:
     resumed["spec"]["suspend"] = False
     trainingrun.reconcile(kube.put(resumed), svc)
     assert kube.jobs()[0]["spec"]["suspend"] is False
+
+
+class Reads:
+    """Counts the reads of each kind the reconciler makes through ``kube``."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kinds: list[str] = []
+        read = kube.get
+
+        def get(api_version: str, kind: str, namespace: str, name: str) -> Any:
+            self.kinds.append(kind)
+            return read(api_version, kind, namespace, name)
+
+        kube.get = get  # type: ignore[method-assign]
+
+
+def _job_event(kube: FakeKube, svc: Any) -> Any:
+    job = kube.jobs()[0]
+    return trainingrun.job_changed(("ml", "churn", "uid-1"), job, False, svc)
+
+
+def test_a_job_event_is_decided_from_the_job_it_carries_and_once_per_change() -> None:
+    svc, kube, tracking, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(kube.put(BODY), svc)
+    reads = Reads(kube)
+    kube.jobs()[0]["status"] = {"active": 1, "ready": 0, "startTime": "2026-11-22T10:00:00Z"}
+    assert _job_event(kube, svc) is not None
+    assert reads.kinds == ["TrainingRun"]  # the Job came with the event
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "Running"
+    writes = len(kube.statuses)
+    # The Job controller writes again, changing nothing the run shows.
+    kube.jobs()[0]["status"]["uncountedTerminatedPods"] = {}
+    assert _job_event(kube, svc) is None
+    assert reads.kinds == ["TrainingRun"]
+    assert len(kube.statuses) == writes
+    tracking.runs["run1"]["metrics"] = {"accuracy": 0.91}
+    _finish_job(kube)
+    assert _job_event(kube, svc) is not None
+    assert kube.statuses[-1]["phase"] == "Succeeded"
+    assert len(trainingrun.jobs_acted_on) == 0  # nothing kept for a finished run
+
+
+def test_a_job_event_that_found_its_run_busy_is_not_taken_as_handled() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    trainingrun.reconcile(kube.put(BODY), svc)
+    kube.jobs()[0]["status"] = {"active": 1, "startTime": "2026-11-22T10:00:00Z"}
+    with trainingrun.driver.locks("uid-1"):  # another worker is reconciling the run
+        assert _job_event(kube, svc).result == Result.SKIPPED
+    assert _job_event(kube, svc).result == Result.OK
+    assert kube.statuses[-1]["conditions"][0]["reason"] == "Running"

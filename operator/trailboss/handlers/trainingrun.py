@@ -42,7 +42,7 @@ def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
         return
     found = owner(body, "TrainingRun")
     if found is not None:
-        trainingrun.reconcile_latest(*found, services())
+        trainingrun.job_changed(found, dict(body), type == "DELETED", services())
 
 
 @kopf.on.delete(*RESOURCE, retries=5, backoff=5)

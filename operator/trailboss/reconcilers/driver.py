@@ -86,28 +86,40 @@ class Driver(Generic[R]):
         self.requeue = requeue
         self._errors_logged: set[str] = set()
 
-    def reconcile(self, body: dict[str, Any], svc: Services) -> Ended:
-        """Bring one object one step closer to done. Never raises for a bad object."""
+    def reconcile(
+        self, body: dict[str, Any], svc: Services, seen: dict[str, dict[str, Any]] | None = None
+    ) -> Ended:
+        """Bring one object one step closer to done. Never raises for a bad object.
+
+        ``seen``: children as the watch event that asked for this reconcile delivered
+        them, by kind, so the kind need not read them again."""
         uid = str(body["metadata"]["uid"])
         with self.locks(uid) as mine:
             if not mine or body["metadata"].get("deletionTimestamp"):
                 ended = Ended(Result.SKIPPED)
             else:
                 started = time.monotonic()
-                ended = self._until_written(body, svc)
+                ended = self._until_written(body, svc, seen or {})
                 seconds = time.monotonic() - started
                 metrics.RECONCILE_SECONDS.labels(self.kind.kind).observe(seconds)
         metrics.RECONCILES.labels(self.kind.kind, str(ended.result)).inc()
         self._schedule(uid, body, svc, ended)
         return ended
 
-    def reconcile_latest(self, namespace: str, name: str, uid: str, svc: Services) -> Ended:
+    def reconcile_latest(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        svc: Services,
+        seen: dict[str, dict[str, Any]] | None = None,
+    ) -> Ended:
         """Read the object afresh and reconcile it (a requeue, a child's event)."""
         body = svc.kube.get(API_VERSION, self.kind.kind, namespace, name)
         if body is None or body["metadata"].get("uid") != uid:
             self.forget(uid)
             return Ended(Result.SKIPPED)
-        return self.reconcile(body, svc)
+        return self.reconcile(body, svc, seen)
 
     def forget(self, uid: str) -> None:
         """The object is gone: drop what the driver holds for it."""
@@ -118,10 +130,12 @@ class Driver(Generic[R]):
         if self.requeue is not None:
             self.requeue.cancel(uid)
 
-    def _until_written(self, body: dict[str, Any], svc: Services) -> Ended:
+    def _until_written(
+        self, body: dict[str, Any], svc: Services, seen: dict[str, dict[str, Any]]
+    ) -> Ended:
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                return self._once(body, svc)
+                return self._once(body, svc, seen)
             except Conflict:
                 meta = body["metadata"]
                 fresh = svc.kube.get(API_VERSION, self.kind.kind, meta["namespace"], meta["name"])
@@ -130,7 +144,7 @@ class Driver(Generic[R]):
                 body = fresh
         return Ended(Result.CONFLICT, requeue_after=1.0)
 
-    def _once(self, body: dict[str, Any], svc: Services) -> Ended:
+    def _once(self, body: dict[str, Any], svc: Services, seen: dict[str, dict[str, Any]]) -> Ended:
         try:
             obj = self.kind.model.model_validate(body)
         except ValidationError as error:
@@ -139,7 +153,7 @@ class Driver(Generic[R]):
             self.backoff.succeeded(str(body["metadata"]["uid"]))
             self._count_phase(body, obj.status.phase)  # type: ignore[attr-defined]
             return Ended(Result.OK)
-        turn: Turn[R] = Turn(body, svc, obj, obj.status.model_copy(deep=True))  # type: ignore[attr-defined]
+        turn: Turn[R] = Turn(body, svc, obj, obj.status.model_copy(deep=True), seen=seen)  # type: ignore[attr-defined]
         before = obj.status.to_json()  # type: ignore[attr-defined]
         result = self._advance(turn)
         self._write(turn, before)

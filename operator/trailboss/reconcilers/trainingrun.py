@@ -10,6 +10,7 @@ the ModelVersion has a deterministic name and carries the run's UID.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, NoReturn
 
 from trailboss import metrics
@@ -29,7 +30,7 @@ from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingUnavailable
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
-from trailboss.reconcilers.driver import Driver, Ended
+from trailboss.reconcilers.driver import Driver, Ended, Result
 from trailboss.reconcilers.outcomes import Failed, Outcome, Waiting
 from trailboss.reconcilers.trainingrun_registration import register
 from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
@@ -82,6 +83,55 @@ def reconcile(body: dict[str, Any], svc: Services) -> Ended:
 
 def reconcile_latest(namespace: str, name: str, uid: str, svc: Services) -> Ended:
     return driver.reconcile_latest(namespace, name, uid, svc)
+
+
+class JobsActedOn:
+    """What each unfinished run's Job looked like when a Job event last reconciled
+    the run. The Job controller writes a Job's status several times per pod, some
+    of them changing nothing a TrainingRun shows; those cost no reconcile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, policy.JobObservation] = {}
+
+    def is_news(self, uid: str, observed: policy.JobObservation) -> bool:
+        with self._lock:
+            return self._seen.get(uid) != observed
+
+    def acted_on(self, uid: str, observed: policy.JobObservation) -> None:
+        with self._lock:
+            if observed.complete or observed.failed_reason is not None:
+                self._seen.pop(uid, None)  # finished: nothing more to compare with
+            else:
+                self._seen[uid] = observed
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._seen.pop(uid, None)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+jobs_acted_on = JobsActedOn()
+
+
+def job_changed(
+    run: tuple[str, str, str], job: dict[str, Any], deleted: bool, svc: Services
+) -> Ended | None:
+    """A watch event of ``run``'s Job: reconcile the run from the Job in the event
+    (no read of it), unless nothing the run shows of its Job changed. None when skipped."""
+    namespace, name, uid = run
+    if deleted:  # the reconcile finds it gone and says so
+        jobs_acted_on.forget(uid)
+        return driver.reconcile_latest(namespace, name, uid, svc)
+    observed = policy.observe_job(job)
+    if not jobs_acted_on.is_news(uid, observed):
+        return None
+    ended = driver.reconcile_latest(namespace, name, uid, svc, seen={"Job": job})
+    if ended.result != Result.SKIPPED:  # a busy run skipped it: the next event must not be
+        jobs_acted_on.acted_on(uid, observed)
+    return ended
 
 
 def _owner(turn: Run) -> training.Owner:
@@ -184,7 +234,11 @@ def _ensure_job(turn: Run) -> dict[str, Any] | None:
     # read only on a conflict (a restart after creating it), saving a round trip.
     first_time = turn.status.job_name is None
     turn.status.job_name = name
-    job = None if first_time else kube.get("batch/v1", "Job", owner.namespace, name)
+    job = (
+        None
+        if first_time
+        else _seen_job(turn, name) or kube.get("batch/v1", "Job", owner.namespace, name)
+    )
     if job is None and turn.status.start_time is not None:
         return None
     if job is None:
@@ -230,6 +284,12 @@ def _training_context(turn: Run) -> training.TrainingContext:
         credentials_secret=settings.s3_credentials_secret,
         pod_labels=settings.training_pod_labels,
     )
+
+
+def _seen_job(turn: Run, name: str) -> dict[str, Any] | None:
+    """The Job as the event behind this turn delivered it, when it is this run's."""
+    job = turn.seen.get("Job")
+    return job if job is not None and job["metadata"]["name"] == name else None
 
 
 def _observe(turn: Run, job: dict[str, Any] | None) -> None:
@@ -320,3 +380,4 @@ def _count_outcome(labels: tuple[str, str, str], seconds: float | None) -> None:
 
 def forget(uid: str) -> None:
     driver.forget(uid)
+    jobs_acted_on.forget(uid)

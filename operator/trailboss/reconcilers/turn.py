@@ -25,6 +25,9 @@ class Turn(Generic[R]):
     events: list[tuple[str, str, bool]] = field(default_factory=list)
     on_commit: list[Callable[[], None]] = field(default_factory=list)
     requeue_after: float | None = None
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Children by kind as the watch event behind this turn delivered them: as
+    fresh as a read, since every later change of them asks for another turn."""
 
     @property
     def meta(self) -> dict[str, Any]:
