@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from typing import Any
 
@@ -14,6 +15,7 @@ from trailboss.serving.app import ModelServer
 from trailboss.serving.config import ServeSettings
 from trailboss.serving.metrics import ServerMetrics
 from trailboss.serving.model import LoadedModel, ServedModel
+from trailboss.serving.request import CURRENT_REQUEST, RequestState
 
 SETTINGS = ServeSettings(
     model_uri="/models/churn", model_name="churn", model_version="7", max_request_bytes=100
@@ -133,7 +135,10 @@ def test_every_prediction_answer_carries_a_request_id() -> None:
     _, _, headers = call(app, "/invocations", b"{}", [(b"x-request-id", b"abc-123")])
     assert headers[b"x-request-id"] == b"abc-123"
     _, _, generated = call(app, "/invocations", b"{}", [(b"x-request-id", b"bad id with spaces")])
-    assert len(generated[b"x-request-id"]) == 32
+    _, _, another = call(app, "/invocations", b"{}", [])
+    ids = {generated[b"x-request-id"], another[b"x-request-id"]}
+    assert len(ids) == 2
+    assert all(re.fullmatch(rb"[0-9a-f]{32}", i) for i in ids)
 
 
 def test_the_wrapped_model_is_what_the_routes_get() -> None:
@@ -174,6 +179,31 @@ def test_a_model_crash_is_a_500_and_its_rows_are_logged_as_errors() -> None:
     assert raised.value.get_http_status_code() == 500  # type: ignore[no-untyped-call]
     (record,) = recorder.records
     assert (record.outcome, record.rows, record.outputs) == ("error", 2, None)
+
+
+class Doubling(Pyfunc):
+    def predict(self, data: Any) -> Any:
+        return [2 * x for x in data]
+
+
+def test_a_prediction_is_logged_by_reference_with_its_requests_id_and_arrival() -> None:
+    recorder = Recorder()
+    served = ServedModel(Doubling(), recorder)  # type: ignore[arg-type]
+    state = RequestState("req-1")
+    token = CURRENT_REQUEST.set(state)
+    try:
+        data = [1.0, 2.0]
+        assert served.predict(data) == [2.0, 4.0]
+    finally:
+        CURRENT_REQUEST.reset(token)
+    (record,) = recorder.records
+    assert (record.request_id, record.timestamp_us, record.outcome) == (
+        "req-1",
+        state.arrived_us,
+        "ok",
+    )
+    assert record.inputs is data
+    assert (record.outputs, record.rows) == ([2.0, 4.0], 2)
 
 
 def test_fault_settings_are_checked_and_only_the_error_share_fails() -> None:

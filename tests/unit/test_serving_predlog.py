@@ -48,9 +48,13 @@ class MemoryStore:
         ]
 
 
+def micros(when: dt.datetime) -> int:
+    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
 def request(rows: int, rid: str = "r", when: dt.datetime = WHEN) -> PredictionRecord:
     frame = pd.DataFrame({"x": range(rows)})
-    return PredictionRecord(rid, when, "ok", frame, list(range(rows)), rows)
+    return PredictionRecord(rid, micros(when), "ok", frame, list(range(rows)), rows)
 
 
 def logged(metrics: ServerMetrics, result: str) -> float:
@@ -200,3 +204,66 @@ def test_close_counts_what_a_hanging_s3_kept_it_from_writing(
         logger.record(request(5))
     logger.close(timeout=0.2)
     assert logged(metrics, "dropped") >= 10
+
+
+def test_a_file_has_the_contracts_schema_and_each_requests_arrival_time(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
+    logger = make_logger(store, metrics)
+    logger.record(request(2, rid="late", when=WHEN + dt.timedelta(microseconds=7)))
+    logger.record(request(1, rid="early", when=WHEN - dt.timedelta(microseconds=5)))
+    logger.flush_once()
+    (body,) = store.objects.values()
+    table = pq.read_table(io.BytesIO(body))
+    assert table.schema.names == [
+        "request_id", "timestamp", "model", "version", "outcome", "input.x", "output.prediction",
+    ]  # fmt: skip
+    assert str(table.schema.field("timestamp").type) == "timestamp[us, tz=UTC]"
+    assert table.column("request_id").to_pylist() == ["early", "late", "late"]  # oldest first
+    assert table.column("timestamp").to_pylist() == [
+        WHEN - dt.timedelta(microseconds=5),
+        *[WHEN + dt.timedelta(microseconds=7)] * 2,
+    ]
+    assert set(table.column("model").to_pylist()) == {"churn"}
+    assert set(table.column("version").to_pylist()) == {"7"}
+
+
+class Unreadable:
+    """A model input the log cannot turn into columns."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("cannot be read")
+
+
+def test_a_request_the_log_cannot_convert_is_dropped_and_counted_in_the_logging_thread(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
+    logger = make_logger(store, metrics)
+    logger.record(PredictionRecord("bad", micros(WHEN), "ok", Unreadable(), None, 1))
+    assert logger.buffered_rows == 1  # the request path only queued a reference
+    logger.flush_once()
+    assert logged(metrics, "dropped") == 1
+    logger.record(request(3))
+    logger.flush_once()
+    assert [len(t) for t in store.tables()] == [3]
+    assert logged(metrics, "written") == 3
+
+
+class Uncountable(list[float]):
+    """A column whose length cannot be read."""
+
+    def __len__(self) -> int:
+        raise RuntimeError("no length")
+
+
+def test_a_request_that_cannot_be_taken_apart_is_dropped_alone(
+    store: MemoryStore, metrics: ServerMetrics
+) -> None:
+    logger = make_logger(store, metrics)
+    logger.record(request(2, rid="before"))
+    logger.record(PredictionRecord("bad", micros(WHEN), "ok", {"x": Uncountable()}, None, 3))
+    logger.record(request(4, rid="after"))
+    logger.flush_once()
+    (table,) = store.tables()
+    assert table.request_id.tolist() == ["before"] * 2 + ["after"] * 4
+    assert (logged(metrics, "written"), logged(metrics, "dropped")) == (6, 3)

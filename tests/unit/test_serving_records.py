@@ -9,16 +9,27 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from trailboss.serving import tables
 from trailboss.serving.partitions import LogLocation, hour_of
-from trailboss.serving.records import PredictionRecord, columns_of, row_count, to_table
+from trailboss.serving.records import PredictionRecord, columns_of, request_columns, row_count
 
 WHEN = dt.datetime(2026, 11, 23, 14, 5, 9, 123456, tzinfo=dt.UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def micros(when: dt.datetime) -> int:
+    return (when - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def to_table(records: list[PredictionRecord], model: str, version: str) -> pa.Table:
+    """What the logging thread does with a batch: take each request apart, then one table."""
+    return tables.to_table([request_columns(r) for r in records], model, version)
 
 
 def record(
     inputs: object, outputs: object = None, outcome: str = "ok", rid: str = "r1"
 ) -> PredictionRecord:
-    return PredictionRecord(rid, WHEN, outcome, inputs, outputs, row_count(inputs))
+    return PredictionRecord(rid, micros(WHEN), outcome, inputs, outputs, row_count(inputs))
 
 
 def test_a_ten_row_request_gives_ten_rows_sharing_its_request_id() -> None:
@@ -97,6 +108,42 @@ def test_a_two_column_output_is_numbered() -> None:
 def test_nested_values_are_written_as_json_text() -> None:
     table = to_table([record({"tags": [["a", "b"]]})], "m", "1")
     assert table.column("input.tags").to_pylist() == ['["a", "b"]']
+
+
+def test_a_batch_of_many_requests_has_each_requests_values_in_order() -> None:
+    """What MLflow hands the model for JSON input: float columns and pandas' Arrow-backed
+    strings, with missing values; predictions as a numpy array."""
+    frames = [
+        pd.DataFrame(
+            {"tenure": [float(i), float("nan")], "plan": pd.Series(["basic", None], dtype="str")}
+        )
+        for i in range(50)
+    ]
+    records = [record(f, np.array([i, i + 1]), rid=f"r{i}") for i, f in enumerate(frames)]
+    table = to_table(records, "churn", "7")
+    assert table.num_rows == 100
+    assert table.column("request_id").to_pylist() == [f"r{i // 2}" for i in range(100)]
+    assert table.schema.field("input.plan").type == pa.string()
+    assert table.column("input.plan").to_pylist() == ["basic", None] * 50
+    tenure = table.column("input.tenure").to_numpy()
+    assert tenure[::2].tolist() == [float(i) for i in range(50)]
+    assert np.isnan(tenure[1::2]).all()
+    assert table.column("output.prediction").to_pylist() == [
+        float(i // 2 + i % 2) for i in range(100)
+    ]
+
+
+def test_nullable_numbers_stay_numbers_with_nulls() -> None:
+    table = to_table([record(pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}))], "m", "1")
+    assert table.schema.field("input.n").type == pa.float64()
+    assert table.column("input.n").to_pylist() == [1.0, None]
+
+
+def test_a_column_of_mixed_values_is_text_value_by_value() -> None:
+    mixed = record(pd.DataFrame({"v": np.array([1, "a", None, b"x"], dtype=object)}), rid="a")
+    strings = record(pd.DataFrame({"v": pd.Series(["s"], dtype="str")}), rid="b")
+    table = to_table([mixed, strings], "m", "1")
+    assert table.column("input.v").to_pylist() == ["1", "a", None, "b'x'", "s"]
 
 
 def test_object_keys_follow_the_partition_contract() -> None:

@@ -29,7 +29,7 @@ from trailboss.serving.config import ServeSettings
 from trailboss.serving.metrics import ServerMetrics, error_type
 from trailboss.serving.model import LoadedModel, ServedModel
 from trailboss.serving.predlog import PredictionLogger
-from trailboss.serving.request import CURRENT_REQUEST, RequestState
+from trailboss.serving.request import CURRENT_REQUEST, RequestState, new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def _request_id(scope: Scope) -> str:
             text: str = value.decode("latin-1")
             if REQUEST_ID.match(text):
                 return text
-    return RequestState().request_id
+    return new_request_id()
 
 
 def error_body(path: str, code: str, message: str) -> dict[str, str]:

@@ -116,10 +116,11 @@ class ServerMetrics:
         self._failed_batches.inc()
 
 
+ERROR_OF_STATUS = {413: "too_large", 503: "not_ready", 504: "timeout", 500: "model_error"}
+
+
 def error_type(status: int) -> str | None:
     """The error type of an HTTP status; None for success."""
     if status < 400:
         return None
-    return {413: "too_large", 503: "not_ready", 504: "timeout", 500: "model_error"}.get(
-        status, "bad_input" if status < 500 else "internal"
-    )
+    return ERROR_OF_STATUS.get(status, "bad_input" if status < 500 else "internal")

@@ -8,6 +8,7 @@ MLflow accepts, without re-implementing any of MLflow's parsing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -28,11 +29,19 @@ class ServedModel:
     """A pyfunc model whose predictions are recorded for the prediction log."""
 
     def __init__(self, model: Any, logger: PredictionLogger | None) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+
         self.pyfunc = model
         self.metadata = model.metadata
-        self._logger = logger
+        self._log = None if logger is None else logger.record
+        # Resolved once here, not by an import statement in every prediction.
+        self._input_error: type[Exception] = MlflowException
+        self._model_error = functools.partial(MlflowException, error_code=INTERNAL_ERROR)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """The model's prediction; the log gets references to ``data`` and the outputs only
+        (their rows are built in the logging thread)."""
         state = CURRENT_REQUEST.get() or RequestState()
         state.rows = row_count(data)
         try:
@@ -44,28 +53,24 @@ class ServedModel:
         return outputs
 
     def _call(self, data: Any, params: dict[str, Any] | None) -> Any:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
-
         try:
             if params:
                 return self.pyfunc.predict(data, params=params)
             return self.pyfunc.predict(data)
-        except MlflowException:
+        except self._input_error:
             raise  # schema enforcement and other input errors stay client errors (400)
         except Exception as error:
             # MLflow answers 400 for any exception; a model crashing on valid input is
             # the version's fault, and canary analysis must see it as a 500.
-            raise MlflowException(
-                f"the model failed to predict: {type(error).__name__}: {error}",
-                error_code=INTERNAL_ERROR,
+            raise self._model_error(
+                f"the model failed to predict: {type(error).__name__}: {error}"
             ) from error
 
     def _record(self, state: RequestState, data: Any, outcome: str, outputs: Any) -> None:
-        if self._logger is not None:
-            self._logger.record(
+        if self._log is not None:
+            self._log(
                 PredictionRecord(
-                    state.request_id, state.started, outcome, data, outputs, state.rows
+                    state.request_id, state.arrived_us, outcome, data, outputs, state.rows
                 )
             )
 

@@ -1,19 +1,16 @@
-"""Prediction log rows: what a request sent and got, as an Arrow table (pure).
+"""Prediction log records: what a request sent and got, and the columns it makes (pure).
 
 A request's inputs and outputs arrive in whatever shape the pyfunc model took
-and returned (DataFrame, Series, ndarray, dict, list). They become columns
-``input.<feature>`` and ``output.<name>``: numeric values as float64, anything
-else as strings (nested values as JSON), so a drift checker reads every file
-the same way. The conversion runs in the logging thread, never in a request.
+and returned (DataFrame, Series, ndarray, dict, list). The request path only
+keeps references to them in a :class:`PredictionRecord`; the logging thread
+finds their columns here (``input.<feature>`` and ``output.<name>``), each as
+the array the request already held, and :mod:`trailboss.serving.tables`
+turns a whole batch of them into one Arrow table.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,23 +19,22 @@ import pyarrow as pa
 OK = "ok"
 ERROR = "error"
 UNNAMED_OUTPUT = "prediction"
-FIXED_FIELDS = (
-    pa.field("request_id", pa.string()),
-    pa.field("timestamp", pa.timestamp("us", tz="UTC")),
-    pa.field("model", pa.string()),
-    pa.field("version", pa.string()),
-    pa.field("outcome", pa.string()),
-)
 
 Columns = dict[str, Any]
+Piece: TypeAlias = np.ndarray[Any, Any] | pa.Array
+"""One request's values of one column: numpy as the request held them, or the Arrow array
+behind a pandas column that already keeps its values in Arrow (pandas' default strings)."""
 
 
-@dataclass(frozen=True)
-class PredictionRecord:
-    """One request as logged: its rows share the request id, timestamp and outcome."""
+class PredictionRecord(NamedTuple):
+    """One request as logged: references to what it sent and got, nothing converted.
+
+    A tuple, so that making one on the request path costs a fraction of a microsecond;
+    its rows share the request id, timestamp and outcome."""
 
     request_id: str
-    timestamp: dt.datetime
+    timestamp_us: int
+    """When the request arrived: microseconds since the epoch, UTC."""
     outcome: str
     inputs: Any
     outputs: Any = None
@@ -85,7 +81,16 @@ def _frame_columns(frame: pd.DataFrame) -> Columns:
     column_array = getattr(frame, "_get_column_array", None)
     if column_array is None or not frame.columns.is_unique:
         return {str(name): frame[name] for name in frame.columns}
-    return {str(name): column_array(i) for i, name in enumerate(frame.columns)}
+    return {str(name): column_array(i) for i, name in enumerate(_names(frame.columns))}
+
+
+def _names(index: pd.Index) -> list[Any]:
+    """Column labels; iterating an index of pandas' Arrow-backed strings costs microseconds
+    a label, reading its Arrow array does not."""
+    if isinstance(index.dtype, pd.StringDtype):
+        names: list[Any] = pa.array(index.array).to_pylist()
+        return names
+    return list(index)
 
 
 def _array_columns(array: np.ndarray[Any, Any], unnamed: str) -> tuple[int, Columns]:
@@ -102,75 +107,64 @@ def _is_sequence(value: Any) -> bool:
     return isinstance(value, list | tuple | np.ndarray | pd.Series)
 
 
-def _values(values: Any) -> np.ndarray[Any, Any]:
-    array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+def _piece(values: Any) -> Piece:
+    """A column as the arrays the request already holds: pandas' Arrow-backed columns (its
+    strings, nullable numbers) as their Arrow array, anything else as numpy, flattened
+    when it is one value per row."""
+    if type(values) is np.ndarray and values.ndim == 1:  # the usual case, first
+        return values
+    if isinstance(values, pd.Series):
+        values = values.array
+    if hasattr(values, "__arrow_array__"):
+        arrow = _arrow(values)
+        if arrow is not None and (is_number(arrow.type) or is_text(arrow.type)):
+            return arrow
+    array = np.asarray(values)
     return array.reshape(-1) if array.ndim > 1 and array.size == len(array) else array
 
 
-def _as_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+def _arrow(values: Any) -> pa.Array | None:
+    try:
+        arrow: pa.Array | pa.ChunkedArray = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError):
         return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | dict | tuple | np.ndarray):
-        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, default=str)
-    return str(value)
+    return arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
 
 
-def record_columns(record: PredictionRecord) -> tuple[int, dict[str, np.ndarray[Any, Any]]]:
-    """A record's rows as named arrays; outputs that do not line up with the inputs are left out
+_NUMBERS = frozenset(
+    kind().id
+    for kind in (pa.int8, pa.int16, pa.int32, pa.int64, pa.uint8, pa.uint16, pa.uint32,
+                 pa.uint64, pa.float16, pa.float32, pa.float64, pa.bool_)
+)  # fmt: skip
+_TEXTS = frozenset((pa.string().id, pa.large_string().id))
+
+
+def is_number(kind: pa.DataType) -> bool:
+    return kind.id in _NUMBERS
+
+
+def is_text(kind: pa.DataType) -> bool:
+    return kind.id in _TEXTS
+
+
+class RequestColumns(NamedTuple):
+    """A record once the logging thread has taken it apart: its columns as arrays (the
+    request's own, not copies), ready to be joined with the other requests of a batch."""
+
+    request_id: str
+    timestamp_us: int
+    outcome: str
+    rows: int
+    columns: dict[str, Piece]
+
+
+def request_columns(record: PredictionRecord) -> RequestColumns:
+    """A record's rows as named pieces; outputs that do not line up with the inputs are left out
     (a model returning one value per request, say), so the row still records the inputs."""
     n, inputs = columns_of(record.inputs, "0")
-    columns = {f"input.{name}": _values(values) for name, values in inputs.items()}
+    columns = {f"input.{name}": _piece(values) for name, values in inputs.items()}
     if record.outputs is not None:
         m, outputs = columns_of(record.outputs, UNNAMED_OUTPUT)
         if m == n:
-            columns.update({f"output.{k}": _values(v) for k, v in outputs.items()})
-    return n, columns
-
-
-def to_table(records: Sequence[PredictionRecord], model: str, version: str) -> pa.Table:
-    """One table from many requests: the union of their columns, nulls where one lacks it.
-
-    Each column is converted once for the whole batch (not once per request): this runs
-    in the logging thread, but it shares the interpreter with the predictions."""
-    converted = [record_columns(r) for r in records]
-    counts = np.array([n for n, _ in converted])
-    names = _ordered_names(cols for _, cols in converted)
-    columns = [_column([(n, cols.get(name)) for n, cols in converted]) for name in names]
-    micros = [int(r.timestamp.timestamp() * 1_000_000) for r in records]
-    fixed = [
-        pa.array(np.repeat([r.request_id for r in records], counts), type=pa.string()),
-        pa.array(np.repeat(np.array(micros, dtype=np.int64), counts), type=FIXED_FIELDS[1].type),
-        pa.array(np.full(int(counts.sum()), model), type=pa.string()),
-        pa.array(np.full(int(counts.sum()), version), type=pa.string()),
-        pa.array(np.repeat([r.outcome for r in records], counts), type=pa.string()),
-    ]
-    schema = pa.schema(
-        [*FIXED_FIELDS, *(pa.field(n, c.type) for n, c in zip(names, columns, strict=True))]
-    )
-    return pa.Table.from_arrays([*fixed, *columns], schema=schema)
-
-
-def _column(pieces: list[tuple[int, np.ndarray[Any, Any] | None]]) -> pa.Array:
-    """float64 while every request sent numbers for the column, else strings; nulls where a
-    request did not send it."""
-    present = [p for _, p in pieces if p is not None]
-    if all(p.dtype.kind in "biuf" for p in present):
-        values = np.concatenate(
-            [np.full(n, np.nan) if p is None else p.astype(np.float64) for n, p in pieces]
-        )
-        missing = np.concatenate([np.full(n, p is None) for n, p in pieces])
-        return pa.array(values, type=pa.float64(), mask=missing if missing.any() else None)
-    texts: list[str | None] = []
-    for n, p in pieces:
-        texts.extend([None] * n if p is None else [_as_text(v) for v in p.tolist()])
-    return pa.array(texts, type=pa.string())
-
-
-def _ordered_names(column_sets: Iterable[dict[str, Any]]) -> list[str]:
-    """Inputs before outputs, each in first-seen order."""
-    seen: dict[str, None] = {}
-    for cols in column_sets:
-        seen.update(dict.fromkeys(cols))
-    return sorted(seen, key=lambda name: not name.startswith("input."))
+            columns.update({f"output.{k}": _piece(v) for k, v in outputs.items()})
+    return RequestColumns(record.request_id, record.timestamp_us, record.outcome, n, columns)
