@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import io
 import json
+import math
 import random
 import tempfile
 import threading
@@ -203,6 +204,22 @@ def share(answers: list[Answer], version: str) -> float:
     counted = collections.Counter(a.version for a in answers if a.ok)
     total = sum(counted.values())
     return counted[version] / total if total else 0.0
+
+
+ROUTING_ERROR = 0.05  # what a step may miss by: replica rounding, the router's own balancing
+FEWEST_ANSWERS = 30  # below this a share says little about the weight
+
+
+def near_weight(observed: float, weight: int, answers: int) -> bool:
+    """Whether ``observed`` (a share of ``answers``) is what canary ``weight`` gives.
+
+    kube-proxy and the Gateway pick a backend per connection at random, so a step
+    of n answers varies by sqrt(p(1-p)/n): a fixed tolerance fails a fair step of 50
+    answers one time in five. Allowed: the routing error plus three standard errors.
+    """
+    expected = weight / 100
+    noise = 3 * math.sqrt(expected * (1 - expected) / answers)
+    return answers >= FEWEST_ANSWERS and abs(observed - expected) <= ROUTING_ERROR + noise
 
 
 def reference_csv(rows: int = 5000) -> bytes:

@@ -13,12 +13,18 @@ from typing import Any
 import pytest
 
 from e2e.cluster import ROOT, Cluster, Operator, ready, wait_for
-from e2e.serving import Load, model_version, publish_model, served_versions, share
+from e2e.serving import (
+    Load,
+    model_version,
+    near_weight,
+    publish_model,
+    served_versions,
+    share,
+)
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 REPLICAS = 4
 STEPS = [{"weight": 25, "pause": "25s"}, {"weight": 50, "pause": "25s"}]
-TOLERANCE = 0.05 + 0.05  # the issue's ±5 %, plus sampling noise of a few hundred requests
 
 
 @pytest.fixture
@@ -103,9 +109,10 @@ def serving(cluster: Cluster, namespace: str, models: dict[str, str]) -> Iterato
         yield load
 
 
-def _step_shares(cluster: Cluster, namespace: str, load: Load) -> dict[int, float]:
-    """The canary's observed share of answers during each step, by canary weight."""
-    seen: dict[int, float] = {}
+def _step_shares(cluster: Cluster, namespace: str, load: Load) -> dict[int, tuple[float, int]]:
+    """The canary's observed share of answers during each step and how many answers
+    it is of, by canary weight."""
+    seen: dict[int, tuple[float, int]] = {}
     while True:
         status = cluster.status(namespace, "deployments", "churn")
         weight = status.get("canaryWeight")
@@ -117,7 +124,8 @@ def _step_shares(cluster: Cluster, namespace: str, load: Load) -> dict[int, floa
         wait_for(f"the {weight}% step's pods", lambda: _traffic_settled(cluster, namespace), 60)
         start = time.monotonic()
         time.sleep(15)  # within the step's 25 s pause
-        seen[weight] = share(load.since(start), status["canaryVersion"])
+        answers = load.since(start)
+        seen[weight] = (share(answers, status["canaryVersion"]), sum(a.ok for a in answers))
 
 
 def _traffic_settled(cluster: Cluster, namespace: str) -> bool:
@@ -166,8 +174,8 @@ def test_a_newer_version_mid_rollout_supersedes_the_canary(
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)
     assert (status["phase"], status["stableVersion"]) == ("Healthy", "v4")
     assert sorted(shares) == [25, 50], shares
-    for weight, observed in shares.items():
-        assert abs(observed - weight / 100) <= TOLERANCE, shares
+    for weight, (observed, answers) in shares.items():
+        assert near_weight(observed, weight, answers), shares
     assert serving.failures(since=since) == 0, serving.errors(since=since)
     reasons = [e.reason for e in cluster.events(namespace, "churn")]
     assert reasons.count("Superseded") == 1, reasons
@@ -222,8 +230,8 @@ def test_httproute_router_follows_the_steps_and_rolls_back_a_bad_version(
         shares = _step_shares(cluster, namespace, load)
         status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
         assert status["stableVersion"] == "v2"
-        for weight, observed in shares.items():
-            assert abs(observed - weight / 100) <= TOLERANCE, shares
+        for weight, (observed, answers) in shares.items():
+            assert near_weight(observed, weight, answers), shares
         assert load.failures(since=answering) == 0
         _set_version(cluster, namespace, "v3")
         status = cluster.wait_phase(namespace, "deployments", "churn", {"Degraded"}, 240)
