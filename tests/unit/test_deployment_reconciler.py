@@ -95,8 +95,11 @@ class World:
         }
 
     def settle(self, seconds: float = 0.0) -> dict[str, Any]:
-        """Time passes, pods come up, the operator looks again."""
+        """Time passes, pods come up, the operator looks again (twice: the pods it
+        scaled once new pods were ready settle too)."""
         self.now += dt.timedelta(seconds=seconds)
+        self.reconcile()
+        self.pods_ready()
         self.reconcile()
         self.pods_ready()
         return self.reconcile()
@@ -164,6 +167,21 @@ def test_canary_follows_the_steps_then_promotes_and_retires_the_old_version() ->
     world.settle(31)
     assert world.servers() == {"v2": 10}
     assert "canaryWeight" not in world.status()  # cleared on the server, not left stale
+
+
+def test_replace_keeps_the_stable_pods_until_the_new_ones_are_ready() -> None:
+    world = World(modelVersion="v1", rollout={"strategy": "Replace"})
+    world.add(_mv("v1", 1), _mv("v2", 2))
+    world.settle()
+    world.edit(modelVersion="v2")
+    status = world.reconcile()  # 100 % at once, but no v2 pod answers yet
+    assert (status["canaryVersion"], status["canaryWeight"]) == ("v2", 100)
+    assert world.servers() == {"v1": 10, "v2": 10}
+    world.pods_ready()
+    world.reconcile()
+    assert world.servers()["v1"] == 0
+    status = world.settle(1)
+    assert (status["stableVersion"], status.get("canaryVersion")) == ("v2", None)
 
 
 def test_a_step_holds_its_weight_for_the_whole_pause_after_its_pods_are_ready() -> None:

@@ -70,6 +70,14 @@ def replica_split(replicas: int, canary_weight: int) -> tuple[int, int]:
     return stable, canary
 
 
+def stable_pods(replicas: int, wanted: int, canary_ready: int) -> int:
+    """Stable pods to keep under the replica ratio while the canary scales up: a
+    stable pod goes only once a ready canary pod can take its requests. Without
+    this a 100 % step (Replace, a fast rollback, a canary's last step) would leave
+    the Service with no ready endpoint while the new version's pods load."""
+    return max(wanted, replicas - canary_ready)
+
+
 def servable(candidate: Candidate, spec: DeploymentSpec) -> str | None:
     """Why a ModelVersion may not be served, or None when it may."""
     if spec.serve_unvalidated:

@@ -210,17 +210,25 @@ def _canary_ready(turn: Served, servers: dict[str, Server]) -> bool:
 def _replicas(turn: Served, weight: int) -> tuple[int, int]:
     """(stable, canary) pods for a canary weight, by router."""
     replicas = turn.obj.spec.replicas
-    if turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO:
+    if _by_replica_ratio(turn):
         return policy.replica_split(replicas, weight)
     # Behind weighted routes the stable keeps all its pods until promotion.
     canary = 0 if weight <= 0 else max(1, policy.replica_split(replicas, weight)[1])
     return replicas, canary
 
 
+def _by_replica_ratio(turn: Served) -> bool:
+    return turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO
+
+
 def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
     status: DeploymentStatus = turn.status
     weight = status.canary_weight or 0
     stable_replicas, canary_replicas = _replicas(turn, weight if status.canary_version else 0)
+    if status.canary_version is not None and _by_replica_ratio(turn):
+        canary = servers.get(status.canary_version)
+        ready = canary.ready if canary is not None else 0
+        stable_replicas = policy.stable_pods(turn.obj.spec.replicas, stable_replicas, ready)
     if status.stable_version is not None:
         apply_server(turn, status.stable_version, stable_replicas)
     if status.canary_version is not None:
