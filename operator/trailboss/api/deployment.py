@@ -256,7 +256,9 @@ class RolloutSpec(ApiModel):
     """How a new version replaces the serving one."""
 
     strategy: RolloutStrategy = RolloutStrategy.CANARY
-    """Canary shifts traffic in steps; Replace swaps at once; Shadow mirrors traffic."""
+    """Canary shifts traffic in steps; Replace swaps once the new version's pods are
+    ready. Shadow (mirroring a share of requests) needs a router that mirrors; neither
+    router here does, so it is refused with UnsupportedConfiguration."""
     steps: Annotated[
         list[RolloutStep],
         Field(
