@@ -232,6 +232,35 @@ def test_failed_analysis_returns_traffic_to_stable_and_names_the_bound() -> None
     assert world.servers() == {"v1": 10}
 
 
+def test_limits_beyond_the_kept_history_still_abort() -> None:
+    """Status keeps the last 20 measurements; failureLimit and consecutiveErrorLimit
+    count every measurement of the rollout."""
+    queries = [
+        {"name": "error-rate", "query": ERRORS, "max": 0.05},
+        {"name": "up", "query": "up", "min": 1},
+    ]
+    analysis = {**ANALYSIS, "failureLimit": 24, "queries": queries}
+    world = _rolling(analysis=analysis, progressDeadline="30m")
+    world.prometheus.answers['sum(rate(errors{version="v2"}[1m]))'] = 0.3
+    world.prometheus.answers["up"] = 1.0
+    world.settle()
+    for _ in range(23):
+        assert world.settle(10)["phase"] == "Progressing"
+    status = world.settle(10)  # the 25th failure
+    assert (status["phase"], status["analysisFailures"]) == ("Degraded", 25)
+    assert "analysis failed 25 times" in _ready(status)["message"]
+
+    errors = {**ANALYSIS, "consecutiveErrorLimit": 24}
+    world = _rolling(analysis=errors, progressDeadline="30m")
+    world.prometheus.down = True
+    world.settle()
+    for _ in range(23):
+        assert world.settle(10)["phase"] == "Progressing"
+    status = world.settle(10)
+    assert (status["phase"], status["analysisConsecutiveErrors"]) == ("Degraded", 25)
+    assert "25 analysis errors in a row" in _ready(status)["message"]
+
+
 def test_no_data_holds_the_step_and_the_progress_deadline_aborts() -> None:
     world = _rolling(analysis=ANALYSIS, progressDeadline="2m")
     status = world.settle()

@@ -663,6 +663,12 @@ class DeploymentStatus(CommonStatus):
     """Every served version with its desired and actual weight and ready pods."""
     analysis: Annotated[list[AnalysisResult], Field(max_length=20)] = []
     """Analysis measurements of the current or last rollout, newest last (at most 20)."""
+    analysis_failures: int | None = None
+    """Failed measurements in the current rollout, all of them (not only the 20 kept
+    in analysis): one more than failureLimit aborts it."""
+    analysis_consecutive_errors: int | None = None
+    """Measurements in a row whose query could not run: one more than
+    consecutiveErrorLimit aborts the rollout."""
     promoted: Annotated[list[PromotedVersion], Field(max_length=5)] = []
     """The last versions promoted to stable, newest last."""
     retiring: Annotated[list[RetiringVersion], Field(max_length=10)] = []

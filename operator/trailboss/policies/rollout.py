@@ -208,20 +208,28 @@ class Verdict:
     message: str
 
 
-def verdict(results: list[AnalysisResult], analysis: AnalysisSpec) -> Verdict:
-    """Abort once failures pass ``failureLimit`` or errors in a row pass
-    ``consecutiveErrorLimit``; hold while the latest round has no data."""
-    failures = [r for r in results if r.phase == MeasurementPhase.FAILED]
-    if len(failures) > analysis.failure_limit:
-        last = failures[-1]
-        return Verdict(True, False, f"analysis failed {len(failures)} times: {last.message}")
-    errors = 0
-    for result in reversed(results):
-        if result.phase != MeasurementPhase.ERROR:
-            break
-        errors += 1
-    if errors > analysis.consecutive_error_limit:
-        return Verdict(True, False, f"{errors} analysis errors in a row: {results[-1].message}")
+def tally(failures: int, errors_in_a_row: int, result: AnalysisResult) -> tuple[int, int]:
+    """The rollout's failure count and errors in a row after one more measurement.
+    Counted apart from the bounded history so that limits hold however many
+    measurements a rollout takes."""
+    if result.phase == MeasurementPhase.ERROR:
+        return failures, errors_in_a_row + 1
+    return failures + (result.phase == MeasurementPhase.FAILED), 0
+
+
+def verdict(
+    failures: int, errors_in_a_row: int, results: list[AnalysisResult], analysis: AnalysisSpec
+) -> Verdict:
+    """Abort once ``failures`` pass ``failureLimit`` or ``errors_in_a_row`` pass
+    ``consecutiveErrorLimit``; hold while the latest round (the newest of
+    ``results``) has no data."""
+    if failures > analysis.failure_limit:
+        last = next(r for r in reversed(results) if r.phase == MeasurementPhase.FAILED)
+        return Verdict(True, False, f"analysis failed {failures} times: {last.message}")
+    if errors_in_a_row > analysis.consecutive_error_limit:
+        return Verdict(
+            True, False, f"{errors_in_a_row} analysis errors in a row: {results[-1].message}"
+        )
     latest = results[-len(analysis.queries) :] if results else []
     inconclusive = any(r.phase == MeasurementPhase.INCONCLUSIVE for r in latest)
     return Verdict(False, inconclusive, "inconclusive: no data yet" if inconclusive else "passing")

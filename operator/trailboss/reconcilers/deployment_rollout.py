@@ -61,6 +61,8 @@ def start(turn: Rollout, version: str) -> None:
     status.pause_started_at = None
     status.rollout_started_at = now
     status.analysis = []
+    status.analysis_failures = None
+    status.analysis_consecutive_errors = None
     how = "fast rollback to a recent stable version" if fast else "canary"
     turn.event(
         DeploymentReason.ROLLOUT_STARTED,
@@ -114,7 +116,12 @@ def _analyse(turn: Rollout, now: dt.datetime) -> bool:
         turn.requeue(interval)
     else:
         turn.requeue(interval - (now - last).total_seconds())
-    result = policy.verdict(status.analysis, analysis)
+    result = policy.verdict(
+        status.analysis_failures or 0,
+        status.analysis_consecutive_errors or 0,
+        status.analysis,
+        analysis,
+    )
     if result.failed:
         abort(turn, DeploymentReason.ANALYSIS_FAILED, result.message)
         return False
@@ -161,6 +168,9 @@ def _measure(turn: Rollout, now: dt.datetime) -> None:
             measured_at=now,
         )
         status.analysis = [*status.analysis, result][-ANALYSIS_HISTORY:]
+        status.analysis_failures, status.analysis_consecutive_errors = policy.tally(
+            status.analysis_failures or 0, status.analysis_consecutive_errors or 0, result
+        )
         _export(turn, result)
 
 
