@@ -59,7 +59,7 @@ def obj(phase: str | None, generation: int = 1, observed: int | None = 1, **extr
         (TRAININGRUN, "Succeeded", "Healthy"), (TRAININGRUN, "Failed", "Degraded"),
         (TRAININGRUN, "Running", "Progressing"), (MODELVERSION, "Validated", "Healthy"),
         (MODELVERSION, "Rejected", "Degraded"), (MODELVERSION, "Failed", "Degraded"),
-        (DEPLOYMENT, "Healthy", "Healthy"), (DEPLOYMENT, "RolledBack", "Degraded"),
+        (DEPLOYMENT, "Healthy", "Healthy"), (DEPLOYMENT, "Paused", "Suspended"),
         (DEPLOYMENT, "Degraded", "Degraded"), (DEPLOYMENT, None, "Progressing"),
     ],
 )  # fmt: skip

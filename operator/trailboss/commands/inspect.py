@@ -18,13 +18,15 @@ HEALTHY = {"TrainingRun": {"Succeeded"}, "ModelVersion": {"Validated"}, "Deploym
 DEGRADED = {
     "TrainingRun": {"Failed"},
     "ModelVersion": {"Rejected", "Failed"},
-    "Deployment": {"Degraded", "RolledBack"},
+    "Deployment": {"Degraded"},
 }
+SUSPENDED = {"Deployment": {"Paused"}}  # a rollout paused by hand: Argo CD's Suspended
 EXIT_HEALTHY, EXIT_DEGRADED, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3
 
 
 def health(kind: Kind, obj: Obj) -> str:
-    """Healthy, Degraded or Progressing: the same verdict as the Argo CD health checks."""
+    """Healthy, Degraded, Suspended or Progressing: the same verdict as the Argo CD
+    health checks."""
     status = obj.get("status") or {}
     observed = status.get("observedGeneration")
     if observed is None or observed < obj["metadata"].get("generation", 0):
@@ -32,6 +34,8 @@ def health(kind: Kind, obj: Obj) -> str:
     phase = status.get("phase")
     if phase in DEGRADED[kind.kind]:
         return "Degraded"
+    if phase in SUSPENDED.get(kind.kind, ()):
+        return "Suspended"
     return "Healthy" if phase in HEALTHY[kind.kind] else "Progressing"
 
 
