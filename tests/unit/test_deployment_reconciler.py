@@ -323,6 +323,9 @@ def test_http_route_router_weights_the_backends() -> None:
     backends = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
     assert backends == {"churn-stable": 90, "churn-canary": 10}
     assert world.servers() == {"v1": 10, "v2": 1}
+    # Inside the cluster <name> serves stable only: the weights are the Gateway's.
+    main = world.kube.objects[("Service", NS, "churn")]
+    assert main["spec"]["selector"]["trailboss.dev/model-version"] == "v1"
 
 
 def test_shadow_is_refused_by_name_rather_than_ignored() -> None:

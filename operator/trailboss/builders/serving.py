@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.deployment import DeploymentSpec
+from trailboss.api.deployment import DeploymentSpec, TrafficRouterKind
 from trailboss.api.security import PodSecurity
 from trailboss.builders import names
 from trailboss.builders.labels import (
@@ -195,12 +195,16 @@ def server_env(
 def build_services(
     owner: Owner, spec: DeploymentSpec, stable: str | None, canary: str | None
 ) -> list[dict[str, Any]]:
-    """`<name>` selects every version's pods (the replica ratio is the traffic
-    split); `<name>-stable` and `<name>-canary` select one version each, or no
-    pod when there is none."""
+    """`<name>` selects every version's pods under the replica ratio (the ratio is
+    the traffic split), and the stable version's only behind an HTTPRoute (the
+    Gateway applies the weights; a caller inside the cluster must not get a share
+    of the canary that the rollout never set). `<name>-stable` and `<name>-canary`
+    select one version each, or no pod when there is none."""
     main, stable_name, canary_name = service_names(owner)
+    by_route = spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE
+    chosen = selector(owner, stable or NO_VERSION) if by_route else selector(owner)
     return [
-        _service(owner, spec, main, selector(owner)),
+        _service(owner, spec, main, chosen),
         _service(owner, spec, stable_name, selector(owner, stable or NO_VERSION)),
         _service(owner, spec, canary_name, selector(owner, canary or NO_VERSION)),
     ]
