@@ -297,6 +297,39 @@ def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controlle
     assert "exceeded quota" in ready["message"]
 
 
+def test_a_pod_waiting_on_a_missing_secret_is_named_instead_of_running() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    now = NOW
+    svc.clock = lambda: now
+    trainingrun.reconcile(kube.put(BODY), svc)
+    job = kube.jobs()[0]
+    job["status"] = {"active": 1, "ready": 0, "startTime": NOW.isoformat()}
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "churn-x-0", "namespace": "ml",
+                         "labels": {"job-name": job["metadata"]["name"]}},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "train", "state": {
+                "waiting": {"reason": "CreateContainerConfigError",
+                            "message": 'secret "s3-creds" not found'}}}]},
+        }
+    )  # fmt: skip
+    ended = trainingrun.reconcile(_with_status(kube), svc)
+    assert kube.statuses[-1]["phase"] == "Running"  # a pod gets a moment to start
+    assert ended.requeue_after is not None  # and it looks again by itself
+    now = NOW + dt.timedelta(seconds=10)
+    trainingrun.reconcile(_with_status(kube), svc)
+    status = kube.statuses[-1]
+    ready = status["conditions"][0]
+    assert (status["phase"], ready["status"], ready["reason"]) == (
+        "Pending", "False", "PodsNotStarting"
+    )  # fmt: skip
+    assert 'secret "s3-creds" not found' in ready["message"]
+    assert "spec.s3CredentialsSecret" in ready["message"]
+
+
 def test_a_run_in_a_kueue_queue_waits_for_kueue_and_is_never_resumed_by_the_operator() -> None:
     svc, kube, _, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"

@@ -99,6 +99,7 @@ class TrainingReason(StrEnum):
     TRACKING_UNAVAILABLE = "TrackingServerUnavailable"
     INVALID_SPEC = "InvalidSpec"
     PODS_REJECTED = "PodsRejected"
+    PODS_NOT_STARTING = "PodsNotStarting"
     REGISTERED = "Registered"
 
 

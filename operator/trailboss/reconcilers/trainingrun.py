@@ -28,6 +28,7 @@ from trailboss.api.trainingrun import (
 from trailboss.builders import training
 from trailboss.clients.storage import DataNotFound, StoreUnavailable
 from trailboss.clients.tracking import TrackingUnavailable
+from trailboss.policies import podstart
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Driver, Ended, Result
@@ -306,6 +307,8 @@ def _observe(turn: Run, job: dict[str, Any] | None) -> None:
     progress = policy.progress(observed, failure)
     if progress.reason == TrainingReason.JOB_CREATED:
         progress = _refused_pods(turn, job, observed) or progress
+    elif progress.reason == TrainingReason.RUNNING and not observed.ready:
+        progress = _pods_not_starting(turn, job, observed) or progress
     status = turn.status
     status.attempts = observed.attempts
     status.start_time = status.start_time or observed.start_time
@@ -326,6 +329,19 @@ def _refused_pods(
         return None
     events = turn.svc.kube.events_for(turn.namespace, "Job", job["metadata"]["name"])
     return policy.pods_rejected(observed, events)
+
+
+def _pods_not_starting(
+    turn: Run, job: dict[str, Any], observed: policy.JobObservation
+) -> policy.Progress | None:
+    """Pods exist but none is ready: say so when the kubelet cannot start them (a
+    missing Secret, an image it cannot pull) instead of "worker(s) running", and look
+    again soon (a waiting container changes nothing on the Job)."""
+    turn.requeue(PODS_POLL_SECONDS)
+    if not podstart.may_be_stuck(observed, turn.svc.clock()):
+        return None
+    pods = turn.svc.kube.list("v1", "Pod", turn.namespace, {"job-name": job["metadata"]["name"]})
+    return podstart.not_starting(pods)
 
 
 def _lost_job(turn: Run) -> None:
