@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from e2e.cluster import Cluster, Operator, ready, wait_for
+from e2e.conftest import S3_SECRET
 from e2e.lifecycle import (
     mlflow,
     runs_tagged,
@@ -119,6 +121,35 @@ def test_missing_dataset_waits_without_a_job_then_converges(
     seed_dataset(cluster.env, dataset)
     status = cluster.wait_phase(namespace, "trainingruns", "late", {"Succeeded", "Failed"}, 300)
     assert status["phase"] == "Succeeded"
+
+
+def test_a_missing_secret_is_named_then_the_run_starts_once_it_exists(
+    cluster: Cluster, namespace: str
+) -> None:
+    run = training_run("locked", command=QUICK)
+    run["spec"]["s3CredentialsSecret"] = "keys-not-yet"
+    cluster.create(namespace, run)
+    wait_for(
+        "Ready=False reason PodsNotStarting",
+        lambda: (
+            ready(cluster.status(namespace, "trainingruns", "locked")).get("reason")
+            == "PodsNotStarting"
+        ),
+        90,
+    )
+    status = cluster.status(namespace, "trainingruns", "locked")
+    assert status["phase"] == "Pending"
+    message = ready(status)["message"]
+    assert "CreateContainerConfigError" in message, message
+    assert "keys-not-yet" in message, message
+    assert "spec.s3CredentialsSecret" in message
+    shared = cluster.core.read_namespaced_secret(S3_SECRET, namespace)
+    cluster.core.create_namespaced_secret(
+        namespace, client.V1Secret(metadata=client.V1ObjectMeta(name="keys-not-yet"),
+                                   data=shared.data),
+    )  # fmt: skip
+    status = cluster.wait_phase(namespace, "trainingruns", "locked", {"Succeeded", "Failed"}, 300)
+    assert status["phase"] == "Succeeded", status
 
 
 def test_deleting_a_running_run_deletes_its_job_and_kills_its_mlflow_run(
