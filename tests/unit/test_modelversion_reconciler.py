@@ -163,6 +163,16 @@ def test_a_run_without_an_s3_artifact_store_fails_once_naming_the_field() -> Non
     assert len(kube.statuses) == writes
 
 
+def test_a_status_edited_into_nonsense_does_not_hold_the_finalizer() -> None:
+    svc, kube, _, storage = services()
+    _upload(storage)
+    modelversion.reconcile(kube.put(BODY), svc)
+    body = _with_status(kube)
+    body["status"] = {"phase": 42, "conditions": "not a list", "registryVersion": {"x": 1}}
+    outcome = modelversion_deletion.finalize(body, svc)
+    assert outcome.startswith("kept churn version 1 in the registry"), outcome
+
+
 def test_retain_lets_go_when_the_registry_version_was_deleted_by_hand() -> None:
     svc, kube, tracking, storage = services()
     _upload(storage)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ValidationError
+
 from trailboss.api.common import API_VERSION
 from trailboss.api.conditions import set_ready
 from trailboss.api.modelversion import (
@@ -35,12 +37,12 @@ def finalize(body: dict[str, Any], svc: Services) -> str:
     """
     meta = body["metadata"]
     spec = body.get("spec") or {}
-    status = ModelVersionStatus.model_validate(body.get("status") or {})
+    if (meta.get("annotations") or {}).get(RELEASE_FINALIZER_ANNOTATION) == "true":
+        return f"released by the {RELEASE_FINALIZER_ANNOTATION} annotation; registry left as is"
+    status = _readable_status(body)
     name = status.registered_model or spec.get("model")
     if not name:
         return "nothing registered"
-    if (meta.get("annotations") or {}).get(RELEASE_FINALIZER_ANNOTATION) == "true":
-        return f"released by the {RELEASE_FINALIZER_ANNOTATION} annotation; registry left as is"
     try:
         return _apply_deletion_policy(svc, name, meta["uid"], status, spec)
     except TrackingRejected as error:
@@ -57,6 +59,16 @@ def finalize(body: dict[str, Any], svc: Services) -> str:
     message = f"{cause}; retrying. To delete now, annotate with {RELEASE_FINALIZER_ANNOTATION}=true"
     _say_blocked(body, svc, status, message)
     raise FinalizerBlocked(message)
+
+
+def _readable_status(body: dict[str, Any]) -> ModelVersionStatus:
+    """The status as written, or an empty one when it cannot be read (edited by
+    hand): the registry version is then found by the object's UID tag, so a bad
+    status never holds the finalizer."""
+    try:
+        return ModelVersionStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return ModelVersionStatus()
 
 
 def _say_blocked(
