@@ -31,7 +31,7 @@ is deleted before the next phase starts:
   created in a burst.
 
 Prints p50/p99/total per phase, the ratios of the operator to the raw Jobs
-(as before) and its total as a ratio to the floor (the work item's target:
+(as before) and its total as a ratio to the floor (the target:
 at most 1.3x), the CPU seconds each process spent in each phase, the operator's
 RSS (idle before the burst, peak, and BENCH_SETTLE_SECONDS after it), and one
 JSON line with everything.

@@ -84,7 +84,7 @@ FINALIZER = "trailboss.dev/finalizer"  # kopf's, as the operator configures it
 DIFF_BASE = "trailboss.dev/last-handled-configuration"
 RESOURCES = ("trainingruns", "trainingruns/status", "jobs", "events")
 
-# The work item's targets.
+# The targets this benchmark checks against.
 IDLE_RSS_MIB, LOADED_RSS_MIB, LOADED_COUNT = 150.0, 250.0, 5000
 BACKLOG_SECONDS, IDLE_CPU_PERCENT = 60.0, 2.0
 
