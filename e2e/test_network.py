@@ -20,6 +20,7 @@ import pytest
 from kubernetes import client
 
 from e2e.cluster import Cluster, stack_command, unique, wait_for
+from e2e.stack.localstack.settings import BIN_DIR
 from e2e.traffic import (
     Tally,
     check_local,
@@ -318,7 +319,9 @@ def test_cluster_ranges_are_routed_to_the_stack_bridge(data_plane: dict[str, str
 
 def stack_leftovers(state_dir: str) -> list[str]:
     """Anything of a local stack on this machine: pod namespaces, veths, the bridge,
-    kube-proxy's nftables tables, routes of the cluster ranges, processes of the stack."""
+    kube-proxy's nftables tables, routes of the cluster ranges, processes of the stack
+    (by a command line naming its state directory, or a binary from its build cache,
+    which also finds those whose command line does not, like Traefik)."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
@@ -340,7 +343,12 @@ def stack_leftovers(state_dir: str) -> list[str]:
                     cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if state_dir in cmdline and "pytest" not in cmdline:
+            try:
+                exe = os.readlink(f"/proc/{proc}/exe")
+            except OSError:
+                exe = ""
+            ours = state_dir in cmdline or exe.startswith(f"{BIN_DIR}/")
+            if ours and "pytest" not in cmdline:
                 found.append(f"process {proc}: {cmdline[:120]}")
     return found
 
