@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.fakes import NOW, FakeKube, services
 from trailboss.reconcilers import trainingrun
+from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Result
 
 BODY: dict[str, Any] = {
@@ -260,13 +261,31 @@ def test_pods_refused_at_admission_are_named_instead_of_waiting_silently() -> No
     assert "violates PodSecurity" in ready["message"]
 
 
-def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controller_tried() -> None:
+class Clock:
+    """A clock the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def after(self, seconds: float) -> None:
+        self.now = NOW + dt.timedelta(seconds=seconds)
+
+
+def _a_run_with_its_job(clock: Clock) -> tuple[Services, FakeKube, dict[str, Any]]:
+    """A run reconciled once at ``clock``'s time, its data there: it has its Job."""
     svc, kube, _, storage = services()
     storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    now = NOW
-    svc.clock = lambda: now
+    svc.clock = clock
     trainingrun.reconcile(kube.put(BODY), svc)
-    job = kube.jobs()[0]
+    return svc, kube, kube.jobs()[0]
+
+
+def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controller_tried() -> None:
+    clock = Clock()
+    svc, kube, job = _a_run_with_its_job(clock)
     job["metadata"]["creationTimestamp"] = NOW.isoformat()
     kube.cluster_events.append(
         {
@@ -284,12 +303,12 @@ def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controlle
         return events_for(namespace, kind, name)
 
     kube.events_for = listing  # type: ignore[method-assign]
-    now = NOW + dt.timedelta(seconds=1)
+    clock.after(1)
     ended = trainingrun.reconcile(_with_status(kube), svc)
     assert listed == []
     assert kube.statuses[-1]["conditions"][0]["reason"] == "JobCreated"
     assert ended.requeue_after is not None  # it looks again by itself
-    now = NOW + dt.timedelta(seconds=10)
+    clock.after(10)
     trainingrun.reconcile(_with_status(kube), svc)
     assert listed == [job["metadata"]["name"]]
     ready = kube.statuses[-1]["conditions"][0]
@@ -298,12 +317,8 @@ def test_a_job_just_created_is_not_searched_for_refusals_until_the_job_controlle
 
 
 def test_a_pod_waiting_on_a_missing_secret_is_named_instead_of_running() -> None:
-    svc, kube, _, storage = services()
-    storage.objects["s3://datasets/churn.csv"] = "etag-1"
-    now = NOW
-    svc.clock = lambda: now
-    trainingrun.reconcile(kube.put(BODY), svc)
-    job = kube.jobs()[0]
+    clock = Clock()
+    svc, kube, job = _a_run_with_its_job(clock)
     job["status"] = {"active": 1, "ready": 0, "startTime": NOW.isoformat()}
     kube.put(
         {
@@ -319,7 +334,7 @@ def test_a_pod_waiting_on_a_missing_secret_is_named_instead_of_running() -> None
     ended = trainingrun.reconcile(_with_status(kube), svc)
     assert kube.statuses[-1]["phase"] == "Running"  # a pod gets a moment to start
     assert ended.requeue_after is not None  # and it looks again by itself
-    now = NOW + dt.timedelta(seconds=10)
+    clock.after(10)
     trainingrun.reconcile(_with_status(kube), svc)
     status = kube.statuses[-1]
     ready = status["conditions"][0]
