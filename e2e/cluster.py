@@ -126,6 +126,17 @@ class Cluster:
 
         return wait_for(f"{plural}/{name} in {sorted(phases)}", reached, timeout)
 
+    def wait_reason(
+        self, namespace: str, plural: str, name: str, reason: str, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Wait until the object's Ready condition has ``reason``; its status then."""
+
+        def reached() -> dict[str, Any] | None:
+            status = self.status(namespace, plural, name)
+            return status if ready(status).get("reason") == reason else None
+
+        return wait_for(f"{plural}/{name} Ready reason {reason}", reached, timeout)
+
     def events(self, namespace: str, name: str) -> builtins.list[Any]:
         events = self.core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.name={name}"

@@ -251,14 +251,7 @@ def test_version_policy_rolls_out_a_newly_validated_version_and_never_a_rejected
     spec["spec"]["rollout"] = {"strategy": "Replace"}
     cluster.create(namespace, spec)
     # No ModelVersion carries the label yet: the Deployment says so and serves nothing.
-    wait_for(
-        "VersionNotFound",
-        lambda: (
-            ready(cluster.status(namespace, "deployments", "churn")).get("reason")
-            == "VersionNotFound"
-        ),
-        60,
-    )
+    cluster.wait_reason(namespace, "deployments", "churn", "VersionNotFound", 60)
     _label(cluster, namespace, "v1")
     cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
     rejected = model_version("v4", models["model"], f"s3://mlflow/e2e/{namespace}/v1/model")

@@ -104,14 +104,7 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
     uri = f"s3://mlflow/imports/{namespace}/late-model"
     model = f"late-{namespace}"
     cluster.create(namespace, _model_version("late", model, uri, {"accuracy": 0.95}))
-    wait_for(
-        "Ready=False reason ArtifactNotFound",
-        lambda: (
-            ready(cluster.status(namespace, "modelversions", "late")).get("reason")
-            == "ArtifactNotFound"
-        ),
-        60,
-    )
+    cluster.wait_reason(namespace, "modelversions", "late", "ArtifactNotFound", 60)
     _upload_model_dir(cluster.env, uri)
     status = cluster.wait_phase(
         namespace, "modelversions", "late", {"Validated", "Rejected", "Failed"}, 300
@@ -133,14 +126,7 @@ def test_registry_outage_during_registration_converges_without_duplicates(
     model = f"outage-{namespace}"
     mlflow_outage.stop()
     cluster.create(namespace, _model_version("v1", model, artifact, {"accuracy": 0.9}))
-    wait_for(
-        "Ready=False reason RegistryUnavailable",
-        lambda: (
-            ready(cluster.status(namespace, "modelversions", "v1")).get("reason")
-            == "RegistryUnavailable"
-        ),
-        90,
-    )
+    cluster.wait_reason(namespace, "modelversions", "v1", "RegistryUnavailable", 90)
     # It keeps retrying through the outage and stays Pending, naming the cause.
     waits = (
         running_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")

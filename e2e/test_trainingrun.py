@@ -106,14 +106,7 @@ def test_missing_dataset_waits_without_a_job_then_converges(
 ) -> None:
     dataset = f"s3://datasets/{namespace}/late.csv"
     cluster.create(namespace, training_run("late", dataset=dataset, command=QUICK))
-    wait_for(
-        "Ready=False reason DatasetNotFound",
-        lambda: (
-            ready(cluster.status(namespace, "trainingruns", "late")).get("reason")
-            == "DatasetNotFound"
-        ),
-        60,
-    )
+    cluster.wait_reason(namespace, "trainingruns", "late", "DatasetNotFound", 60)
     message = ready(cluster.status(namespace, "trainingruns", "late"))["message"]
     assert "spec.dataset.uri" in message
     assert "late.csv" in message
@@ -129,14 +122,7 @@ def test_a_missing_secret_is_named_then_the_run_starts_once_it_exists(
     run = training_run("locked", command=QUICK)
     run["spec"]["s3CredentialsSecret"] = "keys-not-yet"
     cluster.create(namespace, run)
-    wait_for(
-        "Ready=False reason PodsNotStarting",
-        lambda: (
-            ready(cluster.status(namespace, "trainingruns", "locked")).get("reason")
-            == "PodsNotStarting"
-        ),
-        90,
-    )
+    cluster.wait_reason(namespace, "trainingruns", "locked", "PodsNotStarting", 90)
     status = cluster.status(namespace, "trainingruns", "locked")
     assert status["phase"] == "Pending"
     message = ready(status)["message"]
@@ -219,14 +205,7 @@ def test_tracking_outage_holds_the_run_until_mlflow_is_back(
 ) -> None:
     mlflow_outage.stop()
     cluster.create(namespace, training_run("patient", command=QUICK))
-    wait_for(
-        "Ready=False reason TrackingServerUnavailable",
-        lambda: (
-            ready(cluster.status(namespace, "trainingruns", "patient")).get("reason")
-            == "TrackingServerUnavailable"
-        ),
-        90,
-    )
+    cluster.wait_reason(namespace, "trainingruns", "patient", "TrackingServerUnavailable", 90)
     assert "MLflow at" in ready(cluster.status(namespace, "trainingruns", "patient"))["message"]
     assert cluster.jobs(namespace) == []
     mlflow_outage.start()
