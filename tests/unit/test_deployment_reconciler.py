@@ -328,6 +328,45 @@ def test_http_route_router_weights_the_backends() -> None:
     assert main["spec"]["selector"]["trailboss.dev/model-version"] == "v1"
 
 
+def _route_backends(world: World) -> dict[str, int]:
+    route = world.kube.objects.get(("HTTPRoute", NS, "churn"))
+    if route is None:
+        return {}
+    return {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+def _backends_without_pods(world: World, backends: dict[str, int]) -> list[str]:
+    """Services a route sends requests to whose selector finds no server."""
+    served = {v for v, replicas in world.servers().items() if replicas > 0}
+    empty = []
+    for name, weight in backends.items():
+        chosen = world.kube.objects[("Service", NS, name)]["spec"]["selector"]
+        if weight > 0 and chosen["trailboss.dev/model-version"] not in served:
+            empty.append(name)
+    return empty
+
+
+@pytest.mark.parametrize("ending", ["promote", "abort"])
+def test_a_backend_the_gateway_may_still_weight_always_has_pods(ending: str) -> None:
+    # A Gateway applies a new route some time after the Services change: both
+    # the route it has and the one it is given must find pods behind every weight.
+    world = _rolling(analysis=None)
+    world.edit(trafficRouter={"kind": "HTTPRoute", "gateway": "public"})
+    if ending == "abort":
+        world.settle()
+        world.annotate("trailboss.dev/abort", "now")
+    for _ in range(8):
+        before = _route_backends(world)
+        world.now += dt.timedelta(minutes=3)
+        world.reconcile()
+        assert _backends_without_pods(world, before) == []
+        assert _backends_without_pods(world, _route_backends(world)) == []
+        world.pods_ready()
+    status = world.status()
+    assert status["stableVersion"] == ("v2" if ending == "promote" else "v1")
+    assert status.get("canaryVersion") is None
+
+
 def test_shadow_is_refused_by_name_rather_than_ignored() -> None:
     world = World(modelVersion="v1", rollout={"strategy": "Shadow"})
     world.add(_mv("v1", 1))

@@ -30,7 +30,7 @@ CONTAINER = "server"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 DRAIN_SECONDS = 5
 NO_VERSION = "none"
-"""Selects no pod: the canary Service between rollouts."""
+"""Selects no pod: the Services of a Deployment that serves nothing yet."""
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 SERVING_SECURITY = PodSecurity(read_only_root_filesystem=True)
@@ -198,15 +198,21 @@ def build_services(
     """`<name>` selects every version's pods under the replica ratio (the ratio is
     the traffic split), and the stable version's only behind an HTTPRoute (the
     Gateway applies the weights; a caller inside the cluster must not get a share
-    of the canary that the rollout never set). `<name>-stable` and `<name>-canary`
-    select one version each, or no pod when there is none."""
+    of the canary that the rollout never set). `<name>-stable` selects the stable
+    version and `<name>-canary` the canary.
+
+    Between rollouts `<name>-canary` selects the stable version, as in Argo
+    Rollouts: a Gateway applies a route change some time after the Services
+    change, so at promotion or abort it may still send the canary's share to
+    `<name>-canary` for a moment; that share must find pods, not an empty
+    backend (which answers 503)."""
     main, stable_name, canary_name = service_names(owner)
     by_route = spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE
-    chosen = selector(owner, stable or NO_VERSION) if by_route else selector(owner)
+    stable_pods = selector(owner, stable or NO_VERSION)
     return [
-        _service(owner, spec, main, chosen),
-        _service(owner, spec, stable_name, selector(owner, stable or NO_VERSION)),
-        _service(owner, spec, canary_name, selector(owner, canary or NO_VERSION)),
+        _service(owner, spec, main, stable_pods if by_route else selector(owner)),
+        _service(owner, spec, stable_name, stable_pods),
+        _service(owner, spec, canary_name, selector(owner, canary or stable or NO_VERSION)),
     ]
 
 
