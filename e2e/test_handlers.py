@@ -24,10 +24,9 @@ FINALIZER = "trailboss.dev/finalizer"
 DIFF_BASE = "trailboss.dev/last-handled-configuration"
 
 
-@pytest.fixture
-def handlers_in_process(
+def _in_process(
     cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[KopfRunner]:
+) -> KopfRunner:
     """The handlers under kopf's test runner, watching only this test's namespace.
     The session's operator process is stopped meanwhile: one operator per object."""
     operator.stop()
@@ -39,7 +38,14 @@ def handlers_in_process(
 
     handlers.install(Settings())
     args = ["run", "--standalone", "--namespace", namespace, "-m", "trailboss.handlers"]
-    with KopfRunner(args, timeout=60) as runner:
+    return KopfRunner(args, timeout=60)
+
+
+@pytest.fixture
+def handlers_in_process(
+    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KopfRunner]:
+    with _in_process(cluster, namespace, operator, monkeypatch) as runner:
         yield runner
     assert runner.exception is None, runner.output
 
@@ -98,3 +104,32 @@ def test_status_writes_remove_fields_and_refuse_stale_versions(
     now = (cluster.get(namespace, "trainingruns", name) or {})["metadata"]["resourceVersion"]
     kube.patch_status(API_VERSION, "TrainingRun", namespace, name, {"failure": None}, now)
     assert "failure" not in cluster.status(namespace, "trainingruns", name)
+
+
+def test_a_startup_backlog_larger_than_kopfs_workers_is_all_handled(
+    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kopf handles a bounded number of objects at once; the others wait their
+    # turn. Here 2 at a time, for 4 Deployments and 4 TrainingRuns that exist
+    # before the operator starts, as after an upgrade or a failover.
+    monkeypatch.setattr("trailboss.handlers.startup.KOPF_WORKERS", 2)
+    operator.stop()
+    missing = f"s3://datasets/{namespace}/nowhere.csv"
+    for i in range(4):
+        cluster.create(namespace, training_run(f"backlog-{i}", dataset=missing))
+        cluster.create(namespace, _unservable_deployment(f"backlog-{i}"))
+    with _in_process(cluster, namespace, operator, monkeypatch) as runner:
+        for i in range(4):
+            cluster.wait_reason(namespace, "trainingruns", f"backlog-{i}", "DatasetNotFound", 120)
+            cluster.wait_reason(namespace, "deployments", f"backlog-{i}", "VersionNotFound", 60)
+    assert runner.exception is None, runner.output
+
+
+def _unservable_deployment(name: str) -> dict[str, Any]:
+    """A Deployment of a ModelVersion that does not exist: it waits, saying so."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"model": "churn", "modelVersion": "nowhere"},
+    }

@@ -11,6 +11,9 @@ from trailboss import __version__
 
 WORKERS = 16
 """kopf's handler threads: how many reconciles run at once."""
+KOPF_WORKERS = 256
+"""Objects kopf handles at once, per kind: more wait their turn (see
+``handlers.startup``). Handlers still run on the WORKERS threads."""
 REQUEUE_WORKERS = 4
 """Threads that run the reconciles objects asked to come back for."""
 CONNECTIONS = WORKERS + REQUEUE_WORKERS

@@ -35,28 +35,60 @@ def resync(body: kopf.Body, **_: Any) -> None:
     deployment.reconcile(dict(body), services())
 
 
-@kopf.index(*RESOURCE)
-def by_model(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], tuple[str, str]]:
+class DeploymentsByModel:
     """Deployments by (namespace, model), so a new ModelVersion reaches the
-    Deployments that may serve it without a list call."""
-    return {(namespace or "", str(spec.get("model", ""))): (name, uid)}
+    Deployments that may serve it without a list call.
+
+    Kept here rather than as a kopf index: kopf holds back every handler until
+    all indexed objects are listed, which with a bounded number of kopf workers
+    (see ``startup.configure``) waits forever once there are more Deployments
+    than workers. Updated and read on the event loop only."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._names: dict[tuple[str, str], dict[str, str]] = {}
+
+    def seen(self, body: kopf.Body, gone: bool) -> None:
+        meta = body["metadata"]
+        uid = str(meta["uid"])
+        self._drop(uid)
+        if not gone:
+            key = (str(meta["namespace"]), str((body.get("spec") or {}).get("model", "")))
+            self._keys[uid] = key
+            self._names.setdefault(key, {})[uid] = str(meta["name"])
+
+    def _drop(self, uid: str) -> None:
+        key = self._keys.pop(uid, None)
+        if key is not None:
+            names = self._names[key]
+            names.pop(uid, None)
+            if not names:
+                del self._names[key]
+
+    def serving(self, namespace: str, model: str) -> list[tuple[str, str]]:
+        """(name, uid) of each Deployment of ``model`` in ``namespace``."""
+        return [(name, uid) for uid, name in self._names.get((namespace, model), {}).items()]
+
+
+BY_MODEL = DeploymentsByModel()
+
+
+@kopf.on.event(*RESOURCE)
+async def deployment_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
+    BY_MODEL.seen(body, gone=type == "DELETED")
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-async def model_version_changed(body: kopf.Body, type: str, **kwargs: Any) -> None:
+async def model_version_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
     """A ModelVersion appeared or changed phase: a version policy may pick it.
 
-    Async on purpose: kopf updates its indexes on the event loop, so the index is
-    copied here, on the loop; iterating it from a worker thread can race an update.
-    The reconciles themselves block, so they run in a thread."""
+    Async on purpose: the map of Deployments is read on the event loop, where it
+    is updated. The reconciles themselves block, so they run in a thread."""
     if type is None:  # the initial listing; the Deployments' own resume covers it
         return
-    by_model: kopf.Index[tuple[str, str], tuple[str, str]] = kwargs["by_model"]
     meta = body["metadata"]
-    key = (meta["namespace"], str((body.get("spec") or {}).get("model", "")))
-    for name, uid in list(by_model.get(key, [])):
+    model = str((body.get("spec") or {}).get("model", ""))
+    for name, uid in BY_MODEL.serving(meta["namespace"], model):
         await asyncio.to_thread(
             deployment.reconcile_latest, meta["namespace"], name, uid, services()
         )

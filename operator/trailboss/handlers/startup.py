@@ -8,7 +8,7 @@ import kopf
 
 from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL
 from trailboss.builders.serving import DEPLOYMENT_LABEL
-from trailboss.settings import WORKERS
+from trailboss.settings import KOPF_WORKERS, WORKERS
 
 FINALIZER = "trailboss.dev/finalizer"
 
@@ -32,9 +32,21 @@ def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
         # process lets exactly one replica lead and the others stand by.
         settings.peering.priority = random.randint(1, 2**31 - 1)
     settings.watching.server_timeout = 300
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.execution.max_workers = WORKERS
+    _bound_the_backlog(settings)
     _watch_only_own_children(settings)
+
+
+def _bound_the_backlog(settings: kopf.OperatorSettings) -> None:
+    """kopf starts one worker per object with pending events. Unbounded, a
+    startup backlog of thousands of new objects starts thousands at once: each
+    holds its object and its PATCH in flight, so memory grows by gigabytes and
+    the API server times requests out. Bounded, the others wait their turn,
+    and a worker leaves soon after its object is handled to make room."""
+    queueing = getattr(settings, "queueing", None) or settings.batching
+    queueing.worker_limit = KOPF_WORKERS
+    queueing.idle_timeout = 1.0
+    queueing.error_delays = [1, 2, 5, 10, 30, 60]
 
 
 def _watch_only_own_children(settings: kopf.OperatorSettings) -> None:

@@ -1,0 +1,19 @@
+"""How the operator sets kopf up for a backlog: a bounded number of objects at once."""
+
+from __future__ import annotations
+
+import kopf
+
+from trailboss.handlers.startup import configure
+
+
+def _queueing() -> kopf.QueueingSettings:
+    settings = kopf.OperatorSettings()
+    configure(settings, None)
+    return settings.queueing
+
+
+def test_kopf_handles_a_bounded_number_of_objects_at_once() -> None:
+    limit = _queueing().worker_limit
+    assert limit is not None
+    assert 16 <= limit <= 1024
