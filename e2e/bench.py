@@ -25,6 +25,9 @@ is deleted before the next phase starts:
 - **parts** of the floor, for diagnosis (BENCH_FLOOR_PARTS=0 skips them): the
   MLflow calls alone (N find + create at the same concurrency) and the
   Kubernetes calls alone (the floor with a made-up run id);
+- **floor, again** after the operator stopped: MLflow and the API server, on
+  the same two cores, vary from minute to minute (the same floor has taken
+  7 s and 26 s), so the ratio is to the mean of the floor before and after;
 - **trailboss**: the operator, started only now (so it never sees the objects
   of the phases before it) and warmed up with one TrainingRun (the first one
   pays for importing MLflow, reported as the cold start); the N TrainingRuns
@@ -459,6 +462,12 @@ def main() -> int:
             benchkit.delete_namespace(cluster, namespace)
     finally:
         operator.stop()
+    # The floor again, now that the operator is gone: MLflow and the API server
+    # vary from minute to minute here, so the ratio is to the floor before and after.
+    with measure("floor, again"):
+        results["floor_again"] = in_namespace(
+            cluster, "bench-floor", lambda ns: floor.run(cluster, ns, "floor, again after it")
+        )
 
     report(results, measure, rss)
     return 0 if all(r.get("missing", 0) == 0 for r in results.values()) else 1
@@ -479,17 +488,20 @@ def report(
     print(f"ratio p50   {ours['p50_s'] / base['p50_s']:8.1f}x   (trailboss / Jobs directly)")
     print(f"ratio p99   {ours['p99_s'] / base['p99_s']:8.1f}x")
     print(f"ratio total {ours['total_s'] / base['total_s']:8.1f}x")
-    ratio = ours["total_s"] / floor["total_s"]
+    floors = [floor["total_s"], results["floor_again"]["total_s"]]
+    for when, total in zip(("before", "after"), floors, strict=True):
+        print(f"ratio total to the floor {when} it {ours['total_s'] / total:5.2f}x")
+    ratio = ours["total_s"] / statistics.mean(floors)
     verdict = "meets" if ratio <= TARGET else "misses"
-    print(f"ratio total to the floor {ratio:5.2f}x   ({verdict} the target of {TARGET}x)")
+    print(f"ratio total to the mean floor {ratio:5.2f}x   ({verdict} the target of {TARGET}x)")
     print()
     benchkit.print_cpu(measure.cpu)
     burst = measure.cpu.get("trailboss", {}).get("operator", float("nan"))
     print(f"operator CPU per TrainingRun, burst {burst / RUNS * 1000:.1f} ms")
-    for phase in ("floor", "trailboss"):
+    for phase in ("floor", "floor, again", "trailboss"):
         mlflow = measure.cpu.get(phase, {}).get("mlflow")
         if mlflow is not None:
-            print(f"MLflow server CPU per run, {phase:<9} {mlflow / RUNS * 1000:6.1f} ms")
+            print(f"MLflow server CPU per run, {phase:<12} {mlflow / RUNS * 1000:6.1f} ms")
     print()
     shown = ("floor", "trailboss", "trailboss, after the Jobs")
     benchkit.print_requests({p: measure.requests.get(p, {}) for p in shown}, RUNS, "per run")
