@@ -7,13 +7,9 @@ import kopf
 from trailboss.handlers.startup import configure
 
 
-def _queueing() -> kopf.QueueingSettings:
+def test_kopf_handles_a_bounded_number_of_objects_at_once() -> None:
     settings = kopf.OperatorSettings()
     configure(settings, None)
-    return settings.queueing
-
-
-def test_kopf_handles_a_bounded_number_of_objects_at_once() -> None:
-    limit = _queueing().worker_limit
+    limit = settings.queueing.worker_limit
     assert limit is not None
     assert 16 <= limit <= 1024
