@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from trailboss.serving.config import ServeSettings
 from trailboss.serving.metrics import ServerMetrics
 from trailboss.serving.model import LoadedModel, ServedModel
 from trailboss.serving.request import CURRENT_REQUEST, RequestState
+from trailboss.serving.server import confined_writes
 
 SETTINGS = ServeSettings(
     model_uri="/models/churn", model_name="churn", model_version="7", max_request_bytes=100
@@ -215,3 +218,14 @@ def test_fault_settings_are_checked_and_only_the_error_share_fails() -> None:
     faults.apply(draw=0.25)
     with pytest.raises(InjectedFault, match="deliberate fault"):
         faults.apply(draw=0.24)
+
+
+def test_the_servers_temporary_files_go_when_it_stops(tmp_path: Path) -> None:
+    # Several servers can share one machine's /tmp: each leaves nothing behind.
+    with confined_writes(str(tmp_path)) as scratch:
+        download = Path(tempfile.mkdtemp(prefix="model-"))
+        (download / "model.pkl").write_bytes(b"weights")
+        assert download.parent == Path(scratch)
+        assert Path(scratch).parent == tmp_path
+    assert list(tmp_path.iterdir()) == []
+    assert tempfile.gettempdir() != scratch  # the rest of the process is as it was

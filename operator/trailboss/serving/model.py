@@ -83,14 +83,15 @@ class LoadedModel:
     faulty: bool
 
 
-def load(model_uri: str, tmp_dir: str | None = None) -> LoadedModel:
-    """Download and load the model, then pass one warm-up prediction before reporting ready."""
+def load(model_uri: str) -> LoadedModel:
+    """Download and load the model, then pass one warm-up prediction before reporting ready.
+    The download goes to the process's temporary directory (``server.confined_writes``)."""
     import mlflow.artifacts
     import mlflow.pyfunc
 
     started = time.monotonic()
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="model-", dir=tmp_dir)
+        artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="model-")
     )
     model = mlflow.pyfunc.load_model(local)
     example = warmup_input(model, local)

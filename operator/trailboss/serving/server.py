@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 
 from trailboss.serving.app import ModelServer
 from trailboss.serving.config import ServeSettings
@@ -46,26 +49,38 @@ def build_server(settings: ServeSettings) -> ModelServer:
         settings,
         metrics,
         prediction_logger(settings, metrics),
-        load=lambda: model.load(settings.model_uri, settings.tmp_dir),
+        load=lambda: model.load(settings.model_uri),
         build_routes=lambda served: routes.model_app(
             served, settings.model_name, settings.model_version
         ),
     )
 
 
-def confine_writes(tmp_dir: str | None) -> None:
-    """Send every temporary file (model downloads, MLflow's scratch) to one writable directory,
-    so the server runs on a read-only root filesystem with an emptyDir at ``tmp_dir``."""
-    if tmp_dir:
-        os.environ["TMPDIR"] = tmp_dir
-        tempfile.tempdir = tmp_dir
-    os.environ.setdefault("HOME", tempfile.gettempdir())
-    os.environ.setdefault("MLFLOW_HOME", tempfile.gettempdir())
+@contextlib.contextmanager
+def confined_writes(tmp_dir: str | None) -> Iterator[str]:
+    """Send every temporary file (model downloads, MLflow's scratch) to one directory
+    of this process under ``tmp_dir``, removed when the server stops: the server
+    runs on a read-only root filesystem with an emptyDir at ``tmp_dir``, and
+    several servers sharing one machine's /tmp leave nothing behind."""
+    base = tmp_dir or tempfile.gettempdir()
+    os.environ.setdefault("HOME", base)
+    os.environ.setdefault("MLFLOW_HOME", base)
+    scratch = tempfile.mkdtemp(prefix="trailboss-serve-", dir=base)
+    before = tempfile.tempdir, os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = before[0]
+        if before[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before[1]
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def serve(settings: ServeSettings, verbose: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; exits 1 when the model cannot be loaded."""
-    import uvicorn
     from prometheus_client import disable_created_metrics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]  # halves the series Prometheus scrapes from every pod
@@ -74,7 +89,13 @@ def serve(settings: ServeSettings, verbose: bool = False) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    confine_writes(settings.tmp_dir)
+    with confined_writes(settings.tmp_dir):
+        return _run(settings, verbose)
+
+
+def _run(settings: ServeSettings, verbose: bool) -> int:
+    import uvicorn
+
     app = build_server(settings)
     config = uvicorn.Config(
         app,
