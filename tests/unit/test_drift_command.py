@@ -197,3 +197,22 @@ def test_unreadable_reference_is_a_clear_error(s3: Any, capsys: pytest.CaptureFi
     assert "s3://datasets/churn/broken.parquet is not a readable CSV or Parquet file" in (
         capsys.readouterr().err
     )
+
+
+def test_the_training_data_is_profiled_at_its_pinned_version_or_not_at_all(
+    s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = _reference_csv(np.random.default_rng(3), 200)
+    s3.put_object(Bucket="datasets", Key="churn/train.csv", Body=body)
+    etag = s3.head_object(Bucket="datasets", Key="churn/train.csv")["ETag"].strip('"')
+    pinned = f"s3://datasets/churn/train.csv@etag:{etag}"
+    command = ["profile", f"--reference={pinned}", "--output=s3://models/churn/3/reference-profile"]
+    assert main(command) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["rows"], status["source"]) == (200, pinned)
+    # The file is replaced after training: its profile would describe other data.
+    s3.put_object(Bucket="datasets", Key="churn/train.csv", Body=body + b"c-extra,1,2,pro,0\n")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "s3://datasets/churn/train.csv changed since the model was trained on it" in err
+    assert "spec.referenceData" in err

@@ -64,7 +64,8 @@ def test_a_validated_version_is_profiled_once_from_its_training_data() -> None:
     modelversion.reconcile(body, svc)
     (job,) = kube.jobs()
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command == ["trailboss", "profile", "--reference=s3://datasets/churn.csv",
+    # The data the model was trained on, at the version its TrainingRun pinned.
+    assert command == ["trailboss", "profile", "--reference=s3://datasets/churn.csv@etag:abc",
                        f"--output={PROFILE}"]  # fmt: skip
     assert job["metadata"]["ownerReferences"][0]["uid"] == "mv-1"
     status = kube.current(body)["status"]
@@ -76,7 +77,7 @@ def test_a_validated_version_is_profiled_once_from_its_training_data() -> None:
     _finish(kube, job["metadata"]["name"])
     storage.documents[PROFILE + "status.json"] = {
         "location": PROFILE, "rows": 5000, "features": 7, "digest": "sha256:1",
-        "source": "s3://datasets/churn.csv",
+        "source": "s3://datasets/churn.csv@etag:abc",
     }  # fmt: skip
     modelversion.reconcile(kube.current(body), svc)
     status = kube.current(body)["status"]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
+from trailboss.api.modelversion import ModelVersionSpec
 from trailboss.cli import _parser
 from trailboss.policies import drift
 
@@ -68,3 +69,22 @@ def test_malformed_result_is_a_clear_error() -> None:
         drift.status_from_result({})
     with pytest.raises(ValueError, match=r"drift.windowRows"):
         drift.status_from_result({"drift": {"windowRows": "many"}})
+
+
+@pytest.mark.parametrize(
+    ("source", "reference"),
+    [
+        ({"dataset": "s3://datasets/churn.csv@etag:e7a1"}, "s3://datasets/churn.csv@etag:e7a1"),
+        ({"dataset": "s3://datasets/churn.csv@version:3Lg"}, "s3://datasets/churn.csv@version:3Lg"),
+        # A prefix of several objects is pinned by a digest, which no GET can ask for.
+        ({"dataset": "s3://datasets/churn/@sha256:9f2c"}, "s3://datasets/churn/"),
+        ({"dataset": "https://example.com/churn.csv"}, None),
+    ],
+)
+def test_the_reference_is_the_training_data_at_its_pinned_version(
+    source: dict[str, str], reference: str | None
+) -> None:
+    spec = ModelVersionSpec.model_validate(
+        {"model": "churn", "artifactUri": "s3://models/churn/1/model", "source": source}
+    )
+    assert drift.reference_source(spec) == reference

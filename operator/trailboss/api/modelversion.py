@@ -97,8 +97,10 @@ class ModelVersionSpec(ApiModel):
     """Metrics of the model. When empty, they are read from the MLflow run."""
     reference_data: S3Uri | None = None
     """Data drift is measured against, e.g. the training or validation set (CSV
-    or Parquet). Empty uses the training data in spec.source.dataset. Once the
-    version is Validated, a Job profiles it into status.referenceProfile."""
+    or Parquet). Empty uses the training data in spec.source.dataset, at the
+    version pinned there: if that object has changed since, the profile Job
+    fails and says so. Once the version is Validated, a Job profiles it into
+    status.referenceProfile."""
     validation: ValidationGate | None = None
     """Metric bounds to pass before the version is Validated."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN

@@ -83,7 +83,13 @@ def _profile(args: argparse.Namespace) -> int:
         status = job.make_profile(
             store.ObjectStore(args.s3_endpoint_url), args.reference, args.output, options
         )
-    except (store.ObjectNotFound, store.StoreError, ValueError, OSError) as error:
+    except (
+        store.ObjectNotFound,
+        store.ObjectChanged,
+        store.StoreError,
+        ValueError,
+        OSError,
+    ) as error:
         print(f"trailboss profile: {error}", file=sys.stderr)
         return 1
     print(json.dumps(status.to_json(), indent=2))

@@ -21,7 +21,7 @@ from trailboss.api.modelversion import ReferenceProfileStatus
 from trailboss.drift import build, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current
-from trailboss.drift.store import ObjectStore, join, split_uri
+from trailboss.drift.store import ObjectStore, join, split_pin, split_uri
 from trailboss.policies.drift import PROFILE_STATUS
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -40,7 +40,7 @@ def make_profile(
     store: ObjectStore, reference_uri: str, output_uri: str, options: build.ProfileOptions
 ) -> ReferenceProfileStatus:
     """Profile the reference data and upload it; the status a ModelVersion records."""
-    _, key = split_uri(reference_uri)
+    _, key = split_uri(split_pin(reference_uri)[0])
     with tempfile.TemporaryDirectory(prefix="trailboss-profile-") as tmp:
         workdir = Path(tmp)
         data = workdir / ("source" + Path(key).suffix)

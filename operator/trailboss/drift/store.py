@@ -16,11 +16,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from trailboss import s3
 
-_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchVersion"}
+_CHANGED = {"412", "PreconditionFailed"}
 
 
 class ObjectNotFound(Exception):
     """Nothing exists at the URI."""
+
+
+class ObjectChanged(Exception):
+    """The object is no longer the version its URI pins."""
 
 
 class StoreError(Exception):
@@ -33,6 +38,17 @@ def split_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"not an s3:// URI: {uri!r}; write it as s3://bucket/key")
     bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
+
+
+def split_pin(uri: str) -> tuple[str, dict[str, str]]:
+    """``s3://bucket/key@etag:E`` or ``…@version:V`` (a ModelVersion's training
+    data, as its TrainingRun pinned it) into the URI and the arguments of a GET
+    of exactly that version; an unpinned URI gets none."""
+    for marker, argument in (("@etag:", "IfMatch"), ("@version:", "VersionId")):
+        location, found, value = uri.partition(marker)
+        if found and value:
+            return location, {argument: f'"{value}"' if argument == "IfMatch" else value}
+    return uri, {}
 
 
 def join(prefix_uri: str, *parts: str) -> str:
@@ -61,6 +77,11 @@ class ObjectStore:
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def download(self, uri: str, path: Path) -> None:
+        """To a file; a pinned URI (``split_pin``) gets that version or ObjectChanged."""
+        location, pin = split_pin(uri)
+        if pin:
+            self._download_version(location, pin, path)
+            return
         bucket, key = split_uri(uri)
         try:
             self._s3.download_file(bucket, key, str(path))
@@ -68,6 +89,29 @@ class ObjectStore:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in _NOT_FOUND:
                 raise ObjectNotFound(f"{uri} does not exist") from error
+            raise StoreError(f"{uri}: {code or error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"{uri}: {error}") from error
+
+    def _download_version(self, uri: str, pin: dict[str, str], path: Path) -> None:
+        bucket, key = split_uri(uri)
+        try:
+            body = self._s3.get_object(Bucket=bucket, Key=key, **pin)["Body"]
+            with path.open("wb") as out:
+                for chunk in body.iter_chunks(1 << 20):
+                    out.write(chunk)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _CHANGED:
+                raise ObjectChanged(
+                    f"{uri} changed since the model was trained on it (pinned "
+                    f"{next(iter(pin.values()))}); set spec.referenceData to the data to "
+                    "compare against, or train again"
+                ) from error
+            if code in _NOT_FOUND:
+                raise ObjectNotFound(
+                    f"{uri} at {next(iter(pin.values()))} does not exist"
+                ) from error
             raise StoreError(f"{uri}: {code or error}") from error
         except BotoCoreError as error:
             raise StoreError(f"{uri}: {error}") from error

@@ -82,13 +82,16 @@ def drifted_features(status: DriftStatus) -> list[str]:
 
 def reference_source(spec: ModelVersionSpec) -> str | None:
     """The data a ModelVersion's profile is built from: spec.referenceData, else
-    the training data its TrainingRun pinned (without the `@etag:` pin)."""
+    the training data its TrainingRun pinned, at the pinned version (`@etag:…`,
+    `@version:…`), so the profile describes what the model was trained on. A
+    digest pin (a prefix of several objects) cannot be read back by version."""
     if spec.reference_data:
         return spec.reference_data
     dataset = spec.source.dataset if spec.source else None
     if not dataset or not dataset.startswith("s3://"):
         return None
-    return dataset.split("@", 1)[0]
+    location, _, pin = dataset.partition("@")
+    return dataset if pin.startswith(("etag:", "version:")) else location
 
 
 def profile_command(reference: str, output: str) -> list[str]:
