@@ -5,6 +5,7 @@ to the same level-based reconcile."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -48,7 +49,7 @@ class DeploymentsByModel:
         self._keys: dict[str, tuple[str, str]] = {}
         self._names: dict[tuple[str, str], dict[str, str]] = {}
 
-    def seen(self, body: kopf.Body, gone: bool) -> None:
+    def seen(self, body: Mapping[str, Any], gone: bool) -> None:
         meta = body["metadata"]
         uid = str(meta["uid"])
         self._drop(uid)
