@@ -85,36 +85,19 @@ class ObjectStore:
         bucket, key = split_uri(uri)
         try:
             self._s3.download_file(bucket, key, str(path))
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND:
-                raise ObjectNotFound(f"{uri} does not exist") from error
-            raise StoreError(f"{uri}: {code or error}") from error
-        except BotoCoreError as error:
-            raise StoreError(f"{uri}: {error}") from error
+        except (ClientError, BotoCoreError) as error:
+            raise _store_error(uri, error) from error
 
     def _download_version(self, uri: str, pin: dict[str, str], path: Path) -> None:
         bucket, key = split_uri(uri)
+        (version,) = pin.values()
         try:
             body = self._s3.get_object(Bucket=bucket, Key=key, **pin)["Body"]
             with path.open("wb") as out:
                 for chunk in body.iter_chunks(1 << 20):
                     out.write(chunk)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in _CHANGED:
-                raise ObjectChanged(
-                    f"{uri} changed since the model was trained on it (pinned "
-                    f"{next(iter(pin.values()))}); set spec.referenceData to the data to "
-                    "compare against, or train again"
-                ) from error
-            if code in _NOT_FOUND:
-                raise ObjectNotFound(
-                    f"{uri} at {next(iter(pin.values()))} does not exist"
-                ) from error
-            raise StoreError(f"{uri}: {code or error}") from error
-        except BotoCoreError as error:
-            raise StoreError(f"{uri}: {error}") from error
+        except (ClientError, BotoCoreError) as error:
+            raise _store_error(uri, error, version) from error
 
     def read(self, uri: str) -> bytes:
         bucket, key = split_uri(uri)
@@ -130,10 +113,24 @@ class ObjectStore:
         where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
         try:
             return getattr(self._s3, method)(**kwargs)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND:
-                raise ObjectNotFound(f"{where} does not exist") from error
-            raise StoreError(f"{where}: {code or error}") from error
-        except BotoCoreError as error:
-            raise StoreError(f"{where}: {error}") from error
+        except (ClientError, BotoCoreError) as error:
+            raise _store_error(where, error) from error
+
+
+def _store_error(
+    uri: str, error: ClientError | BotoCoreError, version: str | None = None
+) -> Exception:
+    """What a failed S3 call means for the Job, naming the object (and the
+    version asked for, when the URI pins one)."""
+    where = f"{uri} at {version}" if version else uri
+    if isinstance(error, BotoCoreError):
+        return StoreError(f"{where}: {error}")
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code in _NOT_FOUND:
+        return ObjectNotFound(f"{where} does not exist")
+    if code in _CHANGED:
+        return ObjectChanged(
+            f"{uri} changed since the model was trained on it (pinned {version}); set "
+            "spec.referenceData to the data to compare against, or train again"
+        )
+    return StoreError(f"{where}: {code or error}")
