@@ -173,6 +173,53 @@ def export_drift(namespace: str, deployment: str, drift: DriftStatus | None) -> 
             _drift_series[(namespace, deployment)] = new
 
 
+_traffic_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
+_traffic_lock = threading.Lock()
+
+
+def export_traffic(namespace: str, deployment: str, weights: dict[tuple[str, str], int]) -> None:
+    """Replace a Deployment's traffic series with ``weights`` by (version, role):
+    a series not in it goes (a retired version, a canary now promoted)."""
+    with _traffic_lock:
+        old = _traffic_series.pop((namespace, deployment), set())
+        for version, role in old - set(weights):
+            with contextlib.suppress(KeyError):
+                TRAFFIC_WEIGHT.remove(namespace, deployment, version, role)
+        for (version, role), weight in weights.items():
+            TRAFFIC_WEIGHT.labels(namespace, deployment, version, role).set(weight)
+        if weights:
+            _traffic_series[(namespace, deployment)] = set(weights)
+
+
+_ROLLOUT_SERIES: tuple[tuple[Gauge | Counter, tuple[str, ...]], ...] = (
+    (ANALYSIS_VALUE, ("query",)),
+    (ANALYSIS_MEASUREMENTS, ("query", "phase")),
+    (ROLLOUTS, ("result",)),
+)
+
+
+def forget_deployment(namespace: str, deployment: str) -> None:
+    """The Deployment is gone: its traffic, analysis and rollout series go too."""
+    export_traffic(namespace, deployment, {})
+    for collector, rest in _ROLLOUT_SERIES:
+        for labels in _series_of(collector, rest, namespace, deployment):
+            with contextlib.suppress(KeyError):
+                collector.remove(namespace, deployment, *labels)
+
+
+def _series_of(
+    collector: Gauge | Counter, rest: tuple[str, ...], namespace: str, deployment: str
+) -> set[tuple[str, ...]]:
+    """The values of labels ``rest`` of the series ``collector`` holds for one Deployment."""
+    found = set()
+    for family in collector.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if (labels.get("namespace"), labels.get("deployment")) == (namespace, deployment):
+                found.add(tuple(labels[name] for name in rest))
+    return found
+
+
 def first_seen_retraining(namespace: str, deployment: str) -> None:
     """Zeros from the first look at a Deployment that retrains, so `increase()`
     counts its first trigger."""

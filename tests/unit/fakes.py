@@ -8,12 +8,13 @@ import copy
 import datetime as dt
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.clients.kube import Conflict
-from trailboss.clients.prometheus import QueryFailed
+from trailboss.clients.prometheus import QueryFailed, single_value
 from trailboss.clients.storage import DataNotFound, Listing, StoreUnavailable, digest
 from trailboss.clients.tracking import (
     RegistryVersion,
@@ -285,6 +286,11 @@ class FakePrometheus:
 
     def __init__(self) -> None:
         self.answers: dict[str, float | None] = {}
+        self.bodies: dict[str, Any] = {}
+        """Answers as Prometheus's HTTP API gives them (any shape), read as the real
+        client reads them."""
+        self.refused: dict[str, str] = {}
+        """Queries Prometheus refuses (a bad query), with its error."""
         self.down = False
         self.asked: list[str] = []
 
@@ -292,6 +298,10 @@ class FakePrometheus:
         self.asked.append(promql)
         if self.down:
             raise QueryFailed(f"Prometheus at {base_url} is unreachable: connection refused")
+        if promql in self.refused:
+            raise QueryFailed(f"Prometheus refused the query (400): {self.refused[promql]}")
+        if promql in self.bodies:
+            return single_value(self.bodies[promql])
         return self.answers.get(promql)
 
 
@@ -306,3 +316,36 @@ def services() -> tuple[Services, FakeKube, FakeTracking, FakeStorage]:
         clock=lambda: NOW,
     )
     return svc, kube, tracking, storage
+
+
+def instant_vector(*values: str) -> dict[str, Any]:
+    """An instant-query answer of one series per value, as Prometheus's HTTP API shapes it."""
+    series = [{"metric": {"series": str(i)}, "value": [0, v]} for i, v in enumerate(values)]
+    return {"status": "success", "data": {"resultType": "vector", "result": series}}
+
+
+def scalar(value: str) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": "scalar", "result": [0, value]}}
+
+
+def range_matrix(*values: str) -> dict[str, Any]:
+    """What a range selector without an aggregation returns: a matrix, not one number."""
+    series = [{"metric": {}, "values": [[0, v], [15, v]]} for v in values]
+    return {"status": "success", "data": {"resultType": "matrix", "result": series}}
+
+
+class ShapedPrometheus(FakePrometheus):
+    """Also answers queries the tables do not name, through ``respond`` (e.g. by the
+    version in the query), with whole HTTP API bodies read by the real client's parser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.respond: Callable[[str], dict[str, Any] | None] | None = None
+
+    def query(self, base_url: str, promql: str) -> float | None:
+        known = promql in self.bodies or promql in self.refused or promql in self.answers
+        body = None if self.down or known or self.respond is None else self.respond(promql)
+        if body is None:
+            return super().query(base_url, promql)
+        self.asked.append(promql)
+        return single_value(body)

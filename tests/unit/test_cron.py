@@ -548,3 +548,12 @@ def test_daylight_saving_switches_match_the_reference(
 
 def test_horizon_is_five_years() -> None:
     assert HORIZON_DAYS >= 5 * 365 + 2  # two February 29s in any five years
+
+
+def test_a_schedule_is_read_in_its_named_zone_or_utc() -> None:
+    from trailboss.policies.cron import zone
+
+    assert zone(None) is UTC
+    assert zone("Europe/Berlin") == ZoneInfo("Europe/Berlin")
+    with pytest.raises(ValueError, match="IANA"):
+        zone("Europe/Berln")

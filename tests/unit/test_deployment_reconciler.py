@@ -162,7 +162,7 @@ def test_canary_follows_the_steps_then_promotes_and_retires_the_old_version() ->
     status = world.settle(1)
     assert (status["stableVersion"], status.get("canaryVersion")) == ("v2", None)
     assert status["phase"] == "Healthy"
-    assert [p["version"] for p in status["promoted"]] == ["v2"]
+    assert [p["version"] for p in status["promoted"]] == ["v1", "v2"]  # v1: first served
     assert world.servers() == {"v1": 0, "v2": 10}
     world.settle(31)
     assert world.servers() == {"v2": 10}

@@ -89,7 +89,7 @@ def test_a_validated_version_is_profiled_once_from_its_training_data() -> None:
         kube.current(body)))  # fmt: skip
 
 
-def test_a_failed_profile_is_named_and_not_retried() -> None:
+def test_a_failed_profile_is_named_and_not_retried_at_once() -> None:
     svc, kube, _, storage = services()
     _upload(storage)
     body = kube.put(_model_version(referenceData="s3://datasets/ref.parquet"))
@@ -99,7 +99,7 @@ def test_a_failed_profile_is_named_and_not_retried() -> None:
     modelversion.reconcile(kube.current(body), svc)
     status = kube.current(body)["status"]
     condition = _condition(status, "ReferenceProfileReady")
-    assert (condition["status"], condition["reason"]) == ("False", "ProfileFailed")
+    assert (condition["status"], condition["reason"]) == ("False", "ProfileRetrying")
     assert f"kubectl logs job/{job['metadata']['name']}" in condition["message"]
     assert status["phase"] == "Validated"  # the version still serves; only drift is off
     kube.objects.pop(("Job", NS, job["metadata"]["name"]))  # its TTL ran out

@@ -214,3 +214,51 @@ def test_a_schedule_fires_once_per_time_in_its_time_zone(
         if len(loop.runs()) > before:
             fired.append(loop.now.hour)
     assert fired == [fires_at_utc]
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+def _spec(**fields: Any) -> Any:
+    from trailboss.api.deployment import RetrainingSpec
+
+    return RetrainingSpec.model_validate({"template": TEMPLATE, **fields})
+
+
+def test_the_cooldown_compares_schedule_times_not_when_they_were_acted_on() -> None:
+    from trailboss.api.deployment import DeploymentStatus, RetrainingStatus
+    from trailboss.policies import retraining as rules
+
+    slot = dt.datetime(2026, 11, 23, 3, tzinfo=dt.UTC)
+    late = slot + dt.timedelta(seconds=2)
+    last = RetrainingStatus(
+        reason=rules.SCHEDULE, trigger=slot.isoformat(), triggered_at=late, phase="Failed"
+    )
+    status = DeploymentStatus(last_retraining=last, retrainings=[last])
+    following = slot + dt.timedelta(days=1)
+    trigger = rules.Trigger(rules.SCHEDULE, following.isoformat(), slot=following)
+    now = following + dt.timedelta(seconds=1)
+    assert rules.hold(_spec(), status, trigger, now, running=0) is None
+    drift = rules.Trigger(rules.DRIFT, "check-9")
+    held = rules.hold(_spec(), status, drift, slot + dt.timedelta(hours=23), running=0)
+    assert held is not None
+    assert held.reason == "Cooldown"  # a drift trigger counts from when it is acted on
+
+
+def test_only_an_unbroken_streak_of_the_stable_version_counts() -> None:
+    from trailboss.api.deployment import DeploymentStatus, DriftStatus
+    from trailboss.policies.retraining import drift_streak
+
+    at = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    drift = DriftStatus(model_version="v1", consecutive=3, checked_at=at)
+    assert drift_streak(DeploymentStatus(stable_version="v1", drift=drift)) == 3
+    assert drift_streak(DeploymentStatus(stable_version="v2", drift=drift)) == 0
+    failed = drift.model_copy(update={"failed_at": at + dt.timedelta(minutes=5)})
+    assert drift_streak(DeploymentStatus(stable_version="v1", drift=failed)) == 0
+
+
+def test_reference_profile_retries_back_off_and_end() -> None:
+    from trailboss.policies.drift import PROFILE_ATTEMPTS, profile_retry_delay
+
+    delays = [profile_retry_delay(n) for n in range(1, PROFILE_ATTEMPTS + 1)]
+    assert delays == [300.0, 600.0, 1200.0, None]

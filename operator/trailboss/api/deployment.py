@@ -7,6 +7,7 @@ import datetime as dt
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -42,8 +43,10 @@ class DeploymentPhase(StrEnum):
 class DeploymentReason(StrEnum):
     """Reasons on the Deployment's conditions and events."""
 
+    RESOLVED = "Resolved"
     VERSION_NOT_FOUND = "VersionNotFound"
     VERSION_NOT_READY = "VersionNotReady"
+    REGISTRY_UNAVAILABLE = "RegistryUnavailable"
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_STARTED = "StepStarted"
     WAITING_FOR_PODS = "WaitingForPods"
@@ -53,6 +56,7 @@ class DeploymentReason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     PROMOTED = "Promoted"
     ABORTED = "Aborted"
+    NO_ROLLOUT_IN_PROGRESS = "NoRolloutInProgress"
     SUPERSEDED = "Superseded"
     PAUSED = "Paused"
     SERVING = "Serving"
@@ -78,20 +82,34 @@ AVAILABLE = "Available"
 """Condition: the stable version has its serving pods ready."""
 PROGRESSING = "Progressing"
 """Condition: a rollout is under way."""
+TARGET_RESOLVED = "TargetResolved"
+"""Condition: the spec (pinned version, policy or alias) names a servable
+ModelVersion (True), or why not (False): VersionNotFound or VersionNotReady (a
+canary of it is withdrawn; the stable keeps serving, Ready is False), or
+RegistryUnavailable (the registry cannot be read: the last resolved target is
+kept, and a rollout in progress goes on)."""
 PROMOTED = "Promoted"
 """Condition: the last rollout promoted its version."""
 ABORTED = "Aborted"
 """Condition: the last rollout was aborted and traffic returned to stable."""
+MANUAL_REQUEST = "ManualRequest"
+"""Condition: what the last promote or abort request did: True when it acted on the
+rollout in progress (reason Promoted or Aborted), False with reason
+NoRolloutInProgress when there was none to act on (the request is then dropped)."""
 DRIFT_MONITORING = "DriftMonitoring"
 """Condition: drift checks of the stable version run (True) or cannot (False);
 the reason says what the last check found."""
 
 PROMOTE_ANNOTATION = "trailboss.dev/promote"
-"""Set to any new value (e.g. a timestamp) to skip the remaining steps of the rollout."""
+"""Set to any new value (e.g. a timestamp) to skip the remaining steps of the rollout in
+progress. With none in progress the request is answered (an event and the ManualRequest
+condition, reason NoRolloutInProgress) and dropped: it never applies to a later rollout."""
 ABORT_ANNOTATION = "trailboss.dev/abort"
-"""Set to any new value (e.g. a timestamp) to abort the rollout and return to stable."""
+"""Set to any new value (e.g. a timestamp) to abort the rollout in progress and return
+to stable. With none in progress the request is answered and dropped, as for promote."""
 PAUSED_ANNOTATION = "trailboss.dev/paused"
-"""`"true"` holds the rollout at its current step until removed."""
+"""`"true"` holds the rollout at its current step until removed; time paused does not
+count towards the progress deadline."""
 RETRAIN_ANNOTATION = "trailboss.dev/retrain"
 """Set to any new value (e.g. a timestamp) to retrain now from spec.retraining.template."""
 RETRAINING = "Retraining"
@@ -141,7 +159,9 @@ class FeatureStatus(StrEnum):
     INSUFFICIENT_DATA = "InsufficientData"
     MISSING_COLUMN = "MissingColumn"
     NOT_IN_REFERENCE = "NotInReference"
+    INSUFFICIENT_REFERENCE = "InsufficientReference"
     CONSTANT_REFERENCE = "ConstantReference"
+    """No longer reported: a constant reference is measured against a scale floor."""
 
 
 class VersionPolicy(ApiModel):
@@ -149,7 +169,10 @@ class VersionPolicy(ApiModel):
     policy instead of a number."""
 
     latest: Annotated[str, Field(pattern=r"^(Validated|Registered)$", max_length=10)] = "Validated"
-    """Serve the newest ModelVersion of the model in this phase."""
+    """Serve the newest ModelVersion of the model that got at least this far:
+    `Registered` also takes Validated versions (a version that passes its gate
+    stays the target). Only Validated versions are served unless
+    spec.serveUnvalidated is set."""
     match_labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=16)] = {}
     """Only consider ModelVersions with these labels."""
     alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", max_length=255)] | None = None
@@ -178,7 +201,10 @@ class RolloutStep(ApiModel):
     """Percent of traffic for the canary, 0 to 100."""
     pause: Duration | None = None
     """How long to hold this step while analysis runs, e.g. `5m`. It counts from
-    when the step's pods are ready, so the weight is really served that long."""
+    when the step's pods are ready, so the weight is really served that long. With
+    analysis, a step holds at least one full analysis interval (a pause shorter than
+    spec.rollout.analysis.interval is extended to it), so a measurement always covers
+    the weight served rather than only the moment it began."""
 
 
 _QUERY_MIN_AT_MOST_MAX = Rule(
@@ -234,13 +260,16 @@ class AnalysisSpec(ApiModel):
     ]
     """Queries evaluated at every interval."""
     interval: Annotated[Duration, checked(_AT_LEAST_10S)] = "1m"
-    """How often the queries run (at least 10s)."""
+    """How often the queries run (at least 10s). Every step holds at least this long
+    after its pods are ready, so that a measurement covers it."""
     failure_limit: Annotated[int, Field(ge=0, le=100)] = 2
-    """Failed measurements tolerated; one more aborts the rollout."""
+    """Failed measurements tolerated in a rollout; one more aborts it. Lowered
+    mid-rollout below the failures already counted, it aborts the rollout at once."""
     consecutive_error_limit: Annotated[int, Field(ge=0, le=100)] = 4
-    """Queries that could not run (Prometheus down, a bad query) in a row before the
-    rollout aborts. A query that returns no data is inconclusive: the step holds, and
-    the progress deadline decides."""
+    """Errors in a row of one query (it could not run: Prometheus down, a bad query,
+    an answer that is not one number) before the rollout aborts; each query counts
+    its own. A query that returns no data is inconclusive: the step holds, and the
+    progress deadline decides."""
 
     @field_validator("interval")
     @classmethod
@@ -276,7 +305,10 @@ class RolloutSpec(ApiModel):
         ),
     ] = []
     """Canary steps; weights strictly increase. Empty means 10, 50, 100 with 1m pauses.
-    A last step below 100 is followed by promotion at 100."""
+    A last step below 100 is followed by promotion at 100. Edited mid-rollout (or the
+    strategy switched), the rollout goes on from the same step index in the new plan,
+    or from its last step when the plan is now shorter; a step whose weight changed
+    starts again at its new weight."""
 
     @field_validator("steps")
     @classmethod
@@ -289,13 +321,17 @@ class RolloutSpec(ApiModel):
     analysis: AnalysisSpec | None = None
     """Prometheus checks gating each step; without it, steps advance on time."""
     progress_deadline: Duration = "10m"
-    """A step whose pods are not ready, or whose analysis stays inconclusive, this long
-    aborts the rollout."""
+    """A rollout whose canary pods stay not ready, or whose analysis has no data, this
+    long in a row aborts. Each clock starts at the first pass that finds the pods not
+    ready or a query without data and stops when they are ready or every query has
+    data again; time paused (trailboss.dev/paused) does not count."""
     scale_down_delay: Duration = "30s"
     """How long an aborted canary or a replaced stable version keeps its pods after its
     traffic is gone (in-flight requests finish; an aborted canary can be inspected)."""
     fast_rollback_window: Duration = "1h"
-    """Rolling back to a version that was fully promoted this recently skips the steps."""
+    """Rolling back to a version that was stable at any moment this recently (however
+    long ago it became stable; the first version served counts) goes to 100 % at once,
+    without steps or analysis: it was serving moments ago."""
 
 
 _GATEWAY_FOR_ROUTE = Rule(
@@ -353,25 +389,31 @@ class MonitoringSpec(ApiModel):
     """Drift monitoring of live predictions against the ModelVersion's reference profile.
 
     Every `interval`, a Job compares the last `window` of prediction logs with
-    the reference, feature by feature. Methods: `psi` (population stability
-    index), `jensen-shannon` (distance, natural log), `wasserstein` (W1 divided
-    by the reference's standard deviation), `ks` (Kolmogorov-Smirnov D),
-    `chi-square` (2xk test of homogeneity, scored by Cramer's V) and `z-test`
-    (two proportions, scored by |phi|). PSI and Jensen-Shannon bin numeric
-    features by ten equal-frequency bins of the reference, or value by value
-    when the reference has at most 20 distinct values.
+    the reference, feature by feature, and gives each a score and a p-value.
+    Methods (score; p-value): `psi` (population stability index on bins; the
+    chi-square test on the same bins), `jensen-shannon` (distance, natural log,
+    on bins; chi-square), `wasserstein` (W1 divided by the reference's
+    interquartile range / 1.349, its standard deviation when that is 0, and
+    at least 1e-6 x max(1, |median|); KS's asymptotic p-value), `ks`
+    (Kolmogorov-Smirnov D; KS's p-value), `chi-square` (Cramer's V of the two
+    distributions given equal weight, free of the sample sizes; chi-square
+    test of homogeneity) and `z-test` (|phi| likewise; the two-proportion
+    z-test; only for two categories, chi-square otherwise). PSI and
+    Jensen-Shannon bin numeric features by ten equal-frequency bins of the
+    reference, or value by value when it has at most 20 distinct values; an
+    empty bin counts as a share of 0.0001 in PSI.
 
-    `auto` picks per feature as Evidently's data drift preset does: with at
-    most 1000 reference rows, `ks` for numeric features, `chi-square` for
-    features with 3 to 5 values (numeric) or more than 2 (categorical), else
-    `z-test`, decided by p-value < 0.05; with more reference rows,
-    `jensen-shannon` for categorical features and numeric ones with at most 5
-    values, else `wasserstein`, decided by score > 0.1.
+    A feature drifts when its score exceeds its threshold and its p-value
+    (after `correction`) is below `pValueThreshold`: the score says the shift
+    is large enough to matter, the p-value that it is not sampling noise. The
+    rule is the same at every sample size. A feature also drifts when its
+    share of invalid rows (missing, NaN, not a number, infinite) moved from
+    the reference's by |phi| > 0.1.
 
-    KS, chi-square and z-test decide by p-value only while the effective sample
-    size n_ref*n_cur/(n_ref+n_cur) is at most 1000; above it even a negligible
-    difference is significant, so they decide by their score like the distances
-    do, and the p-value is reported, not decisive.
+    `auto` picks per feature, at every reference size: `jensen-shannon` for
+    categorical features and numeric ones with at most 5 values, else
+    `wasserstein`. A reference with fewer valid rows than a method needs (50
+    for `ks`, 100 for the others) makes the feature `InsufficientReference`.
     """
 
     prediction_logs: S3Uri | None = None
@@ -379,20 +421,23 @@ class MonitoringSpec(ApiModel):
     method: DriftMethod = DriftMethod.AUTO
     """Drift method for every feature; `auto` picks per feature (see above)."""
     threshold: Annotated[float, Field(gt=0)] | None = None
-    """A feature drifts when its score exceeds this. Empty uses the method's
-    default: 0.1 for every method (PSI 0.1 is "some shift"; 0.25 is "major")."""
+    """A feature drifts when its score exceeds this (and its p-value is below
+    pValueThreshold). Empty uses the method's default: 0.1 for every method
+    (PSI 0.1 is "some shift"; 0.25 is "major")."""
     p_value_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.05
-    """A feature drifts when a deciding p-value (after correction) is below this."""
+    """A feature drifts only when its p-value (after correction) is below this,
+    so that too few rows to tell a score from sampling noise never drift."""
     correction: DriftCorrection = DriftCorrection.NONE
-    """Correct deciding p-values for testing many features at once:
+    """Correct the features' p-values for testing many features at once:
     `bonferroni`, `holm` or `benjamini-hochberg` (false discovery rate)."""
     drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     """The dataset drifts when at least this share of checked features drift."""
     min_samples: Annotated[int, Field(ge=1, le=100_000_000)] = 1000
     """Below this many valid rows in the window a feature is `InsufficientData`,
-    never drifted. Small windows inflate distances: for an unshifted normal
-    feature, W1/std exceeds 0.1 in 28% of 200-row windows, 4.5% of 500-row
-    and 0.5% of 1000-row ones."""
+    never drifted. Small windows inflate distances (for an unshifted normal
+    feature, normed W1 exceeds 0.1 in 28% of 200-row windows, 4.5% of 500-row
+    and 0.5% of 1000-row ones); the p-value keeps most of those from drifting,
+    this keeps all of them."""
     feature_types: Annotated[dict[FeatureName, FeatureType], Field(max_length=32)] = {}
     """Override the inferred type of a feature: `numeric` or `categorical`
     (e.g. an integer-coded category)."""
@@ -404,6 +449,28 @@ class MonitoringSpec(ApiModel):
     """How often drift is computed."""
 
 
+def _known_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+_KNOWN_TIME_ZONE = Rule(
+    # CEL reads the zone with the API server's own tz database (Go's
+    # time.LoadLocation) and fails the rule for a name it does not know.
+    "timestamp('2000-01-01T00:00:00Z').getHours(self) >= 0",
+    "must be a time zone of the IANA tz database, e.g. Europe/Berlin or UTC",
+    _known_time_zone,
+)
+_NOT_LOCAL = Rule(
+    "self != 'Local'",
+    "must name a time zone: Local would be the operator's own, whatever it is",
+    lambda name: name != "Local",
+)
+
+
 class RetrainingSpec(ApiModel):
     """When to train a new version from `template`.
 
@@ -413,10 +480,12 @@ class RetrainingSpec(ApiModel):
     `kubectl trailboss retrain deployment NAME`). Drift and schedule wait for
     the `cooldown` after the last retraining and, unless `duringRollout`, for
     a rollout in progress to end; no trigger starts more than
-    `maxConcurrentRuns` at once. The result is a ModelVersion like any other:
-    with a versionPolicy it rolls out through the same canary steps and
-    analysis once Validated; with a pinned modelVersion the Retraining
-    condition says which version to pin."""
+    `maxConcurrentRuns` at once, and a run past `runDeadline` is given up.
+    The result is a ModelVersion like any other: with a versionPolicy it rolls
+    out through the same canary steps and analysis once Validated (it is
+    labelled with the policy's matchLabels, and under an alias policy the alias
+    is moved to it unless someone moved it while it trained); with a pinned
+    modelVersion the Retraining condition says which version to pin."""
 
     on_drift: bool = False
     """Retrain when drift checks find dataset drift."""
@@ -425,13 +494,29 @@ class RetrainingSpec(ApiModel):
     schedule: Cron | None = None
     """Cron schedule for periodic retraining, e.g. `0 3 * * 1`."""
     time_zone: (
-        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", max_length=64)] | None
+        Annotated[
+            str,
+            Field(pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", max_length=64),
+            checked(_KNOWN_TIME_ZONE, _NOT_LOCAL),
+        ]
+        | None
     ) = None
-    """IANA time zone of the schedule, e.g. `Europe/Berlin`; empty is UTC."""
+    """IANA time zone of the schedule, e.g. `Europe/Berlin`; empty is UTC. A name
+    the tz database does not know is refused, as a CronJob's timeZone is."""
     cooldown: Duration = "24h"
-    """Minimum time between two drift or scheduled retrainings."""
+    """Minimum time between two drift or scheduled retrainings. Each is measured at
+    the time it was due: a scheduled run at its schedule time (not when the operator
+    got to it), others when they started, and two schedule times on the schedule's
+    own wall clock. So a daily schedule with a 24h cooldown fires every day, across
+    daylight saving changes too."""
     max_concurrent_runs: Annotated[int, Field(ge=1, le=16)] = 1
-    """Retraining runs allowed at once."""
+    """Retraining runs allowed at once: every TrainingRun this Deployment started
+    that has not finished, not only those kept in status.retrainings."""
+    run_deadline: Duration = "24h"
+    """How long a retraining may take, from its TrainingRun's creation until its
+    ModelVersion is Validated or Rejected. Past it the retraining is recorded as
+    Failed, no longer counts towards maxConcurrentRuns, and a TrainingRun still
+    pending or running is suspended (spec.suspend; resume it by hand if wanted)."""
     during_rollout: bool = False
     """Also retrain while a rollout is in progress."""
     template: TrainingRunSpec | None = None
@@ -526,7 +611,9 @@ class TrafficStatus(ApiModel):
     desired_weight: int
     """Percent of traffic it should get."""
     actual_weight: int | None = None
-    """Percent it gets now: its share of ready pods (ReplicaRatio) or of the route."""
+    """Percent it gets now: its share of ready pods (ReplicaRatio), or its weight in
+    the HTTPRoute as read back once the Gateway accepted that route (HTTPRoute);
+    empty while the Gateway has not yet taken the latest weights."""
     replicas: int = 0
     """Serving pods wanted."""
     ready_replicas: int = 0
@@ -534,12 +621,13 @@ class TrafficStatus(ApiModel):
 
 
 class PromotedVersion(ApiModel):
-    """A version that reached 100 % of traffic."""
+    """A version that reached 100 % of traffic. It stayed stable until the next
+    one in the list became stable."""
 
     version: str
     """ModelVersion name."""
     promoted_at: dt.datetime
-    """When it became stable."""
+    """When it became stable (promoted, or first served)."""
 
 
 class RetiringVersion(ApiModel):
@@ -557,22 +645,33 @@ class FeatureDrift(ApiModel):
     name: str
     """Feature name; predictions are `output.<name>`."""
     status: FeatureStatus = FeatureStatus.OK
-    """Ok, InvalidValues (checked without the invalid rows), InsufficientData,
-    MissingColumn, NotInReference or ConstantReference."""
+    """Ok, InvalidValues (checked without the invalid rows), InsufficientData
+    (too few rows in the window), InsufficientReference (too few in the
+    reference for the method), MissingColumn or NotInReference."""
     method: DriftMethod | None = None
     """Method used (never `auto`: the one it picked)."""
     score: float | None = None
     """Drift statistic of the method."""
     p_value: float | None = None
-    """p-value of KS, chi-square or z-test (after correction when it decides)."""
+    """p-value of the method's test (see spec.monitoring), after correction."""
     threshold: float | None = None
-    """The threshold the verdict compared against (a score or a p-value)."""
+    """The score threshold the verdict compared against."""
+    p_value_threshold: float | None = None
+    """The p-value threshold the verdict compared against."""
     decided_by: Annotated[str, Field(pattern=r"^(score|pValue)$")] | None = None
-    """`score` or `pValue`: which number the verdict rests on."""
+    """`pValue` when the score exceeded its threshold but the p-value did not
+    fall below its own (too few rows to tell the shift from noise); else `score`."""
     drifted: bool = False
     """Whether the feature drifted; never true without a verdict."""
     rows: int | None = None
     """Valid rows of this feature in the window."""
+    missing: int | None = None
+    """Rows of the window dropped as missing, NaN or not a number."""
+    infinite: int | None = None
+    """Rows of the window dropped as +inf or -inf (an overflow upstream)."""
+    invalid_share_drifted: bool | None = None
+    """Whether the share of invalid (missing or infinite) rows drifted from the
+    reference's; a feature whose share drifted is drifted."""
     message: str | None = None
     """Why the status is not Ok, and what to do."""
 
@@ -604,7 +703,8 @@ class DriftStatus(ApiModel):
     failed_at: dt.datetime | None = None
     """When the last check failed (its result is not in this status)."""
     consecutive: int | None = None
-    """Checks in a row, up to this one, that found dataset drift in this model version."""
+    """Checks in a row, up to this one, that found dataset drift in this model version.
+    A failed check ends the streak (0); only a streak of the stable version retrains."""
     checks: int | None = None
     """Checks completed so far, failed ones included. The next check's Job is
     named after this count, so a restart never runs one check twice."""
@@ -630,6 +730,8 @@ class RetrainingStatus(ApiModel):
     Failed, Validated or Rejected."""
     model_version: str | None = None
     """The ModelVersion it registered."""
+    message: str | None = None
+    """Why it failed, or how its version reaches traffic."""
 
 
 class DeploymentStatus(CommonStatus):
@@ -648,13 +750,23 @@ class DeploymentStatus(CommonStatus):
     current_step: int | None = None
     """Index of the rollout step in progress."""
     step_started_at: dt.datetime | None = None
-    """When the current step began (its weight was set); the progress deadline
-    counts from here."""
+    """When the current step began (its weight was set)."""
     pause_started_at: dt.datetime | None = None
     """When the current step's pods were all ready: its pause counts from here,
     so a step holds its weight for the whole pause, however long pods take."""
     rollout_started_at: dt.datetime | None = None
     """When the rollout of the canary version began."""
+    fast_rollback: bool | None = None
+    """True while the rollout in progress is a fast rollback to a version stable within
+    spec.rollout.fastRollbackWindow: at 100 % at once, and not analysed."""
+    pods_not_ready_since: dt.datetime | None = None
+    """Since when the canary's pods have not been ready, in a row, time paused left
+    out (the clock moves forward by it); the progress deadline counts from here."""
+    inconclusive_since: dt.datetime | None = None
+    """Since when analysis has had no data, in a row, time paused left out; a round
+    with data for every query clears it. The progress deadline counts from here."""
+    paused_at: dt.datetime | None = None
+    """When the rollout in progress was paused (trailboss.dev/paused)."""
     target_version: str | None = None
     """The version the spec resolves to now (pinned, by policy or by alias)."""
     aborted_version: str | None = None
@@ -667,16 +779,20 @@ class DeploymentStatus(CommonStatus):
     """Failed measurements in the current rollout, all of them (not only the 20 kept
     in analysis): one more than failureLimit aborts it."""
     analysis_consecutive_errors: int | None = None
-    """Measurements in a row whose query could not run: one more than
-    consecutiveErrorLimit aborts the rollout."""
+    """The most errors in a row of any one query in the current rollout."""
+    analysis_errors_in_a_row: Annotated[dict[str, int], Field(max_length=8)] = {}
+    """Errors in a row of each query that could not run lately, by query name: one
+    more than consecutiveErrorLimit aborts the rollout."""
     promoted: Annotated[list[PromotedVersion], Field(max_length=5)] = []
-    """The last versions promoted to stable, newest last."""
+    """The last versions to become stable (the first one served included), newest
+    last: each was stable until the next one's promotion."""
     retiring: Annotated[list[RetiringVersion], Field(max_length=10)] = []
     """Versions without traffic whose pods are about to go."""
     handled_promote: str | None = None
-    """The last trailboss.dev/promote annotation value acted on."""
+    """The last trailboss.dev/promote annotation value handled (acted on, or answered
+    when no rollout was in progress)."""
     handled_abort: str | None = None
-    """The last trailboss.dev/abort annotation value acted on."""
+    """The last trailboss.dev/abort annotation value handled."""
     service_name: str | None = None
     """Service clients call."""
     url: str | None = None

@@ -27,7 +27,8 @@ from trailboss.api.fields import ArtifactUri, Flavor, Image, MetricName, RunId
 
 RELEASE_FINALIZER_ANNOTATION = "trailboss.dev/release-finalizer"
 """Set to `"true"` to let a ModelVersion be deleted while its registry is
-unreachable; the registry entry is then left as it is."""
+unreachable, or while a Deployment still serves it; the registry entry is then
+left as it is, and the running model servers keep the artifact they loaded."""
 
 
 class ModelPhase(StrEnum):
@@ -44,6 +45,7 @@ class ModelReason(StrEnum):
     ARTIFACT_NOT_FOUND = "ArtifactNotFound"
     ARTIFACT_VERIFIED = "ArtifactVerified"
     REGISTRY_UNAVAILABLE = "RegistryUnavailable"
+    IN_USE = "InUse"
     REGISTERING = "Registering"
     REGISTERED = "Registered"
     REGISTRATION_FAILED = "RegistrationFailed"
@@ -53,6 +55,7 @@ class ModelReason(StrEnum):
     PROFILE_BUILDING = "ProfileBuilding"
     PROFILE_READY = "ProfileReady"
     PROFILE_FAILED = "ProfileFailed"
+    PROFILE_RETRYING = "ProfileRetrying"
     NO_REFERENCE_DATA = "NoReferenceData"
 
 
@@ -105,7 +108,10 @@ class ModelVersionSpec(ApiModel):
     """Metric bounds to pass before the version is Validated."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """Retain keeps the registry version (tagged as deleted in Kubernetes);
-    Delete removes it from the registry."""
+    Delete removes it from the registry. Either way, deleting the ModelVersion
+    waits while a Deployment serves it (stable, canary, or pods still retiring),
+    so new serving pods of it always find its artifact; the Ready condition says
+    which Deployment (reason InUse)."""
 
 
 class ArtifactStatus(ApiModel):
@@ -186,6 +192,11 @@ class ModelVersionStatus(CommonStatus):
     """Result of the validation gate."""
     reference_profile: ReferenceProfileStatus | None = None
     """The reference profile drift checks compare with."""
+    profile_attempts: int | None = None
+    """Reference profile Jobs started so far; each attempt has its own Job, named
+    after this count."""
+    profile_retry_at: dt.datetime | None = None
+    """When the reference profile is tried again after a failed attempt."""
 
 
 class ModelVersion(Resource):

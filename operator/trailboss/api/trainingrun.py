@@ -130,6 +130,9 @@ class RegisterSpec(ApiModel):
     """Data the model's drift is measured against; defaults to the training dataset."""
     deletion_policy: Annotated[str, Field(pattern=r"^(Retain|Delete)$", max_length=6)] = "Retain"
     """Passed to the ModelVersion: what deleting it does to the registry version."""
+    labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=16)] = {}
+    """Labels of the ModelVersion it registers, e.g. for a Deployment's
+    versionPolicy.matchLabels (a retraining adds its Deployment's own)."""
 
 
 _GPUS_BY_FIELD = Rule(

@@ -46,8 +46,9 @@ class ModelVersionOwner(names.Owner):
     kind = "ModelVersion"
 
 
-def profile_job_name(owner: names.Owner) -> str:
-    return child_name(owner.name, "profile", owner.uid)
+def profile_job_name(owner: names.Owner, attempt: int = 1) -> str:
+    """The Job of one attempt (1, 2, ...) at a ModelVersion's reference profile."""
+    return child_name(owner.name, "profile" if attempt <= 1 else f"profile-{attempt}", owner.uid)
 
 
 def check_job_name(owner: names.Owner, number: int) -> str:
@@ -55,10 +56,12 @@ def check_job_name(owner: names.Owner, number: int) -> str:
     return child_name(owner.name, f"drift-{number}", owner.uid)
 
 
-def profile_job(owner: names.Owner, args: list[str], ctx: JobContext) -> dict[str, Any]:
+def profile_job(
+    owner: names.Owner, args: list[str], ctx: JobContext, attempt: int = 1
+) -> dict[str, Any]:
     labels = {**standard("trailboss", "drift-profile", owner.name),
               PROFILE_LABEL: label_value(owner.name)}  # fmt: skip
-    return _job(profile_job_name(owner), owner, labels, args, ctx)
+    return _job(profile_job_name(owner, attempt), owner, labels, args, ctx)
 
 
 def check_job(owner: names.Owner, number: int, args: list[str], ctx: JobContext) -> dict[str, Any]:

@@ -95,6 +95,7 @@ def build_model_version(
             "name": name,
             "namespace": owner.namespace,
             "labels": {
+                **registration.labels,  # the operator's own labels below win
                 **standard("trailboss-model", "model", label_value(name)),
                 MODEL_LABEL: label_value(spec.model),
                 SOURCE_RUN_LABEL: label_value(owner.name),

@@ -31,8 +31,11 @@ def training_run(
     trigger: str,
     drift_score: float | None,
     replaces: str | None,
+    version_labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The TrainingRun for one firing: the template's spec with its lineage."""
+    """The TrainingRun for one firing: the template's spec with its lineage.
+    ``version_labels`` (the Deployment's versionPolicy.matchLabels) go on the
+    ModelVersion it registers, over the template's own, so the policy picks it."""
     annotations = {"trailboss.dev/trigger": trigger}
     if replaces:
         annotations["trailboss.dev/replaces"] = replaces
@@ -54,5 +57,13 @@ def training_run(
             "annotations": annotations,
             "ownerReferences": [reference],
         },
-        "spec": template,
+        "spec": _labelled(template, version_labels or {}),
     }
+
+
+def _labelled(template: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    registration = template.get("register")
+    if not labels or registration is None:
+        return template  # nothing registered, nothing to label
+    merged = {**(registration.get("labels") or {}), **labels}
+    return {**template, "register": {**registration, "labels": merged}}

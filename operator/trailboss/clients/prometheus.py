@@ -32,12 +32,31 @@ class Prometheus:
         return single_value(body)
 
 
-def single_value(body: dict[str, Any]) -> float | None:
-    """The number in an instant-query answer (vector of at most one, or scalar)."""
-    data: dict[str, Any] = body.get("data") or {}
-    result: Any = data.get("result")
-    if data.get("resultType") == "scalar":
+def single_value(body: Any) -> float | None:
+    """The number in an instant-query answer (a vector of at most one series, or a
+    scalar); None for no data. Any other answer (several series, a range vector, a
+    string, an error, a malformed body) raises QueryFailed, which analysis records as
+    an Error measurement: never another exception."""
+    try:
+        return _read(body)
+    except (LookupError, TypeError, ValueError, AttributeError) as error:
+        raise QueryFailed(
+            f"Prometheus's answer could not be read ({error!r}): {body!r:.200}"
+        ) from error
+
+
+def _read(body: Any) -> float | None:
+    if body.get("status") == "error":
+        raise QueryFailed(f"Prometheus could not run the query: {body.get('error')!s:.300}")
+    data: dict[str, Any] = body["data"]
+    kind, result = data.get("resultType"), data["result"]
+    if kind == "scalar":
         return _number(result[1])
+    if kind != "vector":
+        raise QueryFailed(
+            f"the query returned a {kind}, not one number; write an instant query that "
+            "returns one series (e.g. sum(rate(x[5m])), not x[5m])"
+        )
     if not result:
         return None
     if len(result) > 1:

@@ -76,6 +76,11 @@ class TrackingRejected(Exception):
         self.code = code
 
 
+ALIAS_NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
+"""MLflow's codes for a missing registered model (the first) and a missing alias
+(the second, as MLflow's stores raise it)."""
+
+
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
@@ -244,11 +249,15 @@ class Tracking:
         self._call("set_registered_model_alias", name, alias, version)
 
     def alias_version(self, name: str, alias: str) -> str | None:
-        """The version an alias points at, or None when the alias is unset."""
+        """The version an alias points at, or None when the alias (or the model) does
+        not exist. Any other refusal (no access, a rate limit) raises: it says nothing
+        about where the alias points, so it must not read as "unset"."""
         try:
             return str(self._call("get_model_version_by_alias", name, alias).version)
-        except TrackingRejected:
-            return None
+        except TrackingRejected as error:
+            if error.code in ALIAS_NOT_FOUND:
+                return None
+            raise
 
     def delete_version(self, name: str, version: str) -> None:
         try:

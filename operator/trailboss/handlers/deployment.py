@@ -119,7 +119,9 @@ def _reconcile_owner(body: kopf.Body) -> None:
 
 @kopf.on.delete(*RESOURCE, optional=True)
 def deleted(body: kopf.Body, **_: Any) -> None:
-    """Children go by garbage collection; the operator forgets the object."""
+    """Children go by garbage collection; the operator forgets the object and
+    its series (traffic, analysis, rollouts, drift)."""
     meta = body["metadata"]
     deployment.forget(meta["uid"])
     metrics.export_drift(meta["namespace"], meta["name"], None)
+    metrics.forget_deployment(meta["namespace"], meta["name"])

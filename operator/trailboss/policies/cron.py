@@ -284,6 +284,11 @@ def _zone(time_zone: str | None) -> dt.tzinfo:
         ) from None
 
 
+def zone(time_zone: str | None) -> dt.tzinfo:
+    """The zone a schedule is read in: the tz database's `time_zone`, UTC for None."""
+    return _zone(time_zone)
+
+
 def _aware(now: dt.datetime) -> dt.datetime:
     """`now` itself; ValueError if it is naive, since a naive time has no instant."""
     if now.tzinfo is None or now.utcoffset() is None:

@@ -18,6 +18,10 @@ PROFILE_DIR = "reference-profile"
 PROFILE_STATUS = "status.json"
 """Beside a profile, written last: its ReferenceProfileStatus, for the ModelVersion."""
 RESULTS_DIR = "drift-results"
+PROFILE_ATTEMPTS = 4
+"""Reference profile Jobs tried per ModelVersion: a blip of S3 or of a node heals
+by itself, data that cannot be read does not."""
+PROFILE_BACKOFF_SECONDS = 300.0
 
 
 def profile_location(artifact_uri: str) -> str | None:
@@ -137,3 +141,11 @@ def verdict_of(status: DriftStatus) -> tuple[str, str]:
     drifted = drifted_features(status)
     some = f"; drifted but under the share: {', '.join(drifted)}" if drifted else ""
     return DeploymentReason.NO_DRIFT, f"{status.model_version}: no dataset drift in {checked}{some}"
+
+
+def profile_retry_delay(attempts: int) -> float | None:
+    """Seconds before the next reference profile attempt after ``attempts`` failed
+    ones (5, 10, 20 minutes); None once all PROFILE_ATTEMPTS are used."""
+    if attempts >= PROFILE_ATTEMPTS:
+        return None
+    return PROFILE_BACKOFF_SECONDS * float(2 ** (max(attempts, 1) - 1))

@@ -11,7 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from trailboss.api.deployment import DeploymentReason, DeploymentStatus, RetrainingSpec
+from trailboss.api.deployment import (
+    DeploymentReason,
+    DeploymentStatus,
+    RetrainingSpec,
+    RetrainingStatus,
+)
 from trailboss.api.durations import duration_seconds
 from trailboss.policies import cron
 
@@ -50,7 +55,7 @@ def due(
     if annotation and annotation != status.handled_retrain:
         return Trigger(MANUAL, annotation)
     drift = status.drift
-    if spec.on_drift and drift and (drift.consecutive or 0) >= spec.drift_checks:
+    if spec.on_drift and drift_streak(status) >= spec.drift_checks and drift is not None:
         key = f"check-{drift.checks}"
         if not any(r.trigger == key for r in status.retrainings):
             return Trigger(DRIFT, key, drift_score=drift.score)
@@ -62,11 +67,29 @@ def due(
     return None
 
 
+def drift_streak(status: DeploymentStatus) -> int:
+    """Drifted checks in a row that may retrain: those of the version serving now,
+    and only while the latest check succeeded. A streak of the version before a
+    promotion, or one a failed check interrupted, retrains nothing."""
+    drift = status.drift
+    if drift is None or drift.model_version != status.stable_version:
+        return 0
+    if drift.failed_at is not None and (
+        drift.checked_at is None or drift.failed_at >= drift.checked_at
+    ):
+        return 0
+    return drift.consecutive or 0
+
+
 def hold(
-    spec: RetrainingSpec, status: DeploymentStatus, trigger: Trigger, now: dt.datetime
+    spec: RetrainingSpec,
+    status: DeploymentStatus,
+    trigger: Trigger,
+    now: dt.datetime,
+    running: int,
 ) -> Hold | None:
-    """Why ``trigger`` may not start a run now; None when it may."""
-    running = sum(r.phase == RUNNING for r in status.retrainings)
+    """Why ``trigger`` may not start a run now; None when it may. ``running``:
+    the retrainings in progress, all of them (status keeps only the last few)."""
     if running >= spec.max_concurrent_runs:
         return Hold(
             DeploymentReason.MAX_CONCURRENT_RUNS,
@@ -81,14 +104,65 @@ def hold(
             f"{trigger.reason} retraining waits for the rollout of {status.canary_version} "
             "to end (spec.retraining.duringRollout: false)",
         )
-    last = status.last_retraining.triggered_at if status.last_retraining else None
-    if last is not None:
-        left = duration_seconds(spec.cooldown) - (now - last).total_seconds()
+    last = status.last_retraining
+    if last is not None and last.triggered_at is not None:
+        left = duration_seconds(spec.cooldown) - _since(spec, last, trigger, now)
         if left > 0:
             return Hold(
                 DeploymentReason.COOLDOWN,
                 f"{trigger.reason} retraining waits {left:.0f}s more: the last one started "
-                f"at {last.isoformat()} (spec.retraining.cooldown: {spec.cooldown})",
+                f"at {last.triggered_at.isoformat()} (spec.retraining.cooldown: {spec.cooldown})",
                 retry_after=left,
             )
     return None
+
+
+def _since(
+    spec: RetrainingSpec, last: RetrainingStatus, trigger: Trigger, now: dt.datetime
+) -> float:
+    """Seconds from the last retraining to ``trigger``, each taken when it was due:
+    a schedule time rather than the moment the operator got to it (a requeue lands
+    a second or two late, which would make a daily schedule with a 24h cooldown
+    fire every other day). Two schedule times are compared on the schedule's wall
+    clock, so a day stays a day when daylight saving time changes."""
+    previous = _slot_of(last)
+    if trigger.slot is not None and previous is not None:
+        zone = cron.zone(spec.time_zone)
+        wall = trigger.slot.astimezone(zone).replace(tzinfo=None)
+        return (wall - previous.astimezone(zone).replace(tzinfo=None)).total_seconds()
+    start = previous or last.triggered_at or now
+    return ((trigger.slot or now) - start).total_seconds()
+
+
+def _slot_of(record: RetrainingStatus) -> dt.datetime | None:
+    """The schedule time a scheduled retraining ran for (its trigger)."""
+    if record.reason != SCHEDULE or not record.trigger:
+        return None
+    try:
+        return dt.datetime.fromisoformat(record.trigger)
+    except ValueError:
+        return None
+
+
+def overdue(spec: RetrainingSpec, record: RetrainingStatus, now: dt.datetime) -> bool:
+    """Whether a retraining in progress has run past spec.retraining.runDeadline."""
+    if record.triggered_at is None:
+        return False
+    return (now - record.triggered_at).total_seconds() > duration_seconds(spec.run_deadline)
+
+
+def in_progress(
+    record: RetrainingStatus | None,
+    finished: bool,
+    created: dt.datetime | None,
+    spec: RetrainingSpec,
+    now: dt.datetime,
+) -> bool:
+    """Whether one TrainingRun of this Deployment holds a slot of maxConcurrentRuns:
+    as its record says while status keeps one; past that, until it finished or
+    its run deadline (counted from its creation) passed."""
+    if record is not None:
+        return record.phase == RUNNING
+    if finished:
+        return False
+    return created is None or (now - created).total_seconds() <= duration_seconds(spec.run_deadline)

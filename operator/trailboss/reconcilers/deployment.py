@@ -13,11 +13,12 @@ import logging
 from typing import Any
 
 from trailboss.api.common import API_VERSION
+from trailboss.api.conditions import find
 from trailboss.api.deployment import (
     ABORT_ANNOTATION,
     PAUSED_ANNOTATION,
-    PROGRESSING,
     PROMOTE_ANNOTATION,
+    TARGET_RESOLVED,
     Deployment,
     DeploymentPhase,
     DeploymentReason,
@@ -26,6 +27,7 @@ from trailboss.api.deployment import (
     TrafficRouterKind,
 )
 from trailboss.api.durations import duration_seconds
+from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import deployment_drift as drift
 from trailboss.reconcilers import deployment_retraining as retraining
@@ -102,19 +104,30 @@ def _unsupported(turn: Served, message: str) -> None:
 
 
 def _target(turn: Served) -> str | None:
-    """The version the spec resolves to now; None keeps serving what serves."""
-    spec, status = turn.obj.spec, turn.status
+    """The version the spec resolves to now; None when it names nothing servable
+    (the stable keeps serving, and the TargetResolved condition says why)."""
+    status = turn.status
     items = turn.svc.kube.list(API_VERSION, "ModelVersion", turn.namespace)
-    candidates = [_candidate(item) for item in items]
-    alias = spec.version_policy.alias if spec.version_policy else None
-    alias_version = turn.svc.tracking.alias_version(spec.model, alias) if alias else None
-    choice = policy.choose(spec, candidates, int(alias_version) if alias_version else None)
+    choice = _resolve(turn, [_candidate(item) for item in items])
     status.target_version = choice.version
-    if choice.version is None:
-        if status.stable_version is None:
-            raise Waiting(choice.reason, choice.message, retry_after=15.0)
-        turn.set_condition(PROGRESSING, False, choice.reason, choice.message)
+    resolved = choice.reason == DeploymentReason.RESOLVED
+    turn.set_condition(TARGET_RESOLVED, resolved, choice.reason, choice.message)
+    if choice.version is None and status.stable_version is None:
+        raise Waiting(choice.reason, choice.message, retry_after=15.0)
     return choice.version
+
+
+def _resolve(turn: Served, candidates: list[policy.Candidate]) -> policy.Choice:
+    spec = turn.obj.spec
+    alias = spec.version_policy.alias if spec.version_policy else None
+    if alias is None:
+        return policy.choose(spec, candidates)
+    try:
+        alias_version = turn.svc.tracking.alias_version(spec.model, alias)
+    except (TrackingUnavailable, TrackingRejected):
+        # An outage (or a refused read) is not a new target: the rollout in progress goes on.
+        return policy.kept(spec, turn.status.target_version, candidates)
+    return policy.choose(spec, candidates, int(alias_version) if alias_version else None)
 
 
 def _candidate(item: dict[str, Any]) -> policy.Candidate:
@@ -132,66 +145,78 @@ def _candidate(item: dict[str, Any]) -> policy.Candidate:
         registry_version=int(version) if version and str(version).isdigit() else None,
         labels=item["metadata"].get("labels") or {},
         created=str(item["metadata"].get("creationTimestamp") or ""),
+        deleting=bool(item["metadata"].get("deletionTimestamp")),
     )
 
 
 def _steer(turn: Served, target: str | None, servers: dict[str, Server]) -> None:
     """Move the rollout one step towards ``target``."""
     status: DeploymentStatus = turn.status
+    rollout.follow_plan(turn)  # a spec edit mid-rollout is a transition, never an error
+    _manual(turn)  # a request is for the rollout in progress as it is seen, or for none
+    if target is None and status.canary_version is not None:
+        _withdraw_unservable(turn)
     if target is None or target == status.aborted_version:
-        _manual(turn)  # an abort request still applies to a running canary
         return
     status.aborted_version = None
     if status.stable_version is None:
-        status.stable_version = target  # first version: nothing to protect yet
-        annotations = turn.meta.get("annotations") or {}
-        # Requests made before this Deployment served anything are not for a rollout.
-        status.handled_promote = annotations.get(PROMOTE_ANNOTATION)
-        status.handled_abort = annotations.get(ABORT_ANNOTATION)
-        turn.event(DeploymentReason.SERVING, f"serving {target}")
+        rollout.serve_first(turn, target)
         return
     if target == status.stable_version:
         if status.canary_version is not None:  # the target went back: drop the canary
             # The target went back (a Git revert): not a failure, so no abort.
             rollout.retire(turn, status.canary_version, turn.svc.clock())
-            _withdraw(turn)
+            _withdraw(
+                turn,
+                DeploymentReason.SUPERSEDED,
+                f"{status.canary_version} is no longer the target; "
+                f"serving stable {status.stable_version}",
+            )
         return
     if status.canary_version != target:
         rollout.start(turn, target)
-    if not _manual(turn) and not _paused(turn):
+    if _paused(turn):
+        rollout.pause(turn)
+    else:
         rollout.advance(turn, canary_ready=_canary_ready(turn, servers))
 
 
-def _withdraw(turn: Served) -> None:
+def _withdraw_unservable(turn: Served) -> None:
+    """The target stopped resolving mid-rollout (a typo, its ModelVersion deleted,
+    an alias moved to a version unknown here): holding the canary at its weight
+    would serve a version the spec no longer names, so traffic goes back to stable."""
     status: DeploymentStatus = turn.status
-    turn.event(
-        DeploymentReason.SUPERSEDED,
-        f"{status.canary_version} is no longer the target; serving stable {status.stable_version}",
+    assert status.canary_version is not None
+    resolved = find(status.conditions, TARGET_RESOLVED)
+    reason = resolved.reason if resolved else DeploymentReason.VERSION_NOT_FOUND
+    why = resolved.message if resolved else "the target no longer resolves"
+    rollout.retire(turn, status.canary_version, turn.svc.clock())
+    _withdraw(
+        turn,
+        reason,
+        f"{status.canary_version} withdrawn: {why}; serving stable {status.stable_version}",
+        warning=True,
     )
-    status.canary_version = None
-    status.canary_weight = None
-    status.current_step = None
-    status.step_started_at = None
-    status.pause_started_at = None
-    status.rollout_started_at = None
 
 
-def _manual(turn: Served) -> bool:
-    """Act once on a new promote or abort annotation value. True when one acted."""
+def _withdraw(turn: Served, reason: str, message: str, *, warning: bool = False) -> None:
+    status: DeploymentStatus = turn.status
+    turn.event(reason, message, warning=warning)
+    rollout.end(status)
+
+
+def _manual(turn: Served) -> None:
+    """Act once on a new promote or abort annotation value, on the rollout in
+    progress now; with none, the request is answered and dropped."""
     annotations = turn.meta.get("annotations") or {}
     status: DeploymentStatus = turn.status
     abort, promote = annotations.get(ABORT_ANNOTATION), annotations.get(PROMOTE_ANNOTATION)
     if abort and abort != status.handled_abort:
         status.handled_abort = abort
-        if status.canary_version is not None:
-            rollout.abort(turn, DeploymentReason.ABORTED, f"requested ({ABORT_ANNOTATION})")
-            return True
+        rollout.requested_abort(turn)
     if promote and promote != status.handled_promote:
         status.handled_promote = promote
-        if status.canary_version is not None:
-            rollout.promote(turn, f"requested ({PROMOTE_ANNOTATION})")
-            return True
-    return False
+        rollout.requested_promote(turn)
 
 
 def _paused(turn: Served) -> bool:
@@ -230,12 +255,24 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
         ready = canary.ready if canary is not None else 0
         stable_replicas = policy.stable_pods(turn.obj.spec.replicas, stable_replicas, ready)
     if status.stable_version is not None:
-        apply_server(turn, status.stable_version, stable_replicas)
+        _serve(turn, status.stable_version, stable_replicas, servers)
     if status.canary_version is not None:
-        apply_server(turn, status.canary_version, canary_replicas)
+        _serve(turn, status.canary_version, canary_replicas, servers)
     _retire_servers(turn, servers)
     route_weight = _route_weight(turn, weight, servers)
     apply_traffic(turn, status.stable_version, status.canary_version, route_weight)
+
+
+def _serve(turn: Served, version: str, replicas: int, servers: dict[str, Server]) -> None:
+    try:
+        apply_server(turn, version, replicas)
+    except Waiting:
+        running = servers.get(version)
+        if running is None:
+            raise
+        # Its ModelVersion went anyway (its deletion was forced): the running
+        # server keeps the artifact it loaded, and the rest of the rollout goes on.
+        scale_server(turn, running, replicas)
 
 
 def _route_weight(turn: Served, weight: int, servers: dict[str, Server]) -> int:
@@ -256,21 +293,36 @@ def _retire_servers(turn: Served, servers: dict[str, Server]) -> None:
     now = turn.svc.clock()
     delay = duration_seconds(turn.obj.spec.rollout.scale_down_delay)
     live = {status.stable_version, status.canary_version}
+    pods = _retiring_pods(turn, servers)
     keep = []
     for retiring in status.retiring:
         server = servers.get(retiring.version)
         left = delay - (now - retiring.since).total_seconds()
         if retiring.version in live or server is None:
             continue
-        if left <= 0:
+        needed = pods.get(retiring.version, 0)
+        if left <= 0 and needed == 0:
             delete_server(turn, server)
             continue
         keep.append(retiring)
-        turn.requeue(left)
-        if turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO:
-            scale_server(turn, server, 0)  # in the main Service, pods are traffic
+        turn.requeue(left if left > 0 else rollout.POD_POLL_SECONDS)
+        if _by_replica_ratio(turn):
+            scale_server(turn, server, needed)  # in the main Service, pods are traffic
     status.retiring = keep
     kept = live | {r.version for r in keep}
     for version, server in servers.items():
         if version not in kept:
             delete_server(turn, server)
+
+
+def _retiring_pods(turn: Served, servers: dict[str, Server]) -> dict[str, int]:
+    """Pods each retiring version keeps under the replica ratio: as many as the
+    stable and canary lack of spec.replicas ready, newest retiring first, so an
+    abort or a supersede never halves capacity while the stable scales back up."""
+    status: DeploymentStatus = turn.status
+    if not _by_replica_ratio(turn):
+        return {}  # behind a route the stable kept all its pods
+    live = [servers[v] for v in (status.stable_version, status.canary_version) if v in servers]
+    short = max(0, turn.obj.spec.replicas - sum(s.ready for s in live))
+    retiring = [servers[r.version] for r in reversed(status.retiring) if r.version in servers]
+    return policy.retiring_pods(short, [(s.version, s.replicas, s.ready) for s in retiring])

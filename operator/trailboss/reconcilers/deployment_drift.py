@@ -156,6 +156,7 @@ def _failed(turn: Served, message: str, number: int) -> None:
     drift = status.drift.model_copy() if status.drift else DriftStatus()
     drift.checks = number
     drift.failed_at = turn.svc.clock()  # the next try waits a whole interval
+    drift.consecutive = 0  # checks in a row: a check that found nothing breaks the row
     status.drift = drift
     turn.set_condition(DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED, message)
     turn.event(DeploymentReason.DRIFT_CHECK_FAILED, message, warning=True)

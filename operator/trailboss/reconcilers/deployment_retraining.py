@@ -27,6 +27,8 @@ from trailboss.api.deployment import (
     RetrainingStatus,
 )
 from trailboss.builders import retraining as builder
+from trailboss.builders.labels import label_value
+from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import cron
 from trailboss.policies import retraining as policy
 from trailboss.reconcilers.turn import Turn
@@ -50,7 +52,7 @@ def step(turn: Served) -> None:
     if trigger is None:
         _idle(turn)
         return
-    held = policy.hold(spec, turn.status, trigger, now)
+    held = policy.hold(spec, turn.status, trigger, now, _in_progress(turn, spec))
     if held is not None:
         _held(turn, trigger, held)
         return
@@ -64,10 +66,14 @@ def _start(turn: Served, spec: RetrainingSpec, trigger: policy.Trigger) -> None:
     template: dict[str, Any] = dict(
         (turn.body["spec"].get("retraining") or {}).get("template") or {}
     )
+    policy_labels = (
+        turn.obj.spec.version_policy.match_labels if turn.obj.spec.version_policy else {}
+    )
     manifest = builder.training_run(
         deployment=turn.name, namespace=turn.namespace, uid=turn.uid, number=number,
         template=template, reason=trigger.reason, trigger=trigger.key,
         drift_score=trigger.drift_score, replaces=status.stable_version,
+        version_labels=dict(policy_labels),
     )  # fmt: skip
     name = manifest["metadata"]["name"]
     turn.svc.kube.create(manifest)  # already there after a restart: that is this run
@@ -121,36 +127,46 @@ def _idle(turn: Served) -> None:
 
 def _outcome(turn: Served, last: RetrainingStatus) -> None:
     """What became of the last run, and what the user has to do about it."""
-    version = last.model_version
-    if last.phase == "Validated" and turn.obj.spec.version_policy is None:
-        turn.set_condition(
-            RETRAINING, False, DeploymentReason.NEW_VERSION_VALIDATED,
-            f"ModelVersion {version} from {last.training_run} ({last.reason}) is Validated: "
-            f"set spec.modelVersion: {version} to roll it out",
-        )  # fmt: skip
-    elif last.phase == "Validated":
-        turn.set_condition(
-            RETRAINING, False, DeploymentReason.NEW_VERSION_VALIDATED,
-            f"ModelVersion {version} from {last.training_run} ({last.reason}) is Validated "
-            "and rolls out by spec.versionPolicy",
-        )  # fmt: skip
-    else:
+    version, status = last.model_version, turn.status
+    origin = f"ModelVersion {version} from {last.training_run} ({last.reason})"
+    if last.phase != "Validated":
         turn.set_condition(
             RETRAINING, False, DeploymentReason.NEW_VERSION_REJECTED,
-            f"ModelVersion {version} from {last.training_run} ({last.reason}) is "
-            f"{last.phase}: it is never served",
+            f"{origin} is {last.phase}: it is never served",
         )  # fmt: skip
+        return
+    if turn.obj.spec.version_policy is None:
+        fate = f"set spec.modelVersion: {version} to roll it out"
+    elif version in (status.canary_version, status.stable_version):
+        fate = "it serves" if version == status.stable_version else "it rolls out now"
+    elif version == status.target_version:
+        fate = "it rolls out through spec.rollout"
+    else:
+        picked = status.target_version or "no version"
+        fate = last.message or f"spec.versionPolicy picks {picked}, so it does not roll out"
+    turn.set_condition(
+        RETRAINING, False, DeploymentReason.NEW_VERSION_VALIDATED, f"{origin} is Validated: {fate}"
+    )
 
 
 def _follow(turn: Served) -> None:
     """Update the phase of every run in progress from its TrainingRun and ModelVersion."""
     status: DeploymentStatus = turn.status
     updated = []
+    spec = turn.obj.spec.retraining
+    now = turn.svc.clock()
     for record in status.retrainings:
         if record.phase in FINISHED or record.training_run is None:
             updated.append(record)
             continue
-        updated.append(_observe(turn, record))
+        observed = _observe(turn, record)
+        if (
+            spec is not None
+            and observed.phase == policy.RUNNING
+            and policy.overdue(spec, observed, now)
+        ):
+            observed = _overdue(turn, observed, spec)
+        updated.append(observed)
     status.retrainings = updated
     if updated:
         status.last_retraining = updated[-1]
@@ -170,9 +186,91 @@ def _observe(turn: Served, record: RetrainingStatus) -> RetrainingStatus:
         return record
     found = kube.get(API_VERSION, "ModelVersion", turn.namespace, str(version)) or {}
     mv_phase = (found.get("status") or {}).get("phase")
-    if mv_phase in ("Validated", "Rejected", "Failed"):
+    if mv_phase == "Validated":
+        handed = _reach_traffic(turn, record, found)
+        if handed is None:  # the registry is out of reach: try again on the next pass
+            return record.model_copy(update={"model_version": version})
+        return _finish(
+            turn, record.model_copy(update={"message": handed}), "Validated", str(version)
+        )
+    if mv_phase in ("Rejected", "Failed"):
         return _finish(turn, record, str(mv_phase), str(version))
     return record.model_copy(update={"model_version": version})
+
+
+def _overdue(turn: Served, record: RetrainingStatus, spec: RetrainingSpec) -> RetrainingStatus:
+    """Past spec.retraining.runDeadline: closed as Failed, and a training that has
+    not finished is suspended, so it holds no slot it no longer counts in."""
+    name = str(record.training_run)
+    run = turn.svc.kube.get(API_VERSION, "TrainingRun", turn.namespace, name) or {}
+    phase = (run.get("status") or {}).get("phase")
+    if phase not in ("Succeeded", "Failed") and run:
+        turn.svc.kube.patch(
+            API_VERSION, "TrainingRun", turn.namespace, name, {"spec": {"suspend": True}}
+        )
+        what = f"TrainingRun {name} did not finish (suspended it)"
+    elif record.model_version is None:
+        what = f"TrainingRun {name} registered no ModelVersion (see its spec.register)"
+    else:
+        what = _unsettled(turn, str(record.model_version))
+    message = f"{what} within spec.retraining.runDeadline ({spec.run_deadline}) of its start"
+    closed = record.model_copy(update={"message": message})
+    done = closed.model_copy(update={"phase": "Failed"})
+    turn.event(
+        DeploymentReason.RETRAINING_FAILED,
+        f"retraining {name} ({record.reason}): {message}",
+        warning=True,
+    )
+    return done
+
+
+def _unsettled(turn: Served, version: str) -> str:
+    found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, version) or {}
+    phase = (found.get("status") or {}).get("phase")
+    if phase == "Validated":  # Validated, but the alias could never be moved
+        return f"ModelVersion {version} is Validated but the MLflow registry was out of reach"
+    return f"ModelVersion {version} was neither Validated nor Rejected ({phase or 'missing'})"
+
+
+def _in_progress(turn: Served, spec: RetrainingSpec) -> int:
+    """Retrainings in progress: every TrainingRun of this Deployment, not only the
+    ones status still keeps, that has neither finished nor run past its deadline."""
+    kept = {r.training_run: r for r in turn.status.retrainings}
+    selector = {builder.RETRAINED_BY_LABEL: label_value(turn.name)}
+    runs = turn.svc.kube.list(API_VERSION, "TrainingRun", turn.namespace, selector)
+    now, count = turn.svc.clock(), 0
+    # The next run, made before a restart lost its record: starting it again is no new run.
+    upcoming = builder.run_name(turn.name, turn.uid, (turn.status.retraining_count or 0) + 1)
+    for run in runs:
+        meta = run["metadata"]
+        mine = any(o.get("uid") == turn.uid for o in meta.get("ownerReferences") or [])
+        if not mine or meta["name"] == upcoming:
+            continue
+        phase = (run.get("status") or {}).get("phase")
+        finished = phase == "Failed" or (phase == "Succeeded" and _settled(turn, run))
+        created = _timestamp(meta.get("creationTimestamp"))
+        count += policy.in_progress(kept.get(meta["name"]), finished, created, spec, now)
+    listed = {str(o["metadata"]["name"]) for o in runs}
+    unlisted = [  # created in this pass, or not yet visible in the list
+        r
+        for r in turn.status.retrainings
+        if r.phase == policy.RUNNING and r.training_run not in listed
+    ]
+    return count + len(unlisted)
+
+
+def _settled(turn: Served, run: dict[str, Any]) -> bool:
+    version = (run.get("status") or {}).get("modelVersion")
+    if not version:
+        return True  # succeeded without registering: nothing more will come of it
+    found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, str(version)) or {}
+    return (found.get("status") or {}).get("phase") in ("Validated", "Rejected", "Failed")
+
+
+def _timestamp(stamp: object) -> dt.datetime | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
 
 
 def _finish(
@@ -180,6 +278,8 @@ def _finish(
 ) -> RetrainingStatus:
     done = record.model_copy(update={"phase": phase, "model_version": version})
     what = f"ModelVersion {version} is {phase}" if version else f"TrainingRun {phase.lower()}"
+    if record.message:
+        what += f": {record.message}"
     warning = phase != "Validated"
     reason = (
         DeploymentReason.RETRAINING_FAILED if warning else DeploymentReason.NEW_VERSION_VALIDATED
@@ -195,7 +295,58 @@ def _running(status: DeploymentStatus) -> bool:
 
 
 def _created(turn: Served) -> dt.datetime:
-    stamp = turn.meta.get("creationTimestamp")
-    if not stamp:
-        return turn.svc.clock()
-    return dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    return _timestamp(turn.meta.get("creationTimestamp")) or turn.svc.clock()
+
+
+def _reach_traffic(turn: Served, record: RetrainingStatus, found: dict[str, Any]) -> str | None:
+    """Make a Validated retrained version one the version policy can pick, and say
+    how it reaches traffic; None while the registry cannot be reached (retried)."""
+    chosen = turn.obj.spec.version_policy
+    if chosen is None:
+        return ""
+    meta, name = found.get("metadata") or {}, str(record.model_version)
+    labels = meta.get("labels") or {}
+    missing = {k: v for k, v in chosen.match_labels.items() if labels.get(k) != v}
+    if missing:
+        wanted = " ".join(f"{k}={v}" for k, v in missing.items())
+        return (
+            f"it lacks the labels of spec.versionPolicy.matchLabels ({wanted}), so it does "
+            f"not roll out: `kubectl label modelversion {name} {wanted}` to roll it out"
+        )
+    if chosen.alias is None:
+        return ""  # the policy picks it like any version: the Retraining condition says whether
+    registry = str((found.get("status") or {}).get("registryVersion") or "")
+    try:
+        return _move_alias(turn, chosen.alias, registry, record.replaces)
+    except TrackingUnavailable:
+        return None
+    except TrackingRejected as error:
+        return (
+            f"the MLflow registry refused to move alias {chosen.alias} ({error}): set the "
+            f"MLflow alias {chosen.alias} of {turn.obj.spec.model} to version {registry} "
+            "to roll it out"
+        )
+
+
+def _move_alias(turn: Served, alias: str, registry: str, replaces: str | None) -> str:
+    """Point the alias at the retrained version, unless someone moved it since the
+    run started: a person's choice of version wins over the loop's."""
+    tracking, model = turn.svc.tracking, turn.obj.spec.model
+    current = tracking.alias_version(model, alias)
+    before = None
+    if replaces:
+        replaced = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, replaces) or {}
+        before = (replaced.get("status") or {}).get("registryVersion")
+    if current == registry:
+        return f"MLflow alias {alias} points at it: it rolls out through spec.rollout"
+    if current is not None and str(current) != str(before):
+        return (
+            f"MLflow alias {alias} of {model} was moved to version {current} while it "
+            f"trained, so it was left there: set the MLflow alias {alias} of {model} to "
+            f"version {registry} to roll this one out"
+        )
+    tracking.set_alias(model, alias, registry)
+    return (
+        f"moved MLflow alias {alias} of {model} from version {current} to {registry}: "
+        "it rolls out through spec.rollout"
+    )

@@ -1,7 +1,12 @@
 """A rollout, one level-based step at a time: start it, hold each step for its
 pause while analysis runs, then promote; abort on a failed analysis, a passed
 progress deadline or a request. Everything it decides lives in status, so a
-restarted operator resumes exactly where it was."""
+restarted operator resumes exactly where it was.
+
+Promote and abort requests are for the rollout in progress when the operator sees
+them; with none in progress they are answered and dropped. The progress deadline
+counts from when progress stopped (pods not ready, or no data), with time paused
+left out. A version stable within the fast-rollback window comes back at once."""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ import datetime as dt
 
 from trailboss import metrics
 from trailboss.api.deployment import (
+    ABORT_ANNOTATION,
     ABORTED,
+    MANUAL_REQUEST,
+    PROMOTE_ANNOTATION,
     PROMOTED,
     AnalysisResult,
     Deployment,
@@ -39,9 +47,42 @@ def steps(turn: Rollout) -> list[RolloutStep]:
     return policy.steps_of(rollout)
 
 
+def serve_first(turn: Rollout, version: str) -> None:
+    """The first version served: nothing to protect yet, so no canary. It enters the
+    history of stable versions, so that a rollback to it is a fast one."""
+    status: DeploymentStatus = turn.status
+    status.stable_version = version
+    _remember_stable(status, version, turn.svc.clock())
+    turn.event(DeploymentReason.SERVING, f"serving {version}")
+
+
+def follow_plan(turn: Rollout) -> None:
+    """Keep a rollout in progress on its plan after a spec edit: an index past the
+    edited plan's end moves to its last step, and a step whose weight changed starts
+    again at the new weight. Every edit is a transition, never an error."""
+    status: DeploymentStatus = turn.status
+    if status.canary_version is None:
+        return
+    plan = steps(turn)
+    # A fast rollback stays at the last step (100 %) whatever the steps now say.
+    index = (
+        len(plan) - 1 if status.fast_rollback else policy.clamped_step(plan, status.current_step)
+    )
+    if (index, plan[index].weight) == (status.current_step, status.canary_weight):
+        return
+    status.current_step = index
+    status.canary_weight = plan[index].weight
+    _begin_step(status, turn.svc.clock())
+    turn.event(
+        DeploymentReason.STEP_STARTED,
+        f"spec.rollout changed: step {index + 1}/{len(plan)}: {status.canary_weight}% to "
+        f"{status.canary_version}",
+    )
+
+
 def start(turn: Rollout, version: str) -> None:
     """A new target: it becomes the canary, from the first step (or straight to
-    100 % when it is a recent stable version coming back)."""
+    100 %, unanalysed, when it was stable moments ago)."""
     status: DeploymentStatus = turn.status
     now = turn.svc.clock()
     if status.canary_version is not None:
@@ -51,74 +92,145 @@ def start(turn: Rollout, version: str) -> None:
             f"{status.canary_version} superseded by {version}; restarting from stable "
             f"{status.stable_version}",
         )
-    fast = policy.recently_promoted(
-        status.promoted, version, turn.obj.spec.rollout.fast_rollback_window, now
-    )
+    window = turn.obj.spec.rollout.fast_rollback_window
+    fast = policy.stable_within(status.promoted, version, window, now)
+    plan = steps(turn)
     status.canary_version = version
-    status.current_step = len(steps(turn)) - 1 if fast else 0
-    status.canary_weight = steps(turn)[status.current_step].weight
-    status.step_started_at = now
-    status.pause_started_at = None
+    status.fast_rollback = fast or None
+    status.current_step = len(plan) - 1 if fast else 0
+    status.canary_weight = plan[status.current_step].weight
+    _begin_step(status, now)
     status.rollout_started_at = now
+    status.paused_at = None
+    status.inconclusive_since = None
     status.analysis = []
     status.analysis_failures = None
     status.analysis_consecutive_errors = None
-    how = "fast rollback to a recent stable version" if fast else "canary"
+    status.analysis_errors_in_a_row = {}
+    how = "fast rollback to a version stable within " + window if fast else "canary"
     turn.event(
         DeploymentReason.ROLLOUT_STARTED,
         f"rolling out {version} ({how}) over stable {status.stable_version}",
     )
 
 
+def _begin_step(status: DeploymentStatus, now: dt.datetime) -> None:
+    status.step_started_at = now
+    status.pause_started_at = None
+    status.pods_not_ready_since = None
+
+
+def requested_promote(turn: Rollout) -> None:
+    """A new promote request: the rollout in progress skips its remaining steps."""
+    version = turn.status.canary_version
+    if version is None:
+        _no_rollout(turn, "promote", PROMOTE_ANNOTATION)
+        return
+    promote(turn, f"requested ({PROMOTE_ANNOTATION})")
+    message = f"promote requested ({PROMOTE_ANNOTATION}): {version} promoted"
+    turn.set_condition(MANUAL_REQUEST, True, DeploymentReason.PROMOTED, message)
+
+
+def requested_abort(turn: Rollout) -> None:
+    """A new abort request: the rollout in progress returns traffic to stable."""
+    version = turn.status.canary_version
+    if version is None:
+        _no_rollout(turn, "abort", ABORT_ANNOTATION)
+        return
+    abort(turn, DeploymentReason.ABORTED, f"requested ({ABORT_ANNOTATION})")
+    message = f"abort requested ({ABORT_ANNOTATION}): rollout of {version} aborted"
+    turn.set_condition(MANUAL_REQUEST, True, DeploymentReason.ABORTED, message)
+
+
+def _no_rollout(turn: Rollout, command: str, annotation: str) -> None:
+    """Answer a request made while no rollout runs, and drop it: kept, it would act
+    on whichever rollout came next, perhaps days later."""
+    message = (
+        f"{command} requested ({annotation}) while no rollout was in progress: no "
+        f"rollout to {command}, the request is dropped; serving {turn.status.stable_version}"
+    )
+    reason = DeploymentReason.NO_ROLLOUT_IN_PROGRESS
+    turn.set_condition(MANUAL_REQUEST, False, reason, message)
+    turn.event(reason, message, warning=True)
+
+
+def pause(turn: Rollout) -> None:
+    """Hold the rollout where it is; the time until it resumes does not count
+    towards the progress deadline."""
+    status: DeploymentStatus = turn.status
+    if status.canary_version is not None and status.paused_at is None:
+        status.paused_at = turn.svc.clock()
+
+
+def _resume(status: DeploymentStatus, now: dt.datetime) -> None:
+    """Move the deadline clocks forward by the time spent paused."""
+    if status.paused_at is None:
+        return
+    paused = now - status.paused_at
+    if status.pods_not_ready_since is not None:
+        status.pods_not_ready_since += paused
+    if status.inconclusive_since is not None:
+        status.inconclusive_since += paused
+    status.paused_at = None
+
+
 def advance(turn: Rollout, canary_ready: bool) -> None:
     """Hold, measure, move to the next step, or promote."""
     status: DeploymentStatus = turn.status
     now = turn.svc.clock()
-    started = status.step_started_at or now
-    deadline = duration_seconds(turn.obj.spec.rollout.progress_deadline)
+    _resume(status, now)
     if not canary_ready:
-        if (now - started).total_seconds() > deadline:
-            abort(
-                turn,
-                DeploymentReason.PROGRESS_DEADLINE_EXCEEDED,
-                f"{status.canary_version}'s pods were not ready within "
-                f"{turn.obj.spec.rollout.progress_deadline}",
-            )
-            return
-        turn.requeue(POD_POLL_SECONDS)
+        _wait_for_pods(turn, now)
         return
+    status.pods_not_ready_since = None
     if status.pause_started_at is None:
         status.pause_started_at = now
-    analysis_ok = _analyse(turn, now)
-    if status.canary_version is None or not analysis_ok:
+    analysis = None if status.fast_rollback else turn.obj.spec.rollout.analysis
+    if analysis is not None and (not _analyse(turn, now) or status.canary_version is None):
         return
     step = steps(turn)[status.current_step or 0]
-    pause = duration_seconds(step.pause) if step.pause else 0.0
-    remaining = pause - (now - status.pause_started_at).total_seconds()
+    remaining = (
+        policy.hold_seconds(step, analysis) - (now - status.pause_started_at).total_seconds()
+    )
     if remaining > 0:
         turn.requeue(remaining)
         return
     _next_step(turn, now)
 
 
+def _wait_for_pods(turn: Rollout, now: dt.datetime) -> None:
+    status: DeploymentStatus = turn.status
+    if status.pods_not_ready_since is None:
+        status.pods_not_ready_since = now
+    deadline = turn.obj.spec.rollout.progress_deadline
+    if (now - status.pods_not_ready_since).total_seconds() > duration_seconds(deadline):
+        abort(
+            turn,
+            DeploymentReason.PROGRESS_DEADLINE_EXCEEDED,
+            f"{status.canary_version}'s pods were not ready for {deadline} "
+            "(spec.rollout.progressDeadline)",
+        )
+        return
+    turn.requeue(POD_POLL_SECONDS)
+
+
 def _analyse(turn: Rollout, now: dt.datetime) -> bool:
     """Run the analysis when due; False while the step must hold (or it aborted)."""
     analysis = turn.obj.spec.rollout.analysis
+    assert analysis is not None
     status: DeploymentStatus = turn.status
-    if analysis is None:
-        return True
     interval = duration_seconds(analysis.interval)
-    mine = [r for r in status.analysis if r.step == status.current_step]
+    mine = _this_step(status)
     last = mine[-1].measured_at if mine else None
     if last is None or (now - last).total_seconds() >= interval:
         _measure(turn, now)
-        mine = [r for r in status.analysis if r.step == status.current_step]
+        mine = _this_step(status)
         turn.requeue(interval)
     else:
         turn.requeue(interval - (now - last).total_seconds())
     result = policy.verdict(
         status.analysis_failures or 0,
-        status.analysis_consecutive_errors or 0,
+        status.analysis_errors_in_a_row,
         status.analysis,
         analysis,
     )
@@ -130,15 +242,27 @@ def _analyse(turn: Rollout, now: dt.datetime) -> bool:
     return any(r.passed for r in mine)
 
 
+def _this_step(status: DeploymentStatus) -> list[AnalysisResult]:
+    """Measurements of the step in progress (a step the plan's edit restarted
+    does not count what was measured before)."""
+    started = status.step_started_at
+    return [
+        r
+        for r in status.analysis
+        if r.step == status.current_step
+        and (started is None or r.measured_at is None or r.measured_at >= started)
+    ]
+
+
 def _hold_inconclusive(turn: Rollout, now: dt.datetime) -> bool:
     status: DeploymentStatus = turn.status
-    started = status.step_started_at or now
+    since = status.inconclusive_since or now
     deadline = turn.obj.spec.rollout.progress_deadline
-    if (now - started).total_seconds() > duration_seconds(deadline):
+    if (now - since).total_seconds() > duration_seconds(deadline):
         abort(
             turn,
             DeploymentReason.ANALYSIS_INCONCLUSIVE,
-            f"analysis had no data for {deadline} (the progress deadline)",
+            f"analysis had no data for {deadline} in a row (spec.rollout.progressDeadline)",
         )
     return False
 
@@ -153,6 +277,7 @@ def _measure(turn: Rollout, now: dt.datetime) -> None:
         "namespace": turn.namespace,
         "deployment": turn.name,
     }
+    round_ = []
     for query in analysis.queries:
         promql = policy.render(query.query, values)
         try:
@@ -167,11 +292,14 @@ def _measure(turn: Rollout, now: dt.datetime) -> None:
             step=status.current_step,
             measured_at=now,
         )
+        round_.append(result)
         status.analysis = [*status.analysis, result][-ANALYSIS_HISTORY:]
-        status.analysis_failures, status.analysis_consecutive_errors = policy.tally(
-            status.analysis_failures or 0, status.analysis_consecutive_errors or 0, result
+        status.analysis_failures, status.analysis_errors_in_a_row = policy.tally(
+            status.analysis_failures or 0, status.analysis_errors_in_a_row, result
         )
         _export(turn, result)
+    status.analysis_consecutive_errors = max(status.analysis_errors_in_a_row.values(), default=0)
+    status.inconclusive_since = policy.inconclusive_since(status.inconclusive_since, round_, now)
 
 
 def _export(turn: Rollout, result: AnalysisResult) -> None:
@@ -195,8 +323,7 @@ def _next_step(turn: Rollout, now: dt.datetime) -> None:
         return
     status.current_step = following
     status.canary_weight = plan[following].weight
-    status.step_started_at = now
-    status.pause_started_at = None
+    _begin_step(status, now)
     turn.event(
         DeploymentReason.STEP_STARTED,
         f"step {following + 1}/{len(plan)}: {status.canary_weight}% to {status.canary_version}",
@@ -214,10 +341,8 @@ def promote(turn: Rollout, why: str) -> None:
     if old is not None:
         retire(turn, old, now)
     status.stable_version = version
-    status.promoted = [*status.promoted, PromotedVersion(version=version, promoted_at=now)][
-        -PROMOTED_HISTORY:
-    ]
-    _end(turn)
+    _remember_stable(status, version, now)
+    end(status)
     message = f"{version} promoted to stable ({why}); replaced {old}"
     turn.set_condition(PROMOTED, True, DeploymentReason.PROMOTED, message)
     turn.set_condition(ABORTED, False, DeploymentReason.PROMOTED, message)
@@ -234,21 +359,30 @@ def abort(turn: Rollout, reason: str, why: str) -> None:
         return
     retire(turn, version, turn.svc.clock())
     status.aborted_version = version
-    _end(turn)
+    end(status)
     message = f"rollout of {version} aborted: {why}; serving stable {status.stable_version}"
     turn.set_condition(ABORTED, True, reason, message)
     turn.event(reason, message, warning=True)
     _count(turn, "aborted")
 
 
-def _end(turn: Rollout) -> None:
-    status: DeploymentStatus = turn.status
+def _remember_stable(status: DeploymentStatus, version: str, now: dt.datetime) -> None:
+    entry = PromotedVersion(version=version, promoted_at=now)
+    status.promoted = [*status.promoted, entry][-PROMOTED_HISTORY:]
+
+
+def end(status: DeploymentStatus) -> None:
+    """No rollout in progress any more: clear what only a rollout in progress means."""
     status.canary_version = None
     status.canary_weight = None
     status.current_step = None
     status.step_started_at = None
     status.pause_started_at = None
     status.rollout_started_at = None
+    status.fast_rollback = None
+    status.pods_not_ready_since = None
+    status.inconclusive_since = None
+    status.paused_at = None
 
 
 def retire(turn: Rollout, version: str, since: dt.datetime) -> None:

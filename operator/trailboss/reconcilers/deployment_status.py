@@ -3,7 +3,7 @@ version, phase, conditions, and the weights exported to Prometheus."""
 
 from __future__ import annotations
 
-import contextlib
+from typing import Any
 
 from trailboss import metrics
 from trailboss.api.conditions import find
@@ -11,6 +11,7 @@ from trailboss.api.deployment import (
     ABORTED,
     AVAILABLE,
     PROGRESSING,
+    TARGET_RESOLVED,
     Deployment,
     DeploymentPhase,
     DeploymentReason,
@@ -18,7 +19,7 @@ from trailboss.api.deployment import (
     TrafficRouterKind,
     TrafficStatus,
 )
-from trailboss.builders.serving import service_names, service_url
+from trailboss.builders.serving import GATEWAY_GROUP, service_names, service_url
 from trailboss.reconcilers import deployment_rollout as rollout
 from trailboss.reconcilers.deployment_children import Server, owner_of
 from trailboss.reconcilers.turn import Turn
@@ -53,16 +54,18 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
         ("canary", status.canary_version, weight),
     ]
     ready_total = sum(servers[v].ready for _, v, _ in roles if v in servers)
+    routed = _route_weights(turn)
     entries = []
     for role, version, desired in roles:
         if version is None:
             continue
         server = servers.get(version)
         ready = server.ready if server else 0
+        actual: int | None
         if turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO:
             actual = round(100 * ready / ready_total) if ready_total else 0
         else:
-            actual = desired if ready else 0
+            actual = None if routed is None else routed.get(role, 0)
         entries.append(
             TrafficStatus(
                 version=version,
@@ -74,6 +77,41 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
             )
         )
     return entries
+
+
+def _route_weights(turn: Served) -> dict[str, int] | None:
+    """The weights by role the HTTPRoute holds, read back, once its Gateway has
+    accepted that version of the route; None (unknown) until then, since the
+    Gateway may still route by the previous weights."""
+    if turn.obj.spec.traffic_router.kind != TrafficRouterKind.HTTP_ROUTE:
+        return None
+    route = turn.svc.kube.get(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
+    if route is None or not _accepted(route):
+        return None
+    _, stable, canary = service_names(owner_of(turn))
+    roles = {stable: "stable", canary: "canary"}
+    weights: dict[str, int] = {}
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            role = roles.get(backend.get("name", ""))
+            if role is not None:
+                weights[role] = weights.get(role, 0) + int(backend.get("weight", 1))
+    return weights
+
+
+def _accepted(route: dict[str, Any]) -> bool:
+    """Whether a Gateway accepted the route as it is now (its generation)."""
+    generation = route["metadata"].get("generation")
+    for parent in (route.get("status") or {}).get("parents") or []:
+        for condition in parent.get("conditions") or []:
+            seen = condition.get("observedGeneration", generation)
+            if (
+                condition.get("type") == "Accepted"
+                and condition.get("status") == "True"
+                and (generation is None or (seen is not None and seen >= generation))
+            ):
+                return True
+    return False
 
 
 def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
@@ -88,6 +126,9 @@ def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
         reason = DeploymentReason.PAUSED if paused else DeploymentReason.STEP_STARTED
         turn.set_condition(PROGRESSING, True, reason, message)
         turn.set_ready(False, reason, message)
+    elif status.target_version is None:
+        phase = DeploymentPhase.DEGRADED
+        _not_servable(turn)
     elif status.aborted_version is not None:
         phase = DeploymentPhase.DEGRADED
         aborted = find(status.conditions, ABORTED)
@@ -119,21 +160,21 @@ def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
     status.phase = phase
 
 
+def _not_servable(turn: Served) -> None:
+    """The spec names no servable version: not Ready, with the reason, although
+    the stable version still serves."""
+    status: DeploymentStatus = turn.status
+    resolved = find(status.conditions, TARGET_RESOLVED)
+    reason = resolved.reason if resolved else str(DeploymentReason.VERSION_NOT_FOUND)
+    why = resolved.message if resolved else "the spec names no servable version"
+    message = f"{why}; serving stable {status.stable_version}"
+    turn.set_condition(PROGRESSING, False, reason, message)
+    turn.set_ready(False, reason, message)
+
+
 def _export_weights(turn: Served) -> None:
-    entries = [(t.version, t.role, t.desired_weight) for t in turn.status.traffic]
-    retired = [r.version for r in turn.status.retiring]
+    """Exactly the versions and roles served now: a promoted canary's series goes,
+    so no version shows as stable and canary at once."""
+    weights = {(t.version, t.role): t.desired_weight for t in turn.status.traffic}
     namespace, name = turn.namespace, turn.name
-
-    def record() -> None:
-        for version in retired:
-            for role in ("stable", "canary"):
-                _drop(namespace, name, version, role)
-        for version, role, weight in entries:
-            metrics.TRAFFIC_WEIGHT.labels(namespace, name, version, role).set(weight)
-
-    turn.after_write(record)
-
-
-def _drop(namespace: str, name: str, version: str, role: str) -> None:
-    with contextlib.suppress(KeyError):  # never exported under this role
-        metrics.TRAFFIC_WEIGHT.remove(namespace, name, version, role)
+    turn.after_write(lambda: metrics.export_traffic(namespace, name, weights))

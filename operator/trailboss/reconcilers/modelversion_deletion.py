@@ -32,14 +32,25 @@ class FinalizerBlocked(Exception):
 def finalize(body: dict[str, Any], svc: Services) -> str:
     """Apply the deletion policy to the registry version. Returns what was done.
 
-    Never blocks forever: when the registry stays unreachable past the grace
-    period, or an admin sets the release annotation, the finalizer is let go.
+    While a Deployment serves the version (stable, canary, or retiring pods),
+    deletion waits, as a PersistentVolumeClaim in use waits for its pods: new
+    pods of that version must still find its artifact. Otherwise it never
+    blocks forever: when the registry stays unreachable past the grace period,
+    or an admin sets the release annotation, the finalizer is let go.
     """
     meta = body["metadata"]
     spec = body.get("spec") or {}
     if (meta.get("annotations") or {}).get(RELEASE_FINALIZER_ANNOTATION) == "true":
         return f"released by the {RELEASE_FINALIZER_ANNOTATION} annotation; registry left as is"
     status = _readable_status(body)
+    serving = serving_deployments(svc, meta["namespace"], meta["name"])
+    if serving:
+        message = (
+            f"Deployment {', '.join(serving)} serves it; deletion waits until no Deployment "
+            f"serves this version. To delete now, annotate with {RELEASE_FINALIZER_ANNOTATION}=true"
+        )
+        _say_blocked(body, svc, status, ModelReason.IN_USE, message)
+        raise FinalizerBlocked(message)
     name = status.registered_model or spec.get("model")
     if not name:
         return "nothing registered"
@@ -57,7 +68,7 @@ def finalize(body: dict[str, Any], svc: Services) -> str:
     if _past_grace(meta, svc.clock()):
         return f"{cause}; released after {DELETION_GRACE} without cleanup"
     message = f"{cause}; retrying. To delete now, annotate with {RELEASE_FINALIZER_ANNOTATION}=true"
-    _say_blocked(body, svc, status, message)
+    _say_blocked(body, svc, status, ModelReason.REGISTRY_UNAVAILABLE, message)
     raise FinalizerBlocked(message)
 
 
@@ -71,14 +82,24 @@ def _readable_status(body: dict[str, Any]) -> ModelVersionStatus:
         return ModelVersionStatus()
 
 
+def serving_deployments(svc: Services, namespace: str, version: str) -> list[str]:
+    """Names of the Deployments (trailboss.dev) whose status serves ``version``."""
+    found = []
+    for item in svc.kube.list(API_VERSION, "Deployment", namespace):
+        status = item.get("status") or {}
+        served = {status.get("stableVersion"), status.get("canaryVersion")}
+        served |= {r.get("version") for r in status.get("retiring") or []}
+        if version in served:
+            found.append(str(item["metadata"]["name"]))
+    return sorted(found)
+
+
 def _say_blocked(
-    body: dict[str, Any], svc: Services, status: ModelVersionStatus, message: str
+    body: dict[str, Any], svc: Services, status: ModelVersionStatus, reason: str, message: str
 ) -> None:
     meta = body["metadata"]
     before = status.to_json()
-    status.conditions = set_ready(
-        status.conditions, False, ModelReason.REGISTRY_UNAVAILABLE, message, None
-    )
+    status.conditions = set_ready(status.conditions, False, reason, message, None)
     patch = merge_patch(before, status.to_json())
     if patch:
         svc.kube.patch_status(
