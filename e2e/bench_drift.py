@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats as sps
 
+from e2e import bench_drift_decisions
 from e2e.bench_drift_job import NOW, job
 from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
 from trailboss.drift import stats, verdict
@@ -212,12 +213,19 @@ def variant(label: str, args: argparse.Namespace, categorical: int, workdir: Pat
     )
     print(f"load average now {_load()} (other work on the machine slows every figure)")
     if args.job:
-        for run in job(data, args.parts):
+        runs, shards = job(data, args.parts)
+        for run in runs:
             print(
                 f"drift Job, {run['features']:2d} features checked: {run['drift_s']:6.1f} s, "
                 f"peak RSS {run['drift_mib']} MiB ({run['window_rows']:,} rows, "
                 f"{run['drifted']} drifted); profile build {run['profile_s']:.1f} s, "
                 f"{run['profile_mib']} MiB"
+            )
+        for shard in shards:
+            print(
+                f"drift Indexed Job, {shard['shards']} pod(s) at once: {shard['wall_s']:6.1f} s "
+                f"wall, {shard['cpu_s']:6.1f} CPU s, largest pod's peak RSS "
+                f"{shard['peak_mib']} MiB, merged result identical to one pod's: {shard['same']}"
             )
 
 
@@ -230,12 +238,17 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=10, help="log files in the Job's window")
     parser.add_argument("--no-job", dest="job", action="store_false")
     parser.add_argument("--no-evidently", dest="evidently", action="store_false")
+    parser.add_argument(
+        "--no-decisions", dest="decisions", action="store_false", help="skip the FP/power tables"
+    )
     parser.add_argument("--evidently-version", default=_evidently_version())
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, numpy {np.__version__}, load average {_load()}")
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         variant("numeric", args, 0, Path(tmp))
         variant("numeric + categorical", args, 10, Path(tmp))
+    if args.decisions:
+        bench_drift_decisions.main([])
 
 
 def _load() -> str:

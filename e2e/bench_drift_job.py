@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -47,6 +48,67 @@ def _run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str
     return time.perf_counter() - started, peak_kb // 1024, done.stdout
 
 
+def _drift_argv(profile_uri: str) -> list[str]:
+    return [
+        "drift",
+        f"--profile={profile_uri}",
+        "--logs=s3://bench/logs",
+        "--deployment=bench.model",
+        "--model-version=v1",
+        f"--now={NOW.isoformat()}",
+    ]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sharded(env: dict[str, str], profile_uri: str, whole: dict[str, Any]) -> list[dict[str, Any]]:
+    """The check split over 1, 2 and 4 pods of an Indexed Job, the pods running
+    at once as Kubernetes would start them: wall time, CPU seconds of all pods,
+    the largest pod's peak RSS, and whether the merged result is the unsharded one."""
+    from trailboss.api.deployment import MonitoringSpec
+    from trailboss.drift.shard import merge
+
+    runs = []
+    for count in (1, 2, 4):
+        cpu_before, started = _children_cpu(), time.perf_counter()
+        pods = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    PEAK_REPORTING_CLI,
+                    *_drift_argv(profile_uri),
+                    f"--shard={index}/{count}",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(count)
+        ]
+        outputs = [pod.communicate() for pod in pods]
+        wall = time.perf_counter() - started
+        if any(pod.returncode for pod in pods):
+            raise RuntimeError(f"a sharded drift pod failed: {outputs}")
+        parts = [json.loads(out) for out, _ in outputs]
+        peaks = [int(err.strip().splitlines()[-1]) // 1024 for _, err in outputs]
+        merged = merge(MonitoringSpec(), parts)
+        runs.append(
+            {
+                "shards": count,
+                "wall_s": wall,
+                "cpu_s": _children_cpu() - cpu_before,
+                "peak_mib": max(peaks),
+                "same": merged == whole,
+            }
+        )
+    return runs
+
+
 def _upload_logs(client: Any, data: dict[str, Any], parts: int) -> None:
     rows = data["cur"].shape[1]
     size = rows // parts
@@ -73,9 +135,10 @@ def _upload_logs(client: Any, data: dict[str, Any], parts: int) -> None:
         client.put_object(Bucket="bench", Key=key, Body=sink.getvalue().to_pybytes())
 
 
-def job(data: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+def job(data: dict[str, Any], parts: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`trailboss profile` and `trailboss drift` as the Job runs them, against
-    an S3 server on loopback; peak memory with few and with all features."""
+    an S3 server on loopback; peak memory with few and with all features; then
+    the check of all features split over 1, 2 and 4 pods."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -118,18 +181,9 @@ def job(data: dict[str, Any], parts: int) -> list[dict[str, Any]]:
             ],
             env,
         )
-        seconds, rss, out = _run_measured(
-            [
-                "drift",
-                f"--profile={profile_uri}",
-                "--logs=s3://bench/logs",
-                "--deployment=bench.model",
-                "--model-version=v1",
-                f"--now={NOW.isoformat()}",
-            ],
-            env,
-        )
-        drift = json.loads(out)["drift"]
+        seconds, rss, out = _run_measured(_drift_argv(profile_uri), env)
+        whole = json.loads(out)
+        drift = whole["drift"]
         runs.append(
             {
                 "features": len(checked),
@@ -141,5 +195,6 @@ def job(data: dict[str, Any], parts: int) -> list[dict[str, Any]]:
                 "drifted": drift["driftedFeatures"],
             }
         )
+    shards = sharded(env, profile_uri, whole)
     server.stop()
-    return runs
+    return runs, shards

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
+from trailboss.api.deployment import DriftStatus, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.api.modelversion import ModelVersionSpec
 from trailboss.cli import _parser
 from trailboss.policies import drift
@@ -88,3 +88,20 @@ def test_the_reference_is_the_training_data_at_its_pinned_version(
         {"model": "churn", "artifactUri": "s3://models/churn/1/model", "source": source}
     )
     assert drift.reference_source(spec) == reference
+
+
+def test_a_reference_too_small_to_decide_is_named_not_blamed_on_the_window() -> None:
+    status = DriftStatus(
+        model_version="v1",
+        window_rows=50_000,
+        checked_features=0,
+        features=[
+            FeatureDrift(name="age", status=FeatureStatus.INSUFFICIENT_REFERENCE, rows=50_000),
+            FeatureDrift(name="plan", status=FeatureStatus.INSUFFICIENT_REFERENCE, rows=50_000),
+        ],
+    )
+    reason, message = drift.verdict_of(status)
+    assert reason == "InsufficientReference"
+    assert "age, plan" in message
+    assert "reference data" in message
+    assert "minSamples" not in message

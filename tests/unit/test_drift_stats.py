@@ -94,15 +94,26 @@ def test_chi_square_with_one_category_has_nothing_to_test() -> None:
     assert (got.statistic, got.p_value) == (expected.statistic, expected.pvalue) == (0.0, 1.0)
 
 
-def test_cramers_v_does_not_grow_with_sample_size() -> None:
+def test_cramers_v_does_not_move_with_the_sample_sizes_or_their_ratio() -> None:
     small = stats.chi_square(np.array([500, 500]), np.array([450, 550]))
     large = stats.chi_square(np.array([500_000, 500_000]), np.array([450_000, 550_000]))
     assert large.p_value is not None
     assert small.p_value is not None
     assert large.p_value < 1e-100 < small.p_value
-    assert stats.cramers_v(small.statistic, 2000) == pytest.approx(
-        stats.cramers_v(large.statistic, 2_000_000), rel=1e-9
-    )
+    ref = np.array([0.5, 0.5])
+    for cur in (np.array([450, 550]), np.array([45, 55]), np.array([450_000, 550_000])):
+        assert stats.cramers_v(ref, stats.shares(cur)) == pytest.approx(
+            0.05 / (2 * math.sqrt(0.475 * 0.525)), rel=1e-3
+        )
+
+
+def test_cramers_v_of_equal_sizes_is_cramers_v_of_the_counts() -> None:
+    """With both rows the same size, V of the shares is scipy's V of the table."""
+    ref, cur = np.array([300, 500, 200]), np.array([250, 450, 300])
+    expected = sps.contingency.association(np.vstack((ref, cur)), method="cramer")
+    assert stats.cramers_v(stats.shares(ref), stats.shares(cur)) == pytest.approx(expected)
+    disjoint = stats.cramers_v(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    assert disjoint == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

@@ -26,22 +26,20 @@ NOW = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
-    ("categorical", "reference_rows", "distinct", "method"),
+    ("categorical", "distinct", "method"),
     [
-        (False, 1000, 50, DriftMethod.KS),
-        (False, 1000, 5, DriftMethod.CHI_SQUARE),
-        (False, 1000, 2, DriftMethod.Z_TEST),
-        (True, 800, 3, DriftMethod.CHI_SQUARE),
-        (True, 800, 2, DriftMethod.Z_TEST),
-        (False, 1001, 6, DriftMethod.WASSERSTEIN),
-        (False, 1001, 5, DriftMethod.JENSEN_SHANNON),
-        (True, 50_000, 2, DriftMethod.JENSEN_SHANNON),
+        (False, 50, DriftMethod.WASSERSTEIN),
+        (False, 6, DriftMethod.WASSERSTEIN),
+        (False, 5, DriftMethod.JENSEN_SHANNON),
+        (False, 2, DriftMethod.JENSEN_SHANNON),
+        (True, 3, DriftMethod.JENSEN_SHANNON),
+        (True, 2, DriftMethod.JENSEN_SHANNON),
     ],
 )
-def test_auto_picks_as_evidently_does(
-    categorical: bool, reference_rows: int, distinct: int, method: DriftMethod
+def test_auto_picks_by_type_and_distinct_values_only(
+    categorical: bool, distinct: int, method: DriftMethod
 ) -> None:
-    assert auto_method(categorical, reference_rows, distinct) == method
+    assert auto_method(categorical, distinct) == method
 
 
 def _profile(tmp_path: Path, columns: dict[str, Any], **options: Any) -> profiles.Profile:
@@ -58,7 +56,7 @@ def _profile(tmp_path: Path, columns: dict[str, Any], **options: Any) -> profile
 def _window(tmp_path: Path, *tables: Any) -> window.Window:
     files = [write_local(t, tmp_path, f"part-{i}.parquet") for i, t in enumerate(tables)]
     start = NOW - dt.timedelta(hours=1)
-    return window.Window(files=[window.open_log(f, start) for f in files])
+    return window.Window(files=[window.open_log(f, start, NOW) for f in files])
 
 
 def _check(spec: MonitoringSpec, prof: profiles.Profile, win: window.Window) -> dict[str, Any]:
@@ -123,14 +121,16 @@ def test_bad_inputs_each_get_a_clear_status(tmp_path: Path, rng: np.random.Gener
     assert result["income"].status == FeatureStatus.INVALID_VALUES
     assert "7 rows dropped" in (result["income"].message or "")
     assert result["income"].drifted is False
-    assert result["flag"].status == FeatureStatus.CONSTANT_REFERENCE
-    assert "psi or jensen-shannon" in (result["flag"].message or "")
+    # A constant reference is measured against the scale floor: 1.0 -> 2.0 drifts.
+    assert result["flag"].status == FeatureStatus.OK
+    assert "scale floor" in (result["flag"].message or "")
+    assert result["flag"].drifted is True
     assert result["extra"].status == FeatureStatus.NOT_IN_REFERENCE
     assert result["score"].status == FeatureStatus.INSUFFICIENT_DATA
     assert result["score"].rows == 100
     assert result["score"].drifted is False
     assert result["region"].status == FeatureStatus.OK
-    assert result[""].checked_features == 3  # age, income, region
+    assert result[""].checked_features == 4  # age, income, region, flag
 
 
 def test_missing_column_and_empty_window(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -153,18 +153,23 @@ def test_reference_without_valid_values_is_insufficient_data(
 ) -> None:
     prof = _profile(tmp_path, {"age": ["nan"] * 1000, "tenure": rng.normal(0, 1, 1000)})
     win = _window(
-        tmp_path, log_table(NOW, {"age": rng.normal(0, 1, 900), "tenure": rng.normal(0, 1, 900)})
+        tmp_path,
+        log_table(
+            NOW - dt.timedelta(minutes=1),
+            {"age": rng.normal(0, 1, 900), "tenure": rng.normal(0, 1, 900)},
+        ),
     )
     age = _check(MonitoringSpec(), prof, win)["age"]
     assert age.status == FeatureStatus.INSUFFICIENT_DATA
     assert "reference has no valid values" in (age.message or "")
 
 
-def test_large_samples_decide_by_score_small_ones_by_p_value(
+def test_a_feature_drifts_when_its_shift_is_both_large_and_not_noise(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    """A 0.03 sd shift is significant with 20k rows a side but far below the KS
-    threshold; the same test on 300 rows decides by its p-value."""
+    """A 0.05 sd shift is significant with 20k rows a side but far below the KS
+    threshold; a 1 sd shift on 300 rows is both; an unshifted window of 40 rows
+    can score above 0.1 by chance, and its p-value says so."""
     n = 20_000
     prof = _profile(tmp_path, {"x": rng.normal(0, 1, n).round(6)})
     spec = MonitoringSpec(method=DriftMethod.KS)
@@ -179,7 +184,16 @@ def test_large_samples_decide_by_score_small_ones_by_p_value(
         prof,
         _window(tmp_path, log_table(start, {"x": rng.normal(1.0, 1, 300)})),
     )["x"]
-    assert (small.decided_by, small.threshold, small.drifted) == ("pValue", 0.05, True)
+    assert (small.decided_by, small.threshold, small.drifted) == ("score", 0.1, True)
+    assert small.p_value < small.p_value_threshold == 0.05
+    noise = _check(
+        spec.model_copy(update={"min_samples": 10}),
+        prof,
+        _window(tmp_path, log_table(start, {"x": np.random.default_rng(0).normal(0, 1, 40)})),
+    )["x"]
+    assert noise.score > 0.1
+    assert noise.p_value >= 0.05
+    assert (noise.decided_by, noise.drifted) == ("pValue", False)
 
 
 def test_numeric_method_on_a_categorical_feature_falls_back_to_auto(
@@ -207,7 +221,11 @@ def test_integer_coded_category_can_be_checked_as_categorical(
     assert store.method == DriftMethod.JENSEN_SHANNON
     assert store.drifted is True
     same = _check(
-        spec, prof, _window(tmp_path, log_table(NOW, {"store": rng.integers(1, 40, 3000)}))
+        spec,
+        prof,
+        _window(
+            tmp_path, log_table(NOW - dt.timedelta(minutes=1), {"store": rng.integers(1, 40, 3000)})
+        ),
     )
     assert same["store"].drifted is False
 
@@ -280,7 +298,9 @@ def test_numeric_override_of_a_categorical_profile_is_explained(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
     prof = _profile(tmp_path, {"plan": rng.choice(["a", "b"], 3000)})
-    win = _window(tmp_path, log_table(NOW, {"plan": rng.choice(["a", "b"], 2000)}))
+    win = _window(
+        tmp_path, log_table(NOW - dt.timedelta(minutes=1), {"plan": rng.choice(["a", "b"], 2000)})
+    )
     plan = _check(MonitoringSpec(feature_types={"plan": "numeric"}), prof, win)["plan"]
     assert plan.status == FeatureStatus.OK
     assert "rebuild the profile with --feature-type" in (plan.message or "")

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trailboss.drift.stats import Counts, Floats, bin_counts, distinct_counts, quantile_edges
+from trailboss.drift.stats import (
+    Counts,
+    Floats,
+    bin_counts,
+    distinct_counts,
+    quantile_edges,
+    robust_scale,
+    safe_std,
+)
 
 PSI_BINS = 10
 """Numeric features are binned into the reference's deciles for PSI and
@@ -37,6 +45,13 @@ class NumericReference:
     """Distinct values, when there are at most DISCRETE_VALUES."""
     value_counts: Counts | None = None
     """Rows per distinct value."""
+    spread: float | None = None
+    """Interquartile range / 1.349 of the whole column (Wasserstein's scale);
+    None in profiles written before it was recorded (then taken from the sample)."""
+    median: float = 0.0
+    """Median of the whole column (sets the floor of the scale)."""
+    invalid: int = 0
+    """Rows without a valid value: missing, NaN, not a number or infinite."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class CategoricalReference:
     categories: tuple[str, ...]
     counts: Counts
     rows: int
+    invalid: int = 0
+    """Rows without a value."""
 
 
 Reference = NumericReference | CategoricalReference
@@ -58,6 +75,8 @@ class NumericCurrent:
     values: Floats
     invalid: int = 0
     """Rows dropped: missing, NaN or not a number."""
+    infinite: int = 0
+    """Rows dropped: +inf or -inf (an overflow upstream, counted apart)."""
 
     @property
     def rows(self) -> int:
@@ -86,9 +105,12 @@ def numeric_reference(values: Floats, sample_size: int, seed: int = 0) -> Numeri
     sample is a seeded uniform sample without replacement, so a profile is
     reproducible."""
     clean = np.sort(values[np.isfinite(values)])
+    invalid = int(values.size - clean.size)
     if clean.size == 0:
         empty = np.zeros(0)
-        return NumericReference(empty, 0, 0.0, empty, np.zeros(1, dtype=np.int64))
+        return NumericReference(
+            empty, 0, 0.0, empty, np.zeros(1, dtype=np.int64), spread=0.0, invalid=invalid
+        )
     sample = clean
     if clean.size > sample_size:
         picked = np.random.default_rng(seed).choice(clean.size, sample_size, replace=False)
@@ -99,21 +121,42 @@ def numeric_reference(values: Floats, sample_size: int, seed: int = 0) -> Numeri
     return NumericReference(
         sample=sample,
         rows=int(clean.size),
-        std=float(np.std(clean)),
+        std=safe_std(clean),
         edges=edges,
         bin_counts=bin_counts(clean, edges),
         values=distinct if few else None,
         value_counts=counts if few else None,
+        spread=robust_scale(clean),
+        median=float(clean[(clean.size - 1) // 2]),
+        invalid=invalid,
     )
 
 
-def categorical_reference(categories: list[str], counts: list[int]) -> CategoricalReference:
-    """Profile a categorical column from its category counts (nulls excluded)."""
-    order = sorted(range(len(categories)), key=lambda i: categories[i])
+BOOLEAN_SPELLINGS = {"true": "true", "false": "false"}
+"""Booleans as every source writes them: a CSV read by pandas has `True`, a
+prediction log `true`; both are the category `true`."""
+
+
+def category_spelling(label: str) -> str:
+    """One spelling per category whatever the source: booleans in lower case."""
+    return BOOLEAN_SPELLINGS.get(label.strip().lower(), label)
+
+
+def categorical_reference(
+    categories: list[str], counts: list[int], invalid: int = 0
+) -> CategoricalReference:
+    """Profile a categorical column from its category counts (nulls excluded),
+    merging the spellings of one category."""
+    merged: dict[str, int] = {}
+    for category, count in zip(categories, counts, strict=True):
+        label = category_spelling(category)
+        merged[label] = merged.get(label, 0) + int(count)
+    order = sorted(merged)
     return CategoricalReference(
-        categories=tuple(categories[i] for i in order),
-        counts=np.array([counts[i] for i in order], dtype=np.int64),
+        categories=tuple(order),
+        counts=np.array([merged[c] for c in order], dtype=np.int64),
         rows=int(sum(counts)),
+        invalid=invalid,
     )
 
 
@@ -133,14 +176,14 @@ def as_categorical(ref: NumericReference) -> CategoricalReference:
     else:
         values, counts = distinct_counts(ref.sample)
     labels = [category_label(v) for v in values]
-    return categorical_reference(labels, [int(c) for c in counts])
+    return categorical_reference(labels, [int(c) for c in counts], ref.invalid)
 
 
 def numeric_current_as_categorical(cur: NumericCurrent) -> CategoricalCurrent:
     """Current numeric values as categories, labelled like the reference's."""
     values, counts = distinct_counts(cur.values)
     ref = categorical_reference([category_label(v) for v in values], [int(c) for c in counts])
-    return CategoricalCurrent(ref.categories, ref.counts, cur.invalid)
+    return CategoricalCurrent(ref.categories, ref.counts, cur.invalid + cur.infinite)
 
 
 def aligned(ref: CategoricalReference, cur: CategoricalCurrent) -> tuple[Counts, Counts]:

@@ -49,6 +49,11 @@ def add_commands(sub: Any) -> None:
     )
     drift.add_argument("--output", help="s3:// key to write the result JSON to")
     drift.add_argument("--now", help="end of the window, ISO 8601 (default: now)")
+    drift.add_argument(
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="measure only this pod's group of features and write them before their verdicts",
+    )
     drift.add_argument("--s3-endpoint-url", help="S3 endpoint (default: environment)")
     drift.set_defaults(func=_drift)
 
@@ -100,6 +105,7 @@ def _drift(args: argparse.Namespace) -> int:
     from trailboss.api.common import explain
     from trailboss.api.deployment import MonitoringSpec
     from trailboss.drift import job, store
+    from trailboss.drift.shard import Shard
 
     try:
         spec = MonitoringSpec.model_validate(json.loads(args.monitoring))
@@ -112,10 +118,15 @@ def _drift(args: argparse.Namespace) -> int:
     now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
+    try:
+        shard = Shard.parse(args.shard) if args.shard else None
+    except ValueError as error:
+        print(f"trailboss drift: --shard: {error}", file=sys.stderr)
+        return 2
     target = job.CheckTarget(args.profile, args.logs, args.deployment, args.model_version)
     objects = store.ObjectStore(args.s3_endpoint_url)
     try:
-        result = job.run_check(objects, target, spec, now)
+        result = job.run_check(objects, target, spec, now, shard)
         text = json.dumps(result, indent=2)
         if args.output:
             objects.write(args.output, text.encode(), "application/json")

@@ -21,6 +21,7 @@ from trailboss.api.modelversion import ReferenceProfileStatus
 from trailboss.drift import build, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current
+from trailboss.drift.shard import Shard, features_of
 from trailboss.drift.store import ObjectStore, join, split_pin, split_uri
 from trailboss.policies.drift import PROFILE_STATUS
 
@@ -83,9 +84,14 @@ class CheckTarget:
 
 
 def run_check(
-    store: ObjectStore, target: CheckTarget, spec: MonitoringSpec, now: dt.datetime
+    store: ObjectStore,
+    target: CheckTarget,
+    spec: MonitoringSpec,
+    now: dt.datetime,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
-    """One drift check: the result document written to S3 and printed."""
+    """One drift check: the result document written to S3 and printed; with a
+    shard, that pod's features before their verdicts (see `shard.merge`)."""
     start = now - parse_duration(spec.window)
     with tempfile.TemporaryDirectory(prefix="trailboss-drift-") as tmp:
         workdir = Path(tmp)
@@ -97,8 +103,10 @@ def run_check(
         prefixes = window.hour_prefixes(
             target.logs_uri, target.deployment, target.model_version, start, now
         )
-        current = window.spool(store, prefixes, start, logs)
-        features = check_window(spec, profile, current)
+        current = window.spool(store, prefixes, start, now, logs)
+        features = check_window(spec, profile, current, shard)
+        if shard is not None:
+            return partial_result(target, current, start, now, shard, features)
         status = verdict.summarize(
             spec,
             features,
@@ -108,22 +116,54 @@ def run_check(
         )
     return {
         "deployment": target.deployment,
-        "window": {
-            "start": start.isoformat(),
-            "end": now.isoformat(),
-            "files": len(current.files),
-            "skippedFiles": current.skipped,
-        },
+        "window": _window_of(current, start, now),
         "profile": target.profile_uri,
         "drift": status.to_json(),
     }
 
 
+def _window_of(current: window.Window, start: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "start": start.isoformat(),
+        "end": now.isoformat(),
+        "files": len(current.files),
+        "skippedFiles": current.skipped,
+    }
+
+
+def partial_result(
+    target: CheckTarget,
+    current: window.Window,
+    start: dt.datetime,
+    now: dt.datetime,
+    shard: Shard,
+    features: list[FeatureDrift],
+) -> dict[str, Any]:
+    """One pod's share of a check: its features, measured but not yet decided."""
+    return {
+        "deployment": target.deployment,
+        "window": _window_of(current, start, now),
+        "profile": target.profile_uri,
+        "shard": {"index": shard.index, "count": shard.count},
+        "modelVersion": target.model_version,
+        "windowRows": current.rows,
+        "checkedAt": now.isoformat(),
+        "features": [f.to_json() for f in features],
+    }
+
+
 def check_window(
-    spec: MonitoringSpec, profile: profiles.Profile, current: window.Window
+    spec: MonitoringSpec,
+    profile: profiles.Profile,
+    current: window.Window,
+    shard: Shard | None = None,
 ) -> list[FeatureDrift]:
-    """Every profiled feature, one at a time, then the log columns the profile lacks."""
-    features = [_check_one(spec, profile, current, name) for name in sorted(profile.columns)]
+    """Every profiled feature (of the shard), one at a time, then the log
+    columns the profile lacks (reported by the first shard)."""
+    names = features_of(profile.columns, shard)
+    features = [_check_one(spec, profile, current, name) for name in names]
+    if shard is not None and shard.index != 0:
+        return features
     features += [
         verdict.not_in_reference(_feature_of(column))
         for column in sorted(current.columns())

@@ -20,15 +20,9 @@ from trailboss.drift.columns import (
 )
 from trailboss.drift.stats import Counts
 
-SMALL_REFERENCE_ROWS = 1000
-"""Evidently's preset uses p-value tests up to this many reference rows, distances above."""
-
 FEW_VALUES = 5
-"""Evidently's preset treats a column with at most this many values as discrete."""
-
-P_VALUE_MAX_EFFECTIVE_ROWS = 1000
-"""Tests decide by p-value only up to this effective sample size
-n_ref*n_cur/(n_ref+n_cur); above it a negligible shift is already significant."""
+"""`auto` treats a numeric column with at most this many values (in reference
+and window together) as discrete, as Evidently's preset does."""
 
 DEFAULT_THRESHOLD = {
     DriftMethod.PSI: 0.1,
@@ -41,21 +35,37 @@ DEFAULT_THRESHOLD = {
 """Score thresholds: Evidently's for PSI, Jensen-Shannon and Wasserstein; 0.1 of
 KS D and of Cramer's V (|phi| for the z-test) is a small effect by Cohen's scale."""
 
-TESTS = frozenset({DriftMethod.KS, DriftMethod.CHI_SQUARE, DriftMethod.Z_TEST})
+MIN_REFERENCE_ROWS = {
+    DriftMethod.PSI: 100,
+    DriftMethod.JENSEN_SHANNON: 100,
+    DriftMethod.CHI_SQUARE: 100,
+    DriftMethod.Z_TEST: 100,
+    DriftMethod.WASSERSTEIN: 100,
+    DriftMethod.KS: 50,
+}
+"""Fewer valid reference rows make a feature `InsufficientReference`. Binned
+methods need 10 rows per decile bin on average (and the chi-square
+approximation its 5 expected rows per cell); Wasserstein needs quartiles that
+are not two neighbouring values; KS's p-value is exact at any size, and at 50
+rows its D still moves by less than 0.2 between two samples."""
+
+SCALE_FLOOR = 1e-6
+"""Wasserstein's scale is at least this times max(1, |reference median|): a
+constant reference (or one whose spread is rounding) is measured against
+this floor, so a real spread drifts and rounding noise does not."""
+
 NUMERIC_ONLY = frozenset({DriftMethod.KS, DriftMethod.WASSERSTEIN})
-
-
-class ConstantReferenceError(ValueError):
-    """The normed Wasserstein distance is undefined for a reference with zero variance."""
 
 
 @dataclass(frozen=True)
 class Measurement:
     method: DriftMethod
     score: float
-    p_value: float | None
+    p_value: float
     reference_rows: int
     current_rows: int
+    note: str | None = None
+    """Why the method or scale is not the one asked for."""
 
 
 def distinct_in_both(ref: Reference, cur: NumericCurrent | CategoricalCurrent) -> int:
@@ -70,43 +80,57 @@ def distinct_in_both(ref: Reference, cur: NumericCurrent | CategoricalCurrent) -
     return int(seen.size)
 
 
-def auto_method(categorical: bool, reference_rows: int, distinct: int) -> DriftMethod:
-    """Evidently's default per-column test, by column type, reference size and
-    number of distinct values."""
-    if reference_rows <= SMALL_REFERENCE_ROWS:
-        if categorical or distinct <= FEW_VALUES:
-            return DriftMethod.CHI_SQUARE if distinct > 2 else DriftMethod.Z_TEST
-        return DriftMethod.KS
+def auto_method(categorical: bool, distinct: int) -> DriftMethod:
+    """The method `auto` uses, by column type and number of distinct values,
+    the same at every reference size: Jensen-Shannon on categories and on
+    numeric features with few values, Wasserstein on the others."""
     if categorical or distinct <= FEW_VALUES:
         return DriftMethod.JENSEN_SHANNON
     return DriftMethod.WASSERSTEIN
 
 
-def decides_by_p_value(method: DriftMethod, reference_rows: int, current_rows: int) -> bool:
-    if method not in TESTS:
-        return False
-    effective = reference_rows * current_rows / (reference_rows + current_rows)
-    return effective <= P_VALUE_MAX_EFFECTIVE_ROWS
-
-
 def measure(
     method: DriftMethod, ref: Reference, cur: NumericCurrent | CategoricalCurrent
 ) -> Measurement:
-    """Score (and p-value) of one resolved method; categorical features reach
+    """Score and p-value of one resolved method; categorical features reach
     only the methods that work on counts."""
     if isinstance(ref, NumericReference) and isinstance(cur, NumericCurrent):
         if method is DriftMethod.KS:
             result = stats.ks_test(ref.sample, cur.values)
+            assert result.p_value is not None
             return Measurement(
                 method, result.statistic, result.p_value, ref.sample.size, cur.values.size
             )
         if method is DriftMethod.WASSERSTEIN:
-            if ref.std == 0:
-                raise ConstantReferenceError(method)
-            score = stats.wasserstein(ref.sample, cur.values) / ref.std
-            return Measurement(method, score, None, ref.sample.size, cur.values.size)
+            return _wasserstein(ref, cur)
     ref_counts, cur_counts = _counts(ref, cur)
     return _measure_counts(method, ref_counts, cur_counts)
+
+
+def wasserstein_scale(ref: NumericReference) -> tuple[float, str | None]:
+    """What W1 is divided by, and a note when it is not the robust scale: the
+    interquartile range / 1.349; the standard deviation when more than half
+    the rows share one value (the IQR is then 0); at least the floor."""
+    spread = ref.spread if ref.spread is not None else stats.robust_scale(ref.sample)
+    floor = SCALE_FLOOR * max(1.0, abs(ref.median))
+    if spread > floor:
+        return spread, None
+    if ref.std > floor:
+        return ref.std, "the reference's interquartile range is 0, so W1 is divided by its std"
+    return floor, (
+        f"the reference is constant, so W1 is divided by the scale floor {floor:.3g} "
+        f"({SCALE_FLOOR:g} x max(1, |median|))"
+    )
+
+
+def _wasserstein(ref: NumericReference, cur: NumericCurrent) -> Measurement:
+    """W1 over the reference's scale; the p-value is KS's (Kolmogorov's limit)
+    on the same samples, which tests the same hypothesis: one distribution."""
+    w1, d = stats.wasserstein_and_ks(ref.sample, cur.values)
+    scale, note = wasserstein_scale(ref)
+    n1, n2 = ref.sample.size, cur.values.size
+    p = stats.ks_p_value_asymptotic(d, n1, n2)
+    return Measurement(DriftMethod.WASSERSTEIN, w1 / scale, p, n1, n2, note)
 
 
 def _counts(ref: Reference, cur: NumericCurrent | CategoricalCurrent) -> tuple[Counts, Counts]:
@@ -131,22 +155,25 @@ def _on(union: stats.Floats, values: stats.Floats, counts: Counts) -> Counts:
 
 
 def _measure_counts(method: DriftMethod, ref: Counts, cur: Counts) -> Measurement:
+    """Scores on counts; the p-value is the chi-square test of homogeneity on
+    the same counts (for two categories, the z-test's)."""
     n_ref, n_cur = int(ref.sum()), int(cur.sum())
-    if method is DriftMethod.PSI:
-        score = stats.psi(stats.shares(ref), stats.shares(cur))
-        return Measurement(method, score, None, n_ref, n_cur)
-    if method is DriftMethod.JENSEN_SHANNON:
-        score = stats.jensen_shannon(stats.shares(ref), stats.shares(cur))
-        return Measurement(method, score, None, n_ref, n_cur)
-    if method is DriftMethod.Z_TEST:
-        z = stats.z_test(ref, cur)
-        phi = abs(z.statistic) / np.sqrt(n_ref + n_cur)
-        return Measurement(method, float(phi), z.p_value, n_ref, n_cur)
+    note = None
+    seen = int(np.count_nonzero(ref + cur))
+    if method is DriftMethod.Z_TEST and seen > 2:
+        method = DriftMethod.CHI_SQUARE
+        note = (
+            f"z-test compares two categories and this feature has {seen}, "
+            "so chi-square tested them all"
+        )
     chi = stats.chi_square(ref, cur)
-    return Measurement(
-        DriftMethod.CHI_SQUARE,
-        stats.cramers_v(chi.statistic, n_ref + n_cur),
-        chi.p_value,
-        n_ref,
-        n_cur,
-    )
+    assert chi.p_value is not None
+    ref_share, cur_share = stats.shares(ref), stats.shares(cur)
+    if method is DriftMethod.PSI:
+        score = stats.psi(ref_share, cur_share)
+    elif method is DriftMethod.JENSEN_SHANNON:
+        score = stats.jensen_shannon(ref_share, cur_share)
+    else:
+        method = DriftMethod.Z_TEST if method is DriftMethod.Z_TEST else DriftMethod.CHI_SQUARE
+        score = stats.cramers_v(ref_share, cur_share)
+    return Measurement(method, score, chi.p_value, n_ref, n_cur, note)

@@ -30,6 +30,7 @@ from trailboss.drift.columns import (
     NumericReference,
     Reference,
     as_categorical,
+    categorical_reference,
 )
 
 FORMAT = "trailboss.dev/reference-profile/v1"
@@ -58,8 +59,9 @@ class Profile:
         read as categorical (a type override at check time)."""
         meta = self.columns[name]
         if meta["type"] == FeatureType.CATEGORICAL:
-            counts = np.asarray(meta["counts"], dtype=np.int64)
-            return CategoricalReference(tuple(meta["categories"]), counts, int(counts.sum()))
+            return categorical_reference(
+                list(meta["categories"]), [int(c) for c in meta["counts"]], int(meta["missing"])
+            )
         numeric = NumericReference(
             sample=self._sample(name, int(meta["sampleRows"])),
             rows=int(meta["rows"]),
@@ -70,6 +72,9 @@ class Profile:
             value_counts=None
             if meta["valueCounts"] is None
             else np.asarray(meta["valueCounts"], np.int64),
+            spread=meta.get("spread"),
+            median=float(meta.get("median", 0.0)),
+            invalid=int(meta["missing"]),
         )
         return as_categorical(numeric) if as_type == FeatureType.CATEGORICAL else numeric
 
@@ -100,6 +105,8 @@ def column_meta(ref: Reference, missing: int) -> dict[str, Any]:
         "values": None if ref.values is None else [float(v) for v in ref.values],
         "valueCounts": None if ref.value_counts is None else [int(c) for c in ref.value_counts],
         "sampleRows": int(ref.sample.size),
+        "spread": ref.spread,
+        "median": ref.median,
     }
 
 

@@ -25,7 +25,11 @@ distribution (its ``method="auto"``); above it, Smirnov's asymptotic one."""
 
 EMPTY_BIN_SHARE = 1e-4
 """PSI is infinite when a bin is empty on one side; an empty bin counts as this
-share instead (the convention Evidently and most PSI write-ups use)."""
+share instead (the convention Evidently and most PSI write-ups use), on either
+side, without renormalising the other bins."""
+
+IQR_PER_SD = 1.3489795003921634
+"""Interquartile range of the standard normal distribution."""
 
 
 @dataclass(frozen=True)
@@ -79,24 +83,46 @@ def ks_test(ref: Floats, cur: Floats) -> TestResult:
 
 
 def wasserstein(ref: Floats, cur: Floats) -> float:
-    """Wasserstein-1 distance of two sorted samples, as ``scipy.stats.wasserstein_distance``.
+    """Wasserstein-1 distance of two sorted samples, as ``scipy.stats.wasserstein_distance``."""
+    return wasserstein_and_ks(ref, cur)[0]
 
-    The integral of |F_ref - F_cur| over the merged sample. The merge is built
-    by placing each reference value after the current values below it (one
-    search of the smaller sample), and at every merged position the reference
-    ECDF's count is a running sum. Where equal values sit next to each other
-    the gap is zero, so their term vanishes as in scipy's sum.
+
+def wasserstein_and_ks(ref: Floats, cur: Floats) -> tuple[float, float]:
+    """Wasserstein-1 distance and KS D of two sorted samples, from one merge.
+
+    W1 is the integral of |F_ref - F_cur| over the merged sample. The merge is
+    built by placing each reference value after the current values below it
+    (one search of the smaller sample), and at every merged position the
+    reference ECDF's count is a running sum. Where equal values sit next to
+    each other the gap is zero, so their term vanishes as in scipy's sum; the
+    largest |F_ref - F_cur| over the gaps that are not zero is KS D.
     """
     n1, n2 = ref.size, cur.size
+    n = n1 + n2
     at = np.arange(n1) + np.searchsorted(cur, ref, "left")
-    from_cur = np.ones(n1 + n2, dtype=np.bool_)
+    from_cur = np.ones(n, dtype=np.bool_)
     from_cur[at] = False
-    merged = np.empty(n1 + n2)
+    merged = np.empty(n)
     merged[at] = ref
     merged[from_cur] = cur
-    ref_count = np.cumsum(~from_cur[:-1])
-    cur_count = np.arange(1, n1 + n2) - ref_count
-    return float(np.sum(np.abs(ref_count / n1 - cur_count / n2) * np.diff(merged)))
+    # F_ref - F_cur after merged position i, for i < n - 1: with r reference
+    # values up to i, r / n1 - (i + 1 - r) / n2. r is a step function that
+    # rises at each reference position, so it is a repeat, not a running sum.
+    steps = np.diff(np.concatenate(([0], at, [n - 1])))
+    apart = np.repeat(np.arange(n1 + 1, dtype=np.float64) * (1.0 / n1 + 1.0 / n2), steps)
+    apart -= np.arange(1, n, dtype=np.float64) * (1.0 / n2)
+    np.abs(apart, out=apart)
+    gap = np.diff(merged)
+    w1 = float(np.dot(apart, gap))
+    if np.count_nonzero(gap) < gap.size:
+        apart = apart[gap > 0]  # between equal values the ECDFs are not yet both up
+    return w1, float(apart.max()) if apart.size else 0.0
+
+
+def ks_p_value_asymptotic(d: float, n1: int, n2: int) -> float:
+    """Kolmogorov's limiting p-value of a two-sample KS D: P(K > D sqrt(n_eff))."""
+    effective = n1 * n2 / (n1 + n2)
+    return float(special.kolmogorov(d * math.sqrt(effective)))
 
 
 def chi_square(ref_counts: Counts, cur_counts: Counts) -> TestResult:
@@ -114,14 +140,27 @@ def chi_square(ref_counts: Counts, cur_counts: Counts) -> TestResult:
     return TestResult(statistic, float(special.chdtrc(table.shape[1] - 1, statistic)))
 
 
-def cramers_v(chi2: float, total: int) -> float:
-    """Effect size of a 2xk chi-square: sqrt(chi2 / n), in [0, 1], free of n."""
-    return math.sqrt(chi2 / total) if total else 0.0
+def cramers_v(ref_share: Floats, cur_share: Floats) -> float:
+    """Cramer's V of the 2xk table of two distributions given equal weight:
+    sqrt(sum (p - q)^2 / (4 m)) with m = (p + q) / 2, in [0, 1].
+
+    V of the table of counts would be sqrt(chi2 / n), which moves with the
+    two sample sizes' ratio (a 100k reference against a 2k window shrinks it
+    by a factor of three); scaling both rows to the same size leaves a
+    distance between the two distributions alone. For two categories it is
+    |phi|, and for small shifts 1 / sqrt(2) of Cohen's w.
+    """
+    p = ref_share / np.sum(ref_share)
+    q = cur_share / np.sum(cur_share)
+    m = (p + q) / 2.0
+    seen = m > 0
+    return float(np.sqrt(np.sum((p[seen] - q[seen]) ** 2 / m[seen]) / 4.0))
 
 
 def z_test(ref_counts: Counts, cur_counts: Counts) -> TestResult:
-    """Two-proportion z-test on the share of the first category (Evidently's
-    test for binary columns). Its square is the 2x2 chi-square."""
+    """Two-proportion z-test of a feature with two categories, on the share of
+    the first (Evidently's test for binary columns). Its square is the 2x2
+    chi-square; with more categories it would see only one of them."""
     n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
     p1, p2 = float(ref_counts[0]) / n1, float(cur_counts[0]) / n2
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
@@ -164,9 +203,38 @@ def bin_counts(sorted_values: Floats, edges: Floats) -> Counts:
 def quantile_edges(sorted_values: Floats, bins: int) -> Floats:
     """Interior edges of `bins` equal-frequency bins of the reference. Edges are
     reference values (order statistics, never interpolated between two values),
-    and ties collapse them, so a column with few values gets a bin per value."""
-    inner = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    return np.unique(np.quantile(sorted_values, inner, method="higher"))
+    and ties collapse them, so a column with few values gets a bin per value.
+
+    The k-th edge is the value at position ceil(k (n - 1) / bins), as
+    ``np.quantile(method="higher")`` defines it, computed in integers: the
+    float k / bins (0.30000000000000004 for k = 3) would move an edge by one
+    value whenever k (n - 1) / bins is a whole number.
+    """
+    n = sorted_values.size
+    positions = [-(-k * (n - 1) // bins) for k in range(1, bins)]
+    return np.unique(sorted_values[positions])
+
+
+def robust_scale(sorted_values: Floats) -> float:
+    """The interquartile range divided by 1.349, so that it is the standard
+    deviation of a normal sample and stays finite on heavy tails, where the
+    standard deviation of a Cauchy or Pareto sample grows without bound."""
+    if sorted_values.size == 0:
+        return 0.0
+    low, high = np.quantile(sorted_values, [0.25, 0.75])
+    return float(high - low) / IQR_PER_SD
+
+
+def safe_std(values: Floats) -> float:
+    """Population standard deviation that does not overflow for values near the
+    float64 limit (the squares of 1e200 are infinite): computed on the values
+    divided by their largest magnitude."""
+    if values.size == 0:
+        return 0.0
+    largest = float(np.max(np.abs(values)))
+    if largest == 0 or not math.isfinite(largest):
+        return 0.0
+    return float(np.std(values / largest)) * largest
 
 
 def distinct_counts(sorted_values: Floats) -> tuple[Floats, Counts]:

@@ -67,14 +67,14 @@ class ObjectStore:
     def keys(self, prefix_uri: str) -> Iterator[str]:
         """Every key under a prefix, in S3's (lexicographic) order."""
         bucket, prefix = split_uri(prefix_uri)
-        token: dict[str, Any] = {}
-        while True:
-            page = self._call("list_objects_v2", Bucket=bucket, Prefix=prefix, **token)
-            for obj in page.get("Contents", []):
-                yield f"s3://{bucket}/{obj['Key']}"
-            if not page.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": page["NextContinuationToken"]}
+        # boto3's paginator follows the continuation tokens, one page at a time.
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield f"s3://{bucket}/{obj['Key']}"
+        except (ClientError, BotoCoreError) as error:
+            raise _store_error(f"s3://{bucket}/{prefix}", error) from error
 
     def download(self, uri: str, path: Path) -> None:
         """To a file; a pinned URI (``split_pin``) gets that version or ObjectChanged."""

@@ -16,19 +16,29 @@ from trailboss.api.deployment import (
     FeatureStatus,
     MonitoringSpec,
 )
-from trailboss.drift.columns import CategoricalReference, Current, Reference
+from trailboss.drift import stats
+from trailboss.drift.columns import (
+    CategoricalReference,
+    Current,
+    NumericCurrent,
+    Reference,
+)
 from trailboss.drift.methods import (
     DEFAULT_THRESHOLD,
+    MIN_REFERENCE_ROWS,
     NUMERIC_ONLY,
-    ConstantReferenceError,
     auto_method,
-    decides_by_p_value,
     distinct_in_both,
     measure,
 )
 
 OUTPUT_PREFIX = "output."
 CHECKED = frozenset({FeatureStatus.OK, FeatureStatus.INVALID_VALUES})
+
+INVALID_SHARE_THRESHOLD = 0.1
+"""A feature also drifts when |phi| of its share of invalid rows (missing,
+NaN, not a number, infinite) against the reference's exceeds this (and the
+z-test of the two shares has p < pValueThreshold): from none to 2 % of rows."""
 
 
 def requested(spec: MonitoringSpec, name: str) -> tuple[DriftMethod, float | None]:
@@ -61,8 +71,24 @@ def insufficient(name: str, rows: int, why: str) -> FeatureDrift:
     return FeatureDrift(name=name, status=FeatureStatus.INSUFFICIENT_DATA, rows=rows, message=why)
 
 
+def resolved(
+    spec: MonitoringSpec, name: str, ref: Reference, cur: Current
+) -> tuple[DriftMethod, float, str | None]:
+    """The method that measures a feature, its score threshold, and a note when
+    the method is not the one asked for."""
+    method, threshold = requested(spec, name)
+    categorical = isinstance(ref, CategoricalReference)
+    note = None
+    if method is DriftMethod.AUTO or (categorical and method in NUMERIC_ONLY):
+        if method is not DriftMethod.AUTO:
+            note = f"{method} needs a numeric feature; used auto's choice instead"
+            threshold = None
+        method = auto_method(categorical, distinct_in_both(ref, cur))
+    return method, threshold or DEFAULT_THRESHOLD[method], note
+
+
 def check_feature(spec: MonitoringSpec, name: str, ref: Reference, cur: Current) -> FeatureDrift:
-    """Measure one feature; the verdict of p-value tests waits for the correction."""
+    """Measure one feature; the verdict waits for the p-values' correction."""
     rows = cur.rows
     if ref.rows == 0:
         why = (
@@ -73,39 +99,69 @@ def check_feature(spec: MonitoringSpec, name: str, ref: Reference, cur: Current)
     if rows < spec.min_samples:
         why = f"{rows} valid rows in the window, fewer than minSamples {spec.min_samples}"
         return insufficient(name, rows, why)
-    method, threshold = requested(spec, name)
-    categorical = isinstance(ref, CategoricalReference)
-    note = None
-    if method is DriftMethod.AUTO or (categorical and method in NUMERIC_ONLY):
-        if method is not DriftMethod.AUTO:
-            note = f"{method} needs a numeric feature; used auto's choice instead"
-            threshold = None
-        method = auto_method(categorical, ref.rows, distinct_in_both(ref, cur))
-    try:
-        measured = measure(method, ref, cur)
-    except ConstantReferenceError:
+    method, threshold, note = resolved(spec, name, ref, cur)
+    if ref.rows < MIN_REFERENCE_ROWS[method]:
         return FeatureDrift(
             name=name,
-            status=FeatureStatus.CONSTANT_REFERENCE,
+            status=FeatureStatus.INSUFFICIENT_REFERENCE,
             method=method,
             rows=rows,
-            message="the reference has zero variance, so the normed Wasserstein distance is "
-            "undefined; use method psi or jensen-shannon for this feature",
+            message=f"the reference has {ref.rows} valid rows of this feature, fewer than "
+            f"the {MIN_REFERENCE_ROWS[method]} {method} needs; rebuild the profile from "
+            "more data",
         )
-    by_p = decides_by_p_value(method, measured.reference_rows, measured.current_rows)
-    if cur.invalid:
-        dropped = f"{cur.invalid} rows dropped: missing, NaN or not a number"
-        note = f"{note}; {dropped}" if note else dropped
+    measured = measure(method, ref, cur)
+    missing, infinite = _invalid(cur)
+    invalid_drift = invalid_share_drifted(spec, ref, cur)
+    notes = [n for n in (note, measured.note, _dropped(missing, infinite), invalid_drift) if n]
     return FeatureDrift(
         name=name,
-        status=FeatureStatus.INVALID_VALUES if cur.invalid else FeatureStatus.OK,
+        status=FeatureStatus.INVALID_VALUES if missing or infinite else FeatureStatus.OK,
         method=measured.method,
         score=measured.score,
         p_value=measured.p_value,
-        threshold=spec.p_value_threshold if by_p else threshold or DEFAULT_THRESHOLD[method],
-        decided_by="pValue" if by_p else "score",
+        threshold=threshold,
+        p_value_threshold=spec.p_value_threshold,
         rows=rows,
-        message=note,
+        missing=missing,
+        infinite=infinite,
+        invalid_share_drifted=invalid_drift is not None,
+        message="; ".join(notes) or None,
+    )
+
+
+def _invalid(cur: Current) -> tuple[int, int]:
+    """Rows dropped from the window: missing or not a number, and infinite."""
+    if isinstance(cur, NumericCurrent):
+        return cur.invalid, cur.infinite
+    return cur.invalid, 0
+
+
+def _dropped(missing: int, infinite: int) -> str | None:
+    parts = []
+    if missing:
+        parts.append(f"{missing} rows dropped: missing, NaN or not a number")
+    if infinite:
+        parts.append(f"{infinite} rows dropped: infinite")
+    return "; ".join(parts) or None
+
+
+def invalid_share_drifted(spec: MonitoringSpec, ref: Reference, cur: Current) -> str | None:
+    """Why the share of invalid rows drifted, or None: |phi| of the two shares
+    above INVALID_SHARE_THRESHOLD and their z-test's p below pValueThreshold."""
+    missing, infinite = _invalid(cur)
+    ref_counts = np.array([ref.invalid, ref.rows], dtype=np.int64)
+    cur_counts = np.array([missing + infinite, cur.rows], dtype=np.int64)
+    if ref_counts.sum() == 0 or cur_counts.sum() == 0:
+        return None
+    ref_share, cur_share = stats.shares(ref_counts), stats.shares(cur_counts)
+    phi = stats.cramers_v(ref_share, cur_share)
+    p_value = stats.z_test(ref_counts, cur_counts).p_value
+    if phi <= INVALID_SHARE_THRESHOLD or p_value is None or p_value >= spec.p_value_threshold:
+        return None
+    return (
+        f"the share of invalid rows moved from {ref_share[0]:.1%} in the reference to "
+        f"{cur_share[0]:.1%} (|phi| {phi:.3f} > {INVALID_SHARE_THRESHOLD})"
     )
 
 
@@ -130,24 +186,27 @@ def adjusted(p_values: list[float], correction: DriftCorrection) -> list[float]:
 
 
 def decide(spec: MonitoringSpec, features: list[FeatureDrift]) -> list[FeatureDrift]:
-    """Verdicts: score > threshold, or (corrected) p-value < pValueThreshold."""
-    tested = [i for i, f in enumerate(features) if f.decided_by == "pValue"]
+    """Verdicts: a feature drifts when its score exceeds its threshold and its
+    (corrected) p-value is below pValueThreshold, or when its share of invalid
+    rows drifted. The score says the shift matters, the p-value that it is not
+    sampling noise; one rule at every sample size."""
+    tested = [i for i, f in enumerate(features) if f.status in CHECKED and f.p_value is not None]
     corrected = adjusted([features[i].p_value or 0.0 for i in tested], spec.correction)
     p_of = dict(zip(tested, corrected, strict=True))
     out = []
     for i, feature in enumerate(features):
         if feature.status not in CHECKED or feature.threshold is None:
             out.append(feature)
-        elif i in p_of:
-            out.append(
-                feature.model_copy(
-                    update={"p_value": p_of[i], "drifted": p_of[i] < feature.threshold}
-                )
-            )
-        else:
-            out.append(
-                feature.model_copy(update={"drifted": (feature.score or 0) > feature.threshold})
-            )
+            continue
+        large = (feature.score or 0) > feature.threshold
+        significant = i not in p_of or p_of[i] < spec.p_value_threshold
+        update: dict[str, object] = {
+            "drifted": (large and significant) or bool(feature.invalid_share_drifted),
+            "decided_by": "pValue" if large and not significant else "score",
+        }
+        if i in p_of:
+            update |= {"p_value": p_of[i], "p_value_threshold": spec.p_value_threshold}
+        out.append(feature.model_copy(update=update))
     return out
 
 

@@ -5,7 +5,8 @@ Layout written by the model server:
 ``{prefix}/deployment={namespace}.{name}/version={version}/date={YYYY-MM-DD}/hour={HH}/part-*.parquet``
 with ``request_id``, ``timestamp``, ``model``, ``version``, ``outcome``,
 ``input.<feature>`` and ``output.<name>`` columns. Only rows with outcome
-``ok`` and a timestamp inside the window count.
+``ok`` and a timestamp inside the window [start, end) count: rows stamped at
+or after the check's time belong to a later window.
 """
 
 from __future__ import annotations
@@ -73,16 +74,18 @@ class Window:
         if not any(column in f.columns for f in self.files):
             return None
         values: Floats = np.empty(self.rows)
-        filled, invalid = 0, 0
+        filled, invalid, infinite = 0, 0, 0
         for part in self._parts(column):
             floats, _ = (np.full(part[1], np.nan), 0) if part[0] is None else as_floats(part[0])
             finite = floats[np.isfinite(floats)]
-            invalid += floats.size - finite.size
+            overflowed = int(np.isinf(floats).sum())
+            infinite += overflowed
+            invalid += floats.size - finite.size - overflowed
             values[filled : filled + finite.size] = finite
             filled += finite.size
         kept = values[:filled]
         kept.sort()
-        return NumericCurrent(kept, invalid)
+        return NumericCurrent(kept, invalid, infinite)
 
     def categorical(self, column: str) -> CategoricalCurrent | None:
         """Rows per category across the window; None when no file has it."""
@@ -112,7 +115,9 @@ class Window:
             yield array.filter(pa.array(log.keep)), kept
 
 
-def spool(store: ObjectStore, prefixes: list[str], start: dt.datetime, workdir: Path) -> Window:
+def spool(
+    store: ObjectStore, prefixes: list[str], start: dt.datetime, end: dt.datetime, workdir: Path
+) -> Window:
     """Download the window's Parquet files and mark the rows that count."""
     window = Window()
     for prefix in prefixes:
@@ -122,15 +127,16 @@ def spool(store: ObjectStore, prefixes: list[str], start: dt.datetime, workdir: 
             path = workdir / f"{len(window.files) + len(window.skipped):06d}.parquet"
             store.download(uri, path)
             try:
-                window.files.append(open_log(path, start))
+                window.files.append(open_log(path, start, end))
             except (pa.ArrowException, OSError, ValueError) as error:
                 window.skipped[uri] = str(error)
                 path.unlink(missing_ok=True)
     return window
 
 
-def open_log(path: Path, start: dt.datetime) -> LogFile:
-    """A local prediction log and its rows that count; ValueError when it is not one."""
+def open_log(path: Path, start: dt.datetime, end: dt.datetime) -> LogFile:
+    """A local prediction log and its rows that count (outcome ok, stamped in
+    [start, end)); ValueError when it is not a prediction log."""
     schema = pq.read_schema(path)
     for needed in ("timestamp", "outcome"):
         if needed not in schema.names:
@@ -140,9 +146,11 @@ def open_log(path: Path, start: dt.datetime) -> LogFile:
     if not pa.types.is_timestamp(stamps.type):
         raise ValueError(f"timestamp column is {stamps.type}, not a timestamp")
     since = pa.scalar(start.astimezone(dt.UTC), pa.timestamp("us", tz="UTC"))
+    until = pa.scalar(end.astimezone(dt.UTC), pa.timestamp("us", tz="UTC"))
+    utc = stamps.cast(pa.timestamp("us", tz="UTC"))
     keep = pc.and_(
         pc.equal(table.column("outcome"), "ok"),
-        pc.greater_equal(stamps.cast(pa.timestamp("us", tz="UTC")), since),
+        pc.and_(pc.greater_equal(utc, since), pc.less(utc, until)),
     )
     mask = np.asarray(pc.fill_null(keep, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return LogFile(path=path, columns=frozenset(schema.names), keep=mask)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trailboss.api.common import explain
-from trailboss.api.deployment import DeploymentReason, DriftStatus, MonitoringSpec
+from trailboss.api.deployment import DeploymentReason, DriftStatus, FeatureStatus, MonitoringSpec
 from trailboss.api.durations import duration_seconds
 from trailboss.api.modelversion import ModelVersionSpec
 
@@ -133,6 +133,16 @@ def verdict_of(status: DriftStatus) -> tuple[str, str]:
             f"(share {status.drift_share or 0:.2f} of {checked})",
         )
     if status.drifted is None:
+        short = [
+            f.name for f in status.features if f.status == FeatureStatus.INSUFFICIENT_REFERENCE
+        ]
+        if short:
+            # More predictions would not help: the reference itself is too small.
+            return (
+                DeploymentReason.INSUFFICIENT_REFERENCE,
+                f"{status.model_version}: its reference data has too few rows to decide for "
+                f"{', '.join(short)}; register the version with a larger reference dataset",
+            )
         return (
             DeploymentReason.INSUFFICIENT_DATA,
             f"{status.model_version}: too few predictions in the window to decide "
