@@ -170,9 +170,10 @@ def test_an_oversized_request_gets_a_clear_413(world: World) -> None:
 
 def test_metrics_count_requests_rows_and_errors_under_the_served_version(world: World) -> None:
     server = world.main
-    ok, errors, rows = (server.metric("trailboss_model_requests_total", outcome="ok"),
-                        server.metric("trailboss_model_requests_total", outcome="error"),
-                        server.metric("trailboss_model_predictions_total"))  # fmt: skip
+    ok, bad, errors, rows = (server.metric("trailboss_model_requests_total", outcome="ok"),
+                             server.metric("trailboss_model_requests_total", outcome="bad_input"),
+                             server.metric("trailboss_model_requests_total", outcome="error"),
+                             server.metric("trailboss_model_predictions_total"))  # fmt: skip
     latency = server.metric("trailboss_model_request_duration_seconds_count")
     records = churn_frame(10).to_dict(orient="records")
     for _ in range(3):
@@ -180,7 +181,8 @@ def test_metrics_count_requests_rows_and_errors_under_the_served_version(world: 
     missing = post_json(server.url + "/invocations", {"dataframe_records": [{"tenure": 1.0}]})
     assert missing.status == 400
     assert server.metric("trailboss_model_requests_total", outcome="ok") == ok + 3
-    assert server.metric("trailboss_model_requests_total", outcome="error") == errors + 1
+    assert server.metric("trailboss_model_requests_total", outcome="bad_input") == bad + 1
+    assert server.metric("trailboss_model_requests_total", outcome="error") == errors
     assert server.metric("trailboss_model_predictions_total") == rows + 30
     assert server.metric("trailboss_model_request_duration_seconds_count") == latency + 4
     assert server.metric("trailboss_model_ready") == 1

@@ -229,3 +229,125 @@ def test_the_servers_temporary_files_go_when_it_stops(tmp_path: Path) -> None:
         assert Path(scratch).parent == tmp_path
     assert list(tmp_path.iterdir()) == []
     assert tempfile.gettempdir() != scratch  # the rest of the process is as it was
+
+
+def sample(app: ModelServer, name: str, **labels: str) -> float | None:
+    return app.metrics.registry.get_sample_value(name, {"model": "churn", "version": "7", **labels})
+
+
+def outcomes(app: ModelServer) -> dict[str, float | None]:
+    return {o: sample(app, "trailboss_model_requests_total", outcome=o)
+            for o in ("ok", "bad_input", "error")}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content_type", "why"),
+    [
+        (None, "the request has no Content-Type header"),
+        (b"", "the request has no Content-Type header"),
+        (b"application/x-www-form-urlencoded", "is not one this server reads"),
+        (b"text/plain; charset=utf-8", "is not one this server reads"),
+        (b"application/json; charset=latin-1", "reads UTF-8 only"),
+        (b"application/json; version=2", "takes no parameter but charset=utf-8"),
+    ],
+)
+def test_invocations_without_a_readable_content_type_is_a_415_and_the_clients_error(
+    content_type: bytes | None, why: str
+) -> None:
+    app = loaded()
+    headers = [] if content_type is None else [(b"content-type", content_type)]
+    status, body, _ = call(app, "/invocations", b'{"inputs": [[1]]}', headers)
+    assert status == 415
+    message = json.loads(body)["message"]
+    assert why in message
+    assert "Content-Type" in message
+    assert outcomes(app) == {"ok": 0, "bad_input": 1, "error": 0}
+    assert sample(app, "trailboss_model_errors_total", type="model_error") == 0
+
+
+async def echo_content_type(scope: Any, receive: Any, send: Any) -> None:
+    value = dict(scope["headers"]).get(b"content-type", b"")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": value})
+
+
+def test_a_media_type_in_upper_case_reaches_mlflow_in_lower_case() -> None:
+    app = ModelServer(SETTINGS, ServerMetrics("churn", "7"), None,
+                      lambda: LoadedModel(Pyfunc(), 0.1, True, False),
+                      lambda _: echo_content_type)  # fmt: skip
+    app.load_model()
+    for sent, seen in [(b"Application/JSON; charset=UTF-8", b"application/json; charset=UTF-8"),
+                       (b"text/csv", b"text/csv")]:  # fmt: skip
+        assert call(app, "/invocations", b"a\n1\n", [(b"content-type", sent)])[:2] == (200, seen)
+
+
+async def failing_routes(scope: Any, receive: Any, send: Any) -> None:
+    raise AttributeError("'NoneType' object has no attribute 'split'")
+
+
+def test_an_error_escaping_the_models_app_is_answered_and_never_counted_as_the_models() -> None:
+    app = ModelServer(SETTINGS, ServerMetrics("churn", "7"), None,
+                      lambda: LoadedModel(Pyfunc(), 0.1, True, False),
+                      lambda _: failing_routes)  # fmt: skip
+    app.load_model()
+    status, body, headers = call(app, "/v2/models/churn/infer", b"{}")
+    assert status == 500
+    assert "server's log" in json.loads(body)["error"]
+    assert b"x-request-id" in headers
+    assert outcomes(app) == {"ok": 0, "bad_input": 0, "error": 1}
+    assert sample(app, "trailboss_model_errors_total", type="model_error") == 0
+    assert sample(app, "trailboss_model_errors_total", type="internal") == 1
+
+
+class Schema:
+    """A column signature: tenure (a required double), as MLflow infers it from training data."""
+
+    def __init__(self) -> None:
+        from mlflow.types import ColSpec
+
+        self.inputs = [ColSpec("double", "tenure")]
+
+    def is_tensor_spec(self) -> bool:
+        return False
+
+    def has_input_names(self) -> bool:
+        return True
+
+
+class ChurnMetadata:
+    def get_input_schema(self) -> Schema:
+        return Schema()
+
+
+class RefusesNaN:
+    metadata = ChurnMetadata()
+
+    def predict(self, data: Any) -> Any:
+        raise ValueError("Input X contains NaN.")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), None])
+def test_a_model_failing_on_input_its_signature_forbids_is_the_clients_error(
+    value: float | None,
+) -> None:
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    recorder = Recorder()
+    served = ServedModel(RefusesNaN(), recorder)  # type: ignore[arg-type]
+    with pytest.raises(MlflowException, match="column 'tenure' is required") as raised:
+        served.predict(pd.DataFrame({"tenure": [1.0, value]}))
+    assert raised.value.get_http_status_code() == 400  # type: ignore[no-untyped-call]
+    assert "row 1" in raised.value.message
+    (record,) = recorder.records
+    assert (record.outcome, record.rows) == ("error", 2)
+
+
+def test_a_model_failing_on_input_its_signature_allows_is_still_the_models_error() -> None:
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    served = ServedModel(RefusesNaN(), Recorder())  # type: ignore[arg-type]
+    with pytest.raises(MlflowException, match="the model failed to predict") as raised:
+        served.predict(pd.DataFrame({"tenure": [1.0, 2.0]}))
+    assert raised.value.get_http_status_code() == 500  # type: ignore[no-untyped-call]

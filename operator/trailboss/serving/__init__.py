@@ -30,8 +30,9 @@ Endpoints
   ``instances``, ``inputs``; ``text/csv``; ``application/vnd.apache.parquet``),
   ``GET /ping``, ``/health``, ``/version``.
 * Open Inference Protocol v2: ``GET /v2``, ``/v2/health/live``,
-  ``/v2/health/ready``, ``/v2/models/{name}[/versions/{version}]`` (metadata),
-  ``.../ready``, ``POST .../infer``.
+  ``/v2/health/ready``, ``/v2/models/{name}[/versions/{version}]`` (metadata,
+  naming the outputs as inference names them: a lone unnamed output is
+  ``prediction``), ``.../ready``, ``POST .../infer``.
 * ``GET /metrics`` (Prometheus).
 
 Readiness: ``/ping``, ``/health`` and ``/v2/health/ready`` answer 503 until the
@@ -41,18 +42,37 @@ as the process listens. A model that fails to load exits the process with 1.
 A model with neither an input example nor a signature becomes ready after
 loading, without a warm-up (logged as a warning).
 
-Errors: a model that raises on valid input answers 500 (MLflow alone says
-400), so canary analysis sees the version's fault; malformed input stays 400;
-a body over ``--max-request-bytes`` gets 413 with the limit and the flag named;
-every response to a prediction carries ``X-Request-ID`` (the client's, when it
-sent a valid one; the v2 body's ``id`` when given).
+Errors: whose fault a failed request is decides its status and how it is
+counted. The client's mistakes answer 4xx with a message and count as
+``outcome="bad_input"``: malformed JSON, CSV or Parquet; on ``/invocations`` a
+missing or unreadable Content-Type (415; MLflow alone fails with a 500 when
+there is none), charsets other than UTF-8 included; v2 fields that break the
+protocol (shapes, datatypes, values a datatype cannot hold such as 1.5 for
+INT64, inputs the model does not have); input the model's signature forbids
+when the model fails on it: NaN, ±Infinity or null in a column the signature
+marks required (MLflow marks a column required when its training example had
+no missing value), values of another kind (text in a number column, an object
+in a text column), or no rows at all; a body over ``--max-request-bytes`` (413,
+with the limit and the flag named). A model that raises on input its signature
+allows answers 500 (MLflow alone says 400) and counts as ``outcome="error"``,
+``type="model_error"``: the version's fault, which canary analysis must see.
+v2 requests may send integer or float data of a narrower type than the
+signature declares (INT64 for an FP64 input): it is widened when numpy
+converts it without loss, as KServe and Triton do. Every response to a
+prediction carries ``X-Request-ID`` (the client's, when it sent a valid one;
+the v2 body's ``id`` when it is a valid header value; the answer's ``id``
+echoes the body's in any case).
 
 Metrics (labels ``model`` and ``version`` on every series)
 ----------------------------------------------------------
-* ``trailboss_model_requests_total{outcome="ok|error"}``: prediction requests.
+* ``trailboss_model_requests_total{outcome="ok|bad_input|error"}``: prediction
+  requests; ``bad_input`` is every 4xx answer (the client's mistake), ``error``
+  every 5xx (the server's or the model's), so an error-rate query on
+  ``outcome="error"`` never counts a client's mistake against a version.
 * ``trailboss_model_errors_total{type}``: failed ones, ``type`` one of
-  ``bad_input`` (4xx), ``too_large`` (413), ``model_error`` (500),
-  ``timeout`` (504), ``not_ready`` (503), ``internal`` (other 5xx).
+  ``bad_input`` (4xx), ``too_large`` (413), ``model_error`` (500 from the
+  model), ``timeout`` (504), ``not_ready`` (503), ``internal`` (any other 5xx,
+  an error of the server itself included).
 * ``trailboss_model_request_duration_seconds``: latency histogram.
 * ``trailboss_model_predictions_total``: rows predicted by successful requests.
 * ``trailboss_model_log_rows_total{result="written|dropped"}``,

@@ -8,11 +8,19 @@ prediction passed, so a readiness probe on ``/ping``, ``/health`` or
 ``/v2/health/ready`` lets no request reach a pod that cannot answer. It is
 plain ASGI rather than framework middleware, which keeps its cost per request
 to a few microseconds.
+
+Whose fault a failed request is decides how it is counted: an answer in 4xx is
+the client's (``outcome="bad_input"``), one in 5xx the server's or the model's
+(``outcome="error"``, the series canary analysis reads). So a client's mistake is
+answered 4xx here whenever the layers behind would get it wrong: no readable
+Content-Type on ``/invocations`` is a 415, and an error escaping the model's app
+is never counted as the model's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -25,16 +33,21 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trailboss.serving import content_type
 from trailboss.serving.config import ServeSettings
 from trailboss.serving.metrics import ServerMetrics, error_type
 from trailboss.serving.model import LoadedModel, ServedModel
 from trailboss.serving.predlog import PredictionLogger
-from trailboss.serving.request import CURRENT_REQUEST, RequestState, new_request_id
+from trailboss.serving.request import (
+    CURRENT_REQUEST,
+    RequestState,
+    is_valid_request_id,
+    new_request_id,
+)
 
 log = logging.getLogger(__name__)
 
 PREDICTION_PATH = re.compile(r"^/(invocations|v2/models/[^/]+(/versions/[^/]+)?/infer)$")
-REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # printable ASCII, no spaces, bounded
 
 
 class ModelServer:
@@ -77,7 +90,7 @@ class ModelServer:
     async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         state = RequestState(request_id=_request_id(scope))
-        status = 500
+        status = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -91,17 +104,52 @@ class ModelServer:
             await send(message)
 
         token = CURRENT_REQUEST.set(state)
+        crashed = False
         try:
             body = await read_body(scope, receive, self.settings.max_request_bytes)
             if body is None:
                 await self._too_large(scope["path"], send_with_id)
             elif self.routes is None:
                 await self._not_ready(scope["path"], send_with_id)
+            elif scope["path"] == "/invocations":
+                await self._invocations(scope, replay(body, receive), send_with_id)
             else:
                 await self.routes(scope, replay(body, receive), send_with_id)
+        except Exception as escaped:
+            crashed = True
+            status = await self._crashed(scope["path"], status, escaped, send_with_id)
         finally:
             CURRENT_REQUEST.reset(token)
-            self.metrics.observe(time.perf_counter() - started, error_type(status), state.rows)
+            error = error_type(status or 500)
+            if crashed and error == "model_error":
+                error = "internal"  # the model's failures are answered, never raised
+            self.metrics.observe(time.perf_counter() - started, error, state.rows)
+
+    async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """MLflow's scoring app, for a body whose Content-Type it can read."""
+        assert self.routes is not None
+        value = _header(scope, b"content-type")
+        if value not in content_type.READABLE:  # the usual request costs this lookup only
+            refused = content_type.unreadable(value)
+            if refused is not None:
+                await respond_json(send, 415, error_body(scope["path"], "BAD_REQUEST", refused))
+                return
+            assert value is not None
+            scope = _with_header(scope, b"content-type", content_type.normalized(value))
+        await self.routes(scope, receive, send)
+
+    async def _crashed(self, path: str, status: int, error: Exception, send: Send) -> int:
+        """An error escaped the app: logged (with its traceback when it is the server's) and
+        answered 500 unless an answer already started. Returns the status the client got."""
+        if 0 < status < 500:
+            log.warning("request to %s refused: %s: %s", path, type(error).__name__, error)
+            return status
+        log.error("request to %s failed", path, exc_info=error)
+        if status == 0:
+            with contextlib.suppress(Exception):  # the client may be gone
+                message = "internal server error; the server's log has the details"
+                await respond_json(send, 500, error_body(path, "INTERNAL_ERROR", message))
+        return status or 500
 
     async def _too_large(self, path: str, send: Send) -> None:
         limit = self.settings.max_request_bytes
@@ -172,12 +220,26 @@ class ModelServer:
 
 
 def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text: str = value.decode("latin-1")
-            if REQUEST_ID.match(text):
-                return text
+    value = _header(scope, b"x-request-id")
+    if value is not None:
+        text = value.decode("latin-1")
+        if is_valid_request_id(text):
+            return text
     return new_request_id()
+
+
+def _with_header(scope: Scope, name: bytes, value: bytes) -> Scope:
+    """The scope with one header replaced (HTTP media types ignore case; MLflow does not)."""
+    headers = [(n, v) for n, v in scope["headers"] if n != name]
+    return {**scope, "headers": [*headers, (name, value)]}
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            found: bytes = value
+            return found
+    return None
 
 
 def error_body(path: str, code: str, message: str) -> dict[str, str]:

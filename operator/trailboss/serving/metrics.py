@@ -3,7 +3,11 @@
 The labels come from the server's own configuration, never from the request
 URL, so a canary analysis query such as
 ``sum(rate(trailboss_model_requests_total{version="7",outcome="error"}[1m]))``
-sees every request this version answered, whatever protocol it came in on.
+sees every request this version failed, whatever protocol it came in on. A
+request the client got wrong (any 4xx answer: malformed, an unreadable
+Content-Type, input the model's signature forbids, too large) counts as
+``outcome="bad_input"``, never as ``error``, so a client's mistake cannot abort a
+good version.
 Every series is exported from the start (at zero), so ``rate()`` sees the first
 error instead of a series that appears already at 1.
 """
@@ -22,7 +26,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-OUTCOMES = ("ok", "error")
+OUTCOMES = ("ok", "bad_input", "error")
+CLIENT_ERRORS = frozenset({"bad_input", "too_large"})
 ERROR_TYPES = ("bad_input", "too_large", "model_error", "timeout", "not_ready", "internal")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -36,7 +41,10 @@ class ServerMetrics:
         PlatformCollector(registry=self.registry)
         self._model_version = (model, version)
         requests = self._family(
-            Counter, "requests", "Prediction requests answered, by outcome.", "outcome"
+            Counter,
+            "requests",
+            "Prediction requests answered, by outcome: ok, bad_input (4xx), error (5xx).",
+            "outcome",
         )
         errors = self._family(
             Counter, "errors", "Failed prediction requests, by error type.", "type"
@@ -99,7 +107,7 @@ class ServerMetrics:
             self._requests["ok"].inc()
             self._predictions.inc(rows)
         else:
-            self._requests["error"].inc()
+            self._requests["bad_input" if error in CLIENT_ERRORS else "error"].inc()
             self._errors[error if error in self._errors else "internal"].inc()
 
     def track_buffer(self, rows: Callable[[], int]) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 from trailboss.serving.predlog import PredictionLogger
 from trailboss.serving.records import ERROR, OK, PredictionRecord, row_count
 from trailboss.serving.request import CURRENT_REQUEST, RequestState
+from trailboss.serving.signature import InputSignature
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,15 @@ class ServedModel:
 
     def __init__(self, model: Any, logger: PredictionLogger | None) -> None:
         from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+        from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
         self.pyfunc = model
         self.metadata = model.metadata
+        self.signature = InputSignature.of(model.metadata.get_input_schema())
         self._log = None if logger is None else logger.record
         # Resolved once here, not by an import statement in every prediction.
         self._input_error: type[Exception] = MlflowException
+        self._refused = functools.partial(MlflowException, error_code=INVALID_PARAMETER_VALUE)
         self._model_error = functools.partial(MlflowException, error_code=INTERNAL_ERROR)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
@@ -44,6 +47,7 @@ class ServedModel:
         (their rows are built in the logging thread)."""
         state = CURRENT_REQUEST.get() or RequestState()
         state.rows = row_count(data)
+        state.predicted = True
         try:
             outputs = self._call(data, params)
         except Exception:
@@ -60,8 +64,12 @@ class ServedModel:
         except self._input_error:
             raise  # schema enforcement and other input errors stay client errors (400)
         except Exception as error:
-            # MLflow answers 400 for any exception; a model crashing on valid input is
-            # the version's fault, and canary analysis must see it as a 500.
+            # MLflow answers 400 for any exception. A model failing on input its signature
+            # forbids is the client's mistake (400); on input it allows, the version's fault,
+            # which canary analysis must see as a 500.
+            refusal = self.signature.refusal(data)
+            if refusal is not None:
+                raise self._refused(f"input the model does not take: {refusal}") from error
             raise self._model_error(
                 f"the model failed to predict: {type(error).__name__}: {error}"
             ) from error

@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import re
 import time
 import uuid
+
+REQUEST_ID = re.compile(r"^[!-~]{1,128}$")  # printable ASCII, no spaces, bounded
 
 
 class _RequestIds:
@@ -43,6 +46,11 @@ def new_request_id() -> str:
     return _IDS.next()
 
 
+def is_valid_request_id(text: str) -> bool:
+    """Whether a client's request id can be used as it is: as a header value and a log key."""
+    return REQUEST_ID.match(text) is not None
+
+
 def now_us() -> int:
     """Microseconds since the epoch (UTC), the resolution of the log's ``timestamp``."""
     return time.time_ns() // 1000
@@ -51,12 +59,14 @@ def now_us() -> int:
 class RequestState:
     """What one prediction request did, shared between the HTTP layer and the model wrapper."""
 
-    __slots__ = ("arrived_us", "request_id", "rows")
+    __slots__ = ("arrived_us", "predicted", "request_id", "rows")
 
     def __init__(self, request_id: str | None = None) -> None:
         self.request_id = request_id or new_request_id()
         self.arrived_us = now_us()
         self.rows = 0
+        # Whether the request got as far as the model: an error before it is the request's.
+        self.predicted = False
 
 
 # asyncio.to_thread copies the context, so the scoring thread sees the request's state.

@@ -3,6 +3,8 @@
 ``/invocations``, ``/ping``, ``/health`` and ``/version`` are MLflow's, unchanged,
 so every input format MLflow accepts (``dataframe_split``, ``dataframe_records``,
 ``instances``, ``inputs``, CSV, Parquet) works as with ``mlflow models serve``.
+A request MLflow's parsing fails on with an error it does not expect (a body nested too
+deeply, for one) is answered 400 as the client's mistake, never as the model's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi.responses import Response
 from trailboss import __version__
 from trailboss.serving import v2
 from trailboss.serving.model import ServedModel
-from trailboss.serving.request import CURRENT_REQUEST
+from trailboss.serving.request import CURRENT_REQUEST, is_valid_request_id
 
 JSON = "application/json"
 
@@ -26,8 +28,21 @@ def model_app(served: ServedModel, name: str, version: str) -> FastAPI:
     from mlflow.pyfunc import scoring_server
 
     app: FastAPI = scoring_server.init(served)  # type: ignore[arg-type]  # duck-typed pyfunc
+    app.add_exception_handler(Exception, unreadable_request)
     V2Routes(served, name, version).mount(app)
     return app
+
+
+async def unreadable_request(request: Request, error: Exception) -> Response:
+    """An error MLflow's scoring app let escape. Before the model was called, it came from
+    reading the request, which the client wrote: 400. After, the server's own fault: 500.
+    (The model's own failures never get here: :class:`ServedModel` answers them.)"""
+    state = CURRENT_REQUEST.get()
+    if state is not None and not state.predicted:
+        message = f"the request could not be read: {type(error).__name__}: {error}"
+        return _json({"error_code": "BAD_REQUEST", "message": message}, 400)
+    message = f"internal server error: {type(error).__name__}: {error}"
+    return _json({"error_code": "INTERNAL_ERROR", "message": message}, 500)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -41,8 +56,6 @@ def v2_error(message: str, status: int) -> Response:
 class V2Routes:
     def __init__(self, served: ServedModel, name: str, version: str) -> None:
         self.served, self.name, self.version = served, name, version
-        schema = served.metadata.get_input_schema()
-        self.columns = None if schema is None or schema.is_tensor_spec() else schema.input_names()
 
     def mount(self, app: FastAPI) -> None:
         app.add_api_route("/v2", self.server_metadata, methods=["GET"])
@@ -78,8 +91,8 @@ class V2Routes:
                 "name": self.name,
                 "versions": [self.version],
                 "platform": "mlflow",
-                "inputs": v2.tensor_metadata(metadata.get_input_schema()),
-                "outputs": v2.tensor_metadata(metadata.get_output_schema()),
+                "inputs": v2.input_metadata(metadata.get_input_schema()),
+                "outputs": v2.output_metadata(metadata.get_output_schema()),
             }
         )
 
@@ -95,10 +108,13 @@ class V2Routes:
         except ValueError as error:
             return v2_error(f"the body is not valid JSON: {error}", 400)
         state = CURRENT_REQUEST.get()
-        if state is not None and isinstance(body, dict) and isinstance(body.get("id"), str):
-            state.request_id = body["id"]
+        client_id = body.get("id") if isinstance(body, dict) else None
+        # The answer echoes any id; the X-Request-ID header and the log take only one that
+        # is a valid header value.
+        if state is not None and isinstance(client_id, str) and is_valid_request_id(client_id):
+            state.request_id = client_id
         try:
-            data = v2.model_input(body, self.columns)
+            data = v2.model_input(body, self.served.signature)
             predictions = await asyncio.to_thread(self.served.predict, data)
             tensors = v2.select(v2.outputs(predictions), body.get("outputs"))
         except v2.BadInferenceRequest as error:
@@ -106,7 +122,9 @@ class V2Routes:
         except Exception as error:  # any model failure is answered, not raised
             return v2_error(_message(error), _status(error))
         reply = {"model_name": self.name, "model_version": self.version, "outputs": tensors}
-        if state is not None:
+        if isinstance(client_id, str):
+            reply["id"] = client_id
+        elif state is not None:
             reply["id"] = state.request_id
         return _json(reply)
 

@@ -4,16 +4,23 @@ KServe, Seldon and Triton clients send named, typed tensors
 (``{"inputs": [{"name", "shape", "datatype", "data"}]}``). They become what the
 pyfunc model expects: columns of a DataFrame when the model has a column
 signature (one tensor per column, or one ``[rows, columns]`` tensor in the
-signature's column order), otherwise the bare array. The conversions here are
-pure; :mod:`trailboss.serving.app` mounts the routes.
+signature's column order), otherwise the bare array. Integer and float data of a
+narrower type than the signature declares (INT64 data for an FP64 input) is widened, as
+KServe and Triton do; anything the protocol does not allow is a
+:class:`BadInferenceRequest` naming the field. The conversions here are pure;
+:mod:`trailboss.serving.routes` mounts the routes.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from trailboss.serving.signature import InputSignature, widened, widened_type
 
 UNNAMED_OUTPUT = "prediction"
 NUMPY_TYPES = {
@@ -52,19 +59,14 @@ def tensor(spec: Any, index: int) -> tuple[str, np.ndarray[Any, Any]]:
     name, shape, datatype = spec.get("name"), spec.get("shape"), spec.get("datatype")
     if not isinstance(name, str) or not name:
         raise BadInferenceRequest(f"{where}.name must be a non-empty string")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(_is_dimension(d) for d in shape):
         raise BadInferenceRequest(f"{where}.shape must be a list of non-negative integers")
     if datatype not in NUMPY_TYPES:
         raise BadInferenceRequest(f"{where}.datatype must be one of {', '.join(NUMPY_TYPES)}")
-    try:
-        flat: np.ndarray[Any, Any] = np.asarray(
-            spec.get("data"), dtype=NUMPY_TYPES[datatype]
-        ).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise BadInferenceRequest(
-            f"{where}.data does not hold {datatype} values: {error}"
-        ) from None
-    expected = int(np.prod(shape)) if shape else 1
+    if not isinstance(spec.get("data"), list):
+        raise BadInferenceRequest(f"{where}.data must be a list of {datatype} values")
+    flat = _values(spec["data"], datatype, where)
+    expected = math.prod(shape)
     if flat.size != expected:
         raise BadInferenceRequest(
             f"{where}: shape {shape} needs {expected} values, got {flat.size}"
@@ -72,36 +74,81 @@ def tensor(spec: Any, index: int) -> tuple[str, np.ndarray[Any, Any]]:
     return name, flat.reshape(shape)
 
 
-def model_input(body: Any, column_names: list[str] | None) -> Any:
-    """The pyfunc input for a v2 request body, given the model's column names (if any)."""
+def _is_dimension(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _values(data: list[Any], datatype: str, where: str) -> np.ndarray[Any, Any]:
+    """The data as a flat array of the datatype; integers and booleans must fit exactly
+    (numpy alone would turn 1.5 into 1 and 300 into 44 for UINT8)."""
+    wanted = np.dtype(NUMPY_TYPES[datatype])
+    try:
+        if wanted.kind not in "biu":
+            return np.asarray(data, dtype=wanted).reshape(-1)
+        sent = np.asarray(data).reshape(-1)
+        if sent.dtype.kind not in "biuf":
+            raise ValueError(f"not numbers: {sent[:1].tolist()}")
+        values = sent.astype(wanted)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise BadInferenceRequest(
+            f"{where}.data does not hold {datatype} values: {error}"
+        ) from None
+    exact = values == sent
+    if not exact.all():
+        first = sent[np.flatnonzero(~exact)[0]].item()
+        raise BadInferenceRequest(f"{where}.data holds {first!r}, which {datatype} cannot hold")
+    return values
+
+
+def model_input(body: Any, signature: InputSignature) -> Any:
+    """The pyfunc input for a v2 request body, given the model's declared input."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise BadInferenceRequest("the body must be a JSON object with a non-empty 'inputs' list")
     tensors = [tensor(spec, i) for i, spec in enumerate(body["inputs"])]
+    column_names = signature.column_names
     if len(tensors) == 1:
         name, array = tensors[0]
         if column_names and array.ndim == 2 and name not in column_names:
-            if array.shape[1] != len(column_names):
-                raise BadInferenceRequest(
-                    f"inputs[0] '{name}' has {array.shape[1]} columns; "
-                    f"the model takes {len(column_names)}: {', '.join(column_names)}"
-                )
-            return pd.DataFrame(array, columns=column_names)
+            return _matrix(name, array, signature)
         if not column_names:
-            return array
-    return _columns(tensors)
+            return widened(array, signature.tensor_dtype)
+    return _columns(tensors, signature)
 
 
-def _columns(tensors: list[tuple[str, np.ndarray[Any, Any]]]) -> pd.DataFrame:
+def _matrix(name: str, array: np.ndarray[Any, Any], signature: InputSignature) -> pd.DataFrame:
+    """One ``[rows, columns]`` tensor: its columns in the signature's order."""
+    names = signature.column_names or []
+    if array.shape[1] != len(names):
+        raise BadInferenceRequest(
+            f"inputs[0] '{name}' has {array.shape[1]} columns; "
+            f"the model takes {len(names)}: {', '.join(names)}"
+        )
+    types = [widened_type(array.dtype, signature.dtype_of(n)) for n in names]
+    if all(t == array.dtype for t in types):
+        return pd.DataFrame(array, columns=names)
+    return pd.DataFrame(
+        {n: array[:, i].astype(t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
+    )
+
+
+def _columns(
+    tensors: list[tuple[str, np.ndarray[Any, Any]]], signature: InputSignature
+) -> pd.DataFrame:
     """One tensor per column, each of ``[rows]`` or ``[rows, 1]``."""
-    rows = {len(array) for _, array in tensors}
-    if len(rows) != 1:
-        raise BadInferenceRequest("every input must have the same number of rows (shape[0])")
-    columns = {}
     for name, array in tensors:
-        if array.ndim > 2 or (array.ndim == 2 and array.shape[1] != 1):
+        if array.ndim == 0 or array.ndim > 2 or (array.ndim == 2 and array.shape[1] != 1):
             raise BadInferenceRequest(f"input '{name}' must be of shape [rows] or [rows, 1]")
-        columns[name] = array.reshape(-1)
-    return pd.DataFrame(columns)
+    known = signature.column_names
+    unknown = [name for name, _ in tensors if known and name not in known]
+    if unknown:
+        raise BadInferenceRequest(
+            f"inputs {unknown} are not inputs of this model; it takes: {', '.join(known or [])}"
+        )
+    if len({len(array) for _, array in tensors}) != 1:
+        raise BadInferenceRequest("every input must have the same number of rows (shape[0])")
+    return pd.DataFrame(
+        {name: widened(array.reshape(-1), signature.dtype_of(name)) for name, array in tensors}
+    )
 
 
 def outputs(predictions: Any) -> list[dict[str, Any]]:
@@ -132,9 +179,13 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
 
 def select(tensors: list[dict[str, Any]], requested: Any) -> list[dict[str, Any]]:
     """Only the outputs the request names (all when it names none)."""
-    if not requested:
+    if requested is None or requested == []:
         return tensors
-    names = [str(o.get("name")) for o in requested if isinstance(o, dict)]
+    if not isinstance(requested, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested
+    ):
+        raise BadInferenceRequest("'outputs' must be a list of objects, each with a 'name'")
+    names = [o["name"] for o in requested]
     unknown = sorted(set(names) - {t["name"] for t in tensors})
     if unknown:
         have = ", ".join(t["name"] for t in tensors)
@@ -142,24 +193,29 @@ def select(tensors: list[dict[str, Any]], requested: Any) -> list[dict[str, Any]
     return [t for t in tensors if t["name"] in names]
 
 
-def tensor_metadata(schema: Any) -> list[dict[str, Any]]:
-    """v2 metadata (name, datatype, shape) of an MLflow signature's inputs or outputs."""
+def input_metadata(schema: Any) -> list[dict[str, Any]]:
+    """v2 metadata (name, datatype, shape) of an MLflow signature's inputs."""
+    return _metadata(schema, lambda i, _: f"input-{i}")
+
+
+def output_metadata(schema: Any) -> list[dict[str, Any]]:
+    """v2 metadata of the outputs, named as :func:`outputs` names them in an answer: a lone
+    unnamed output is ``prediction``, several unnamed ones are numbered from 0."""
+    return _metadata(schema, lambda i, count: UNNAMED_OUTPUT if count == 1 else str(i))
+
+
+def _metadata(schema: Any, unnamed: Callable[[int, int], str]) -> list[dict[str, Any]]:
     if schema is None:
         return []
-    if schema.is_tensor_spec():
-        return [
-            {
-                "name": spec.name or f"input-{i}",
-                "datatype": datatype_of(np.dtype(spec.type)),
-                "shape": list(spec.shape),
-            }
-            for i, spec in enumerate(schema.inputs)
-        ]
+    specs = schema.inputs
+    tensors = schema.is_tensor_spec()
     return [
         {
-            "name": spec.name or UNNAMED_OUTPUT,
-            "datatype": MLFLOW_TYPES.get(str(getattr(spec.type, "name", spec.type)), "BYTES"),
-            "shape": [-1],
+            "name": spec.name or unnamed(i, len(specs)),
+            "datatype": datatype_of(np.dtype(spec.type))
+            if tensors
+            else MLFLOW_TYPES.get(str(getattr(spec.type, "name", spec.type)), "BYTES"),
+            "shape": list(spec.shape) if tensors else [-1],
         }
-        for spec in schema.inputs
+        for i, spec in enumerate(specs)
     ]
