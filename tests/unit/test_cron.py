@@ -557,3 +557,69 @@ def test_a_schedule_is_read_in_its_named_zone_or_utc() -> None:
     assert zone("Europe/Berlin") == ZoneInfo("Europe/Berlin")
     with pytest.raises(ValueError, match="IANA"):
         zone("Europe/Berln")
+
+
+# ------------------------------------------------------------- the API and the library agree
+
+
+SCHEDULES = [
+    # (schedule, the API's pattern admits it, the operator can run it)
+    ("0 3 * * 1", True, True),
+    ("*/15 * * * *", True, True),
+    ("0 9-17/2 * * MON-FRI", True, True),
+    ("0 0 1,15 * *", True, True),
+    ("0 0 * JAN,jul sun", True, True),
+    ("30 2 * * ?", True, True),
+    ("?/20 * * * *", True, True),
+    ("0 0 * * 7", True, True),
+    ("0 0 * * 5-7", True, True),
+    ("0 0 29 2 *", True, True),
+    ("0 0 30 2 *", True, True),  # valid, never fires
+    ("05 03 * * *", True, True),
+    ("0 0 1-1 * *", True, True),
+    ("0 0 * * 7/2", True, True),
+    ("*/99 * * * *", True, True),
+    ("0   3 * * 1", True, True),
+    *((macro, True, True) for macro in sorted(MACROS)),
+    # Refused by both: not cron as a CronJob reads it.
+    ("60 * * * *", False, False),
+    ("0 24 * * *", False, False),
+    ("0 0 0 * *", False, False),
+    ("0 0 32 * *", False, False),
+    ("0 0 * 13 *", False, False),
+    ("0 0 * * 8", False, False),
+    ("0 0 * JANUARY *", False, False),
+    ("*/0 * * * *", False, False),
+    ("*/100 * * * *", False, False),
+    ("0 3 * *", False, False),
+    ("0 3 * * * *", False, False),  # croniter's seconds field
+    ("0 3 * * * 2026", False, False),  # croniter's year field
+    ("0 0 L * *", False, False),  # croniter's last day of the month
+    ("0 0 * * 5L", False, False),  # croniter's last Friday
+    ("0 0 * * 1#2", False, False),  # croniter's second Monday
+    ("0 0 15W * *", False, False),  # croniter's nearest weekday
+    ("H * * * *", False, False),  # croniter's hashed values
+    ("0 0 * * mon-fri/x", False, False),
+    ("-1 * * * *", False, False),
+    ("0 3 * * 1 ", False, False),
+    (" 0 3 * * 1", False, False),
+    ("0\t3 * * 1", False, False),
+    ("@every 5m", False, False),
+    ("@reboot", False, False),
+    ("", False, False),
+    # Admitted by the pattern, refused by the operator with a message (a regular
+    # expression cannot compare the ends of a range; croniter would wrap it around).
+    ("30-10 * * * *", True, False),
+    ("0 0 * * FRI-MON", True, False),
+    ("0 0 1 DEC-JAN *", True, False),
+]
+
+
+@pytest.mark.parametrize(("expression", "admitted", "runs"), SCHEDULES)
+def test_the_api_pattern_and_the_parser_agree(expression: str, admitted: bool, runs: bool) -> None:
+    assert bool(re.fullmatch(CRON, expression)) is admitted
+    if runs:
+        assert parse(expression).expression == expression
+    else:
+        with pytest.raises(ValueError, match="cron "):
+            parse(expression)

@@ -1,11 +1,18 @@
-"""The local stack's pure decisions: which S3 server runs, and where."""
+"""The local stack's pure decisions: which S3 server runs, and where; and the
+certificates it makes (CA, API server, client identities), checked without starting it."""
 
 from __future__ import annotations
 
+import datetime as dt
+import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from e2e.stack.localstack import certs
 from e2e.stack.localstack.bootstrap import choose_s3_backend
 from e2e.stack.localstack.pods import netns
 from e2e.stack.localstack.pods.netns import allocate_ip, veth_name
@@ -17,7 +24,7 @@ from e2e.stack.localstack.pods.restarts import (
 )
 from e2e.stack.localstack.pods.runner import CLAIMED, Runner, serves
 from e2e.stack.localstack.pods.status import ContainerReport, running_status
-from e2e.stack.localstack.settings import StackError
+from e2e.stack.localstack.settings import SERVICE_IP, Paths, StackError
 
 
 @pytest.mark.parametrize(
@@ -218,3 +225,104 @@ def test_a_deleted_pod_left_running_by_an_earlier_runner_is_finished(
     Runner(kube, tmp_path, pod_network=False).sync()  # type: ignore[arg-type]
     assert phases_written(kube) == ["Failed"]
     assert [c[0] for c in kube.calls] == ["patch/status", "delete"]
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@pytest.fixture
+def stack_certs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stack's certificates, made in a state directory of the test's own."""
+    monkeypatch.setattr(certs, "P", Paths(tmp_path))
+    certs.ensure_certs()
+    return tmp_path / "certs"
+
+
+def _certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext, hostname: str) -> None:
+    """A TLS handshake in memory: raises ssl.SSLError when either side refuses."""
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server_end = server.wrap_bio(to_server, to_client, server_side=True)
+    client_end = client.wrap_bio(to_client, to_server, server_hostname=hostname)
+    for _ in range(10):
+        done = 0
+        for end in (client_end, server_end):
+            try:
+                end.do_handshake()
+                done += 1
+            except ssl.SSLWantReadError:
+                pass
+        if done == 2:
+            return
+    raise AssertionError("the handshake did not finish")
+
+
+def test_the_ca_signs_the_api_servers_certificate_for_its_names(stack_certs: Path) -> None:
+    ca = _certificate(stack_certs / "ca.crt")
+    server = _certificate(stack_certs / "kube-apiserver.crt")
+    server.verify_directly_issued_by(ca)
+    assert ca.subject.rfc4514_string() == "CN=trailboss-local-ca"
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {
+        "127.0.0.1",
+        SERVICE_IP,
+    }
+    assert set(names.get_values_for_type(x509.DNSName)) == {
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    }
+    usage = server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    for certificate in (ca, server):
+        valid = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+        assert dt.timedelta(days=3650) <= valid <= dt.timedelta(days=3650, minutes=10)
+
+
+def test_every_client_identity_is_signed_by_the_ca(stack_certs: Path) -> None:
+    ca = _certificate(stack_certs / "ca.crt")
+    for name, subject in certs.CLIENTS.items():
+        client = _certificate(stack_certs / f"{name}.crt")
+        client.verify_directly_issued_by(ca)
+        # OpenSSL's "/O=a/CN=b" is RFC 4514's "CN=b,O=a": the same name, written backwards.
+        assert client.subject.rfc4514_string() == ",".join(reversed(subject.strip("/").split("/")))
+        usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+        assert (stack_certs / f"{name}.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_client_reaches_the_api_server_over_tls_with_them(stack_certs: Path) -> None:
+    """What kubectl with the admin kubeconfig does: trust the CA, present admin's
+    certificate, and reach the API server at its in-cluster name."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(stack_certs / "kube-apiserver.crt", stack_certs / "kube-apiserver.key")
+    server.load_verify_locations(stack_certs / "ca.crt")
+    server.verify_mode = ssl.CERT_REQUIRED
+    client = ssl.create_default_context(cafile=str(stack_certs / "ca.crt"))
+    client.load_cert_chain(stack_certs / "admin.crt", stack_certs / "admin.key")
+    for hostname in ("kubernetes.default.svc", "localhost", "127.0.0.1", SERVICE_IP):
+        _handshake(server, client, hostname)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(server, client, "example.com")
+
+
+def test_the_service_account_key_pair_matches(stack_certs: Path) -> None:
+    key = serialization.load_pem_private_key((stack_certs / "sa.key").read_bytes(), None)
+    public = serialization.load_pem_public_key((stack_certs / "sa.pub").read_bytes())
+    assert key.public_key().public_numbers() == public.public_numbers()  # type: ignore[union-attr]
+
+
+def test_certificates_are_made_once_and_a_new_identity_is_added(stack_certs: Path) -> None:
+    ca = (stack_certs / "ca.crt").read_bytes()
+    (stack_certs / "kube-proxy.crt").unlink()
+    certs.ensure_certs()
+    assert (stack_certs / "ca.crt").read_bytes() == ca
+    _certificate(stack_certs / "kube-proxy.crt").verify_directly_issued_by(
+        x509.load_pem_x509_certificate(ca)
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
 from typing import Any
 
@@ -173,5 +172,3 @@ def preflight(pod_network: bool) -> None:
                 f"{module} is not importable by {sys.executable}: run the stack "
                 "with the project's venv (make dev; .venv/bin/python)"
             )
-    if shutil.which("openssl") is None:
-        raise StackError("openssl is needed to make the stack's certificates")

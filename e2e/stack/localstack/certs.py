@@ -1,13 +1,22 @@
-"""The stack's CA, the API server's serving certificate, client identities, kubeconfigs."""
+"""The stack's CA, the API server's serving certificate, client identities, kubeconfigs.
+
+Keys and certificates are made with the `cryptography` package (already a
+dependency of the operator's clients), so the stack needs no `openssl` binary."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import ipaddress
 import json
-import subprocess
 from pathlib import Path
 
-from .settings import SERVICE_IP, P, StackError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .settings import SERVICE_IP, P
 
 # Client identities: file name -> subject. The names are the ones Kubernetes'
 # bootstrap RBAC policy grants rights to.
@@ -37,32 +46,105 @@ API_SERVER_NAMES = (
     "DNS:kubernetes.default.svc.cluster.local",
 )
 
+VALIDITY = dt.timedelta(days=3650)
+"""How long the CA and every certificate it signs are valid: ten years, so a
+stack's state directory never expires under it."""
 
-def openssl(*args: str) -> None:
-    result = subprocess.run(["openssl", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StackError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
+_ATTRIBUTES = {"O": NameOID.ORGANIZATION_NAME, "CN": NameOID.COMMON_NAME}
 
 
-def issue(name: str, subject: str, ext: str) -> None:
-    """A key and a certificate signed by the stack's CA."""
+def subject_name(subject: str) -> x509.Name:
+    """An OpenSSL-style subject (``/O=system:masters/CN=admin``) as an X.509 name, in order."""
+    parts = [part.partition("=") for part in subject.strip("/").split("/")]
+    return x509.Name([x509.NameAttribute(_ATTRIBUTES[key], value) for key, _, value in parts])
+
+
+def alternative_names(names: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    """``IP:…`` and ``DNS:…`` entries as a subjectAltName extension."""
+    general: list[x509.GeneralName] = []
+    for name in names:
+        kind, _, value = name.partition(":")
+        if kind == "IP":
+            general.append(x509.IPAddress(ipaddress.ip_address(value)))
+        else:
+            general.append(x509.DNSName(value))
+    return x509.SubjectAlternativeName(general)
+
+
+def _new_key(path: Path) -> rsa.RSAPrivateKey:
+    """A 2048-bit RSA key, written unencrypted as PKCS#8 PEM (what `openssl req -nodes` wrote)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return key
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey
+) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))  # clocks a little apart
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+
+
+def _usage(*, signs: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not signs,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs,
+        crl_sign=signs,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def issue(
+    name: str,
+    subject: str,
+    usage: x509.ObjectIdentifier,
+    names: tuple[str, ...] = (),
+) -> None:
+    """A key and a certificate signed by the stack's CA, for ``usage`` (client or
+    server authentication), with ``names`` as subject alternative names."""
     d = P.certs
-    key, csr, crt, extfile = (d / f"{name}.{suffix}" for suffix in ("key", "csr", "crt", "ext"))
-    openssl(
-        *("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key)),
-        *("-subj", subject, "-out", str(csr)),
+    ca_key = serialization.load_pem_private_key((d / "ca.key").read_bytes(), password=None)
+    ca = x509.load_pem_x509_certificate((d / "ca.crt").read_bytes())
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    key = _new_key(d / f"{name}.key")
+    builder = (
+        _builder(subject_name(subject), ca.subject, key)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(signs=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
     )
-    extfile.write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext
-    )
-    ca = ("-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"), "-CAcreateserial")
-    openssl(
-        *("x509", "-req", "-in", str(csr), *ca, "-days", "3650", "-sha256"),
-        *("-extfile", str(extfile), "-out", str(crt)),
-    )
-    csr.unlink()
+    if names:
+        builder = builder.add_extension(alternative_names(names), critical=False)
+    _write_certificate(d / f"{name}.crt", builder.sign(ca_key, hashes.SHA256()))
 
 
 def ensure_certs() -> None:
@@ -75,26 +157,33 @@ def ensure_certs() -> None:
     # Also for a state directory from before an identity was added.
     for name, subject in CLIENTS.items():
         if not (d / f"{name}.crt").exists():
-            issue(name, subject, "extendedKeyUsage=clientAuth\n")
+            issue(name, subject, ExtendedKeyUsageOID.CLIENT_AUTH)
     for key in d.glob("*.key"):
         key.chmod(0o600)
 
 
 def _authority() -> None:
     d = P.certs
-    openssl(
-        *("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "3650"),
-        *("-subj", "/CN=trailboss-local-ca", "-keyout", str(d / "ca.key")),
-        *("-out", str(d / "ca.crt"), "-addext", "basicConstraints=critical,CA:TRUE"),
-        *("-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"),
+    key = _new_key(d / "ca.key")
+    name = subject_name("/CN=trailboss-local-ca")
+    ca = (
+        _builder(name, name, key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(signs=True), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
+        .sign(key, hashes.SHA256())
     )
-    issue(
-        "kube-apiserver",
-        "/CN=kube-apiserver",
-        f"extendedKeyUsage=serverAuth\nsubjectAltName={','.join(API_SERVER_NAMES)}\n",
+    _write_certificate(d / "ca.crt", ca)
+    issue("kube-apiserver", "/CN=kube-apiserver", ExtendedKeyUsageOID.SERVER_AUTH, API_SERVER_NAMES)
+    # The key the API server signs service-account tokens with, and its public half.
+    service_accounts = _new_key(d / "sa.key")
+    (d / "sa.pub").write_bytes(
+        service_accounts.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
-    openssl("genrsa", "-out", str(d / "sa.key"), "2048")
-    openssl("rsa", "-in", str(d / "sa.key"), "-pubout", "-out", str(d / "sa.pub"))
 
 
 def _b64(path: Path) -> str:

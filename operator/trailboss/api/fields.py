@@ -201,25 +201,30 @@ Seconds = Annotated[int, Field(ge=0, le=366 * 24 * 3600)]
 """A number of seconds, at most a year."""
 
 
-def _cron_field(atom: str) -> str:
-    term = rf"(\*|\?|{atom}(-{atom})?)(/[1-9][0-9]?)?"
-    return rf"{term}(,{term})*"
+def _cron_term(atom: str) -> str:
+    return rf"(\*|\?|{atom}(-{atom})?)(/[1-9][0-9]?)?"
 
 
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
 _DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+CRON_TERMS = tuple(
+    _cron_term(atom)
+    for atom in (
+        r"[0-5]?[0-9]",
+        r"(2[0-3]|[01]?[0-9])",
+        r"(3[01]|[12][0-9]|0?[1-9])",
+        rf"(1[0-2]|0?[1-9]|(?i:{_MONTHS}))",
+        rf"([0-7]|(?i:{_DAYS}))",
+    )
+)
+"""One comma-separated term of each cron field (minute, hour, day-of-month, month,
+day-of-week) as the API accepts it: `*`, `?`, a value or a range, with an optional
+step of 1-99. The schedule parser (policies/cron) checks terms against these, so
+the CRD's pattern and the operator agree on what a schedule is."""
+
 CRON = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    + " +".join(
-        _cron_field(atom)
-        for atom in (
-            r"[0-5]?[0-9]",
-            r"(2[0-3]|[01]?[0-9])",
-            r"(3[01]|[12][0-9]|0?[1-9])",
-            rf"(1[0-2]|0?[1-9]|(?i:{_MONTHS}))",
-            rf"([0-7]|(?i:{_DAYS}))",
-        )
-    )
+    + " +".join(rf"{term}(,{term})*" for term in CRON_TERMS)
     + ")$"
 )
 

@@ -10,6 +10,8 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,15 +112,10 @@ class Storage:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         entries: list[tuple[str, int, str]] = []
-        token: dict[str, Any] = {}
-        while True:
-            page = self._call("list_objects_v2", Bucket=bucket, Prefix=prefix, **token)
+        for page in self._pages("list_objects_v2", Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 rel = obj["Key"][len(prefix) :]
                 entries.append((rel, int(obj["Size"]), str(obj.get("ETag", "")).strip('"')))
-            if not page.get("IsTruncated"):
-                break
-            token = {"ContinuationToken": page["NextContinuationToken"]}
         if not entries:
             raise DataNotFound(f"no objects under {uri}")
         return Listing(
@@ -144,16 +141,29 @@ class Storage:
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         client = self._s3
-        try:
+        with _store_errors(kwargs):
             return getattr(client, method)(**kwargs)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
-            if code in _NOT_FOUND:
-                raise DataNotFound(f"{where} does not exist") from error
-            raise StoreUnavailable(f"{where}: {code or error}", code) from error
-        except BotoCoreError as error:
-            raise StoreUnavailable(str(error)) from error
+
+    def _pages(self, method: str, **kwargs: Any) -> Iterator[Any]:
+        """Every page of a listing: boto3's paginator follows the continuation tokens."""
+        pages = self._s3.get_paginator(method).paginate(**kwargs)
+        with _store_errors(kwargs):
+            yield from pages
+
+
+@contextmanager
+def _store_errors(kwargs: dict[str, Any]) -> Iterator[None]:
+    """S3's failures as the operator reports them, naming the object asked for."""
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key') or kwargs.get('Prefix', '')}"
+        if code in _NOT_FOUND:
+            raise DataNotFound(f"{where} does not exist") from error
+        raise StoreUnavailable(f"{where}: {code or error}", code) from error
+    except BotoCoreError as error:
+        raise StoreUnavailable(str(error)) from error
 
 
 def _version_id(head: dict[str, Any]) -> str | None:

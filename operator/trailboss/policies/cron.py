@@ -15,16 +15,24 @@ day-of-week 0-7 with both 0 and 7 Sunday; or one of the macros @yearly (@annuall
 - A schedule is read in a time zone (UTC unless told); see `Schedule.fire_at` for
   what happens to wall-clock times that daylight saving time skips or repeats.
 
-Pure: standard library only, no clock of its own; callers pass `now`.
+croniter expands the fields into the values they allow; this module checks each
+term against the API's own pattern first (croniter also reads syntax the API
+refuses, such as `L` and `#`, and reads a reversed range as wrapping around), and
+owns the day rule and the time-zone search. No clock of its own; callers pass `now`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterError, croniter
+
+from trailboss.api.fields import CRON, CRON_TERMS
 
 HORIZON_DAYS = 5 * 366
 """How many local days previous_fire and next_fire search either side of `now`: five
@@ -49,99 +57,86 @@ _FORMAT = (
 
 @dataclass(frozen=True)
 class _Field:
-    """How one of the five fields is written: its values, names and where `*` ends."""
+    """One of the five fields: what `*` means and how a user writes a valid value."""
 
     number: int
     name: str
-    low: int
-    high: int
-    star_high: int
-    """Where `*` and `N/step` stop; below `high` only for day-of-week, whose 7 is
-    just another way to write Sunday (0), so `1/2` is Mon, Wed, Fri, not also Sun."""
-    names: tuple[str, ...]
-    """Names for low, low + 1, ... in upper case; empty if the field has none."""
+    every: frozenset[int]
+    """The values of `*`: day-of-week's 7 is just another way to write Sunday (0)."""
     rule: str
     """What a valid value is, for error messages."""
 
+    @property
+    def term(self) -> str:
+        """The API's pattern for one comma-separated term of this field."""
+        return CRON_TERMS[self.number - 1]
+
 
 _FIELDS = (
-    _Field(1, "minute", 0, 59, 59, (), "minutes are 0-59"),
-    _Field(2, "hour", 0, 23, 23, (), "hours are 0-23"),
-    _Field(3, "day-of-month", 1, 31, 31, (), "days of the month are 1-31"),
-    _Field(
-        4,
-        "month",
-        1,
-        12,
-        12,
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
-        "months are 1-12 or JAN-DEC",
-    ),
+    _Field(1, "minute", frozenset(range(60)), "minutes are 0-59"),
+    _Field(2, "hour", frozenset(range(24)), "hours are 0-23"),
+    _Field(3, "day-of-month", frozenset(range(1, 32)), "days of the month are 1-31"),
+    _Field(4, "month", frozenset(range(1, 13)), "months are 1-12 or JAN-DEC"),
     _Field(
         5,
         "day-of-week",
-        0,
-        7,
-        6,
-        ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
+        frozenset(range(7)),
         "days of the week are 0-7 (0 and 7 are Sunday) or SUN-SAT",
     ),
 )
+_STEP = re.compile(r"[1-9][0-9]?")
 
 
 def _error(field: _Field, text: str, reason: str) -> ValueError:
     return ValueError(f"cron field {field.number} ({field.name}) {text!r}: {reason}")
 
 
-def _value(field: _Field, text: str, term: str) -> int:
-    """One number or name of a field, checked against the field's range."""
-    if text.isascii() and text.isdigit():
-        number = int(text)
-    elif text.upper() in field.names:
-        number = field.low + field.names.index(text.upper())
-    else:
-        raise _error(field, term, field.rule)
-    if not field.low <= number <= field.high:
-        raise _error(field, term, field.rule)
-    return number
+def _number(field: _Field, text: str) -> int:
+    """A value already checked against the field's pattern, names as numbers (JAN 1, SUN 0)."""
+    if text.isdigit():
+        return int(text)
+    names = croniter.ALPHACONV[3] if field.number == 4 else croniter.ALPHACONV[4]
+    return names[text.lower()]
 
 
-def _term(field: _Field, term: str) -> tuple[set[int], bool]:
-    """The values one comma-separated term stands for, and whether it is a bare
-    `*` or `?` (step 1 at most), which leaves the field unrestricted for the
-    day-of-month/day-of-week rule."""
-    base, slash, step_text = term.partition("/")
-    step = 1
-    if slash:
-        if not (step_text.isascii() and step_text.isdigit()) or int(step_text) < 1:
-            raise _error(field, term, "a step is a whole number from 1, e.g. */15")
-        step = int(step_text)
-    if base in ("*", "?"):
-        return set(range(field.low, field.star_high + 1, step)), step == 1
-    if not base:
-        raise _error(field, term, f"{field.rule}; separate values with single commas")
-    first_text, dash, last_text = base.partition("-")
-    first = _value(field, first_text, term)
-    if dash:
-        last = _value(field, last_text, term)
-        if first > last:
-            raise _error(field, term, "a range runs from low to high, e.g. 1-5")
-    else:
-        last = max(field.star_high, first) if slash else first
-    return set(range(first, last + 1, step)), False
+def _check_term(field: _Field, term: str) -> bool:
+    """ValueError naming ``term`` and how to write it, unless the API accepts it and
+    its range (if any) runs from low to high; whether it is a bare `*` or `?` (step 1
+    at most), which leaves the field unrestricted for the day-of-month/day-of-week rule."""
+    base, slash, step = term.partition("/")
+    if slash and not _STEP.fullmatch(step):
+        raise _error(field, term, "a step is a whole number from 1 to 99, e.g. */15")
+    if not re.fullmatch(field.term, term):
+        reason = field.rule if base else f"{field.rule}; separate values with single commas"
+        raise _error(field, term, reason)
+    first, dash, last = base.partition("-")
+    if dash and _number(field, first) > _number(field, last):
+        raise _error(field, term, "a range runs from low to high, e.g. 1-5")
+    return base in ("*", "?") and step in ("", "1")
 
 
-def _field(field: _Field, text: str) -> tuple[frozenset[int], bool]:
-    """The values a whole field stands for, and whether it is unrestricted."""
-    values: set[int] = set()
-    unrestricted = False
-    for term in text.split(","):
-        term_values, star = _term(field, term)
-        values |= term_values
-        unrestricted = unrestricted or star
-    if field.number == 5 and 7 in values:
-        values = (values - {7}) | {0}
-    return frozenset(values), unrestricted
+def _croniter_term(field: _Field, term: str) -> str:
+    """``term``, checked, written so croniter reads it as robfig/cron does:
+    - `?` is `*` (croniter refuses `?/n`);
+    - `N-N` is `N` (croniter reads a range that ends where it starts as wrapping
+      all the way round, every value);
+    - day-of-week `7/n` is only Sunday (`N/n` runs up to the field's highest value,
+      and 7 already is; croniter reads it as `0/n`)."""
+    base, slash, step = term.replace("?", "*").partition("/")
+    first, dash, last = base.partition("-")
+    if dash and _number(field, first) == _number(field, last):
+        base, slash = first, ""  # one value: a step has nothing to step over
+    if field.number == 5 and base == "7":
+        slash = ""
+    return f"{base}{slash}{step}" if slash else base
+
+
+def _values(expanded: Sequence[int | str], field: _Field) -> frozenset[int]:
+    """croniter's expansion of a field as the set of values it allows (croniter
+    already reads day-of-week 7 as 0)."""
+    if "*" in expanded:
+        return field.every
+    return frozenset(value for value in expanded if isinstance(value, int))
 
 
 @dataclass(frozen=True)
@@ -252,8 +247,22 @@ def _parse(expression: str) -> Schedule:
     parts = text.split()
     if len(parts) != len(_FIELDS):
         raise ValueError(f"cron schedule {expression!r} has {len(parts)} fields: {_FORMAT}")
-    (minutes, _), (hours, _), (dom, dom_any), (months, _), (dow, dow_any) = (
-        _field(field, part) for field, part in zip(_FIELDS, parts, strict=True)
+    unrestricted = [
+        any([_check_term(field, term) for term in part.split(",")])  # checks every term
+        for field, part in zip(_FIELDS, parts, strict=True)
+    ]
+    if not re.fullmatch(CRON, expression):  # e.g. tabs between the fields
+        raise ValueError(f"cron schedule {expression!r}: {_FORMAT}, separated by spaces")
+    terms = (
+        ",".join(_croniter_term(field, term) for term in part.split(","))
+        for field, part in zip(_FIELDS, parts, strict=True)
+    )
+    try:
+        expanded, _ = croniter.expand(" ".join(terms))
+    except CroniterError as error:  # not expected after the checks above
+        raise ValueError(f"cron schedule {expression!r}: {error}; {_FORMAT}") from error
+    minutes, hours, dom, months, dow = (
+        _values(values, field) for values, field in zip(expanded, _FIELDS, strict=True)
     )
     return Schedule(
         expression=expression,
@@ -262,7 +271,7 @@ def _parse(expression: str) -> Schedule:
         days_of_month=dom,
         months=months,
         days_of_week=dow,
-        either_day=not (dom_any or dow_any),
+        either_day=not (unrestricted[2] or unrestricted[4]),
     )
 
 
