@@ -53,8 +53,39 @@ def test_kubectl_finds_the_plugin(cluster: Cluster) -> None:
     assert f"{VENV_BIN}/kubectl-trailboss" in listed.stdout
     helped = kubectl_trailboss(cluster, "--help")
     assert helped.returncode == 0
-    for command in ("get", "status", "logs", "rerun", "suspend", "resume"):
+    for command in ("get", "list", "status", "logs", "rerun", "suspend", "resume", "promote",
+                    "undo", "completion"):  # fmt: skip
         assert f"    {command} " in helped.stdout
+    assert "exit codes:" in helped.stdout
+    version = kubectl_trailboss(cluster, "--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("client: trailboss ")
+    assert "operator: " in version.stdout
+
+
+def test_get_lists_a_kind_in_every_format(cluster: Cluster, namespace: str) -> None:
+    cluster.create(namespace, training_run("listed", command=QUICK))
+    finished(cluster, namespace, "listed")
+    table = kubectl_trailboss(cluster, "get", "trun", "-n", namespace)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split()[:3] == ["NAME", "MODEL", "PHASE"]
+    assert table.stdout.splitlines()[1].split()[0] == "listed"
+    named = kubectl_trailboss(cluster, "get", "all", "-n", namespace, "-o", "name")
+    assert "trainingrun.trailboss.dev/listed" in named.stdout.splitlines()
+    everywhere = kubectl_trailboss(cluster, "list", "trun", "-A", "--no-headers")
+    assert any(line.split()[:2] == [namespace, "listed"] for line in everywhere.stdout.splitlines())
+    as_json = kubectl_trailboss(cluster, "get", "trun", "listed", "-n", namespace, "-o", "json")
+    assert '"name": "listed"' in as_json.stdout
+
+
+def test_failures_are_one_line_with_their_exit_code(cluster: Cluster, namespace: str) -> None:
+    unknown = kubectl_trailboss(cluster, "get", "trun", "--context", "no-such-context")
+    assert unknown.returncode == 8
+    assert len(unknown.stderr.splitlines()) == 1
+    assert "context 'no-such-context' is not in" in unknown.stderr
+    missing = kubectl_trailboss(cluster, "get", "trun", "absent", "-n", namespace)
+    assert missing.returncode == 4
+    assert len(missing.stderr.splitlines()) == 1
 
 
 def test_get_watch_shows_the_run_and_its_children_live(cluster: Cluster, namespace: str) -> None:
@@ -104,7 +135,7 @@ def test_status_exits_non_zero_on_failure(cluster: Cluster, namespace: str) -> N
     assert "trainingrun.trailboss.dev/broken: Degraded (phase Failed)" in failed.stdout
     assert "(exit code 3)" in failed.stdout
     missing = kubectl_trailboss(cluster, "status", "mver", "nothing", "-n", namespace)
-    assert missing.returncode == 2
+    assert missing.returncode == 4  # not found: never `status`'s 1 (Degraded)
     assert f"modelversion.trailboss.dev/nothing not found in namespace {namespace}" in (
         missing.stderr
     )
@@ -122,7 +153,7 @@ def test_logs_show_what_the_trainer_printed(cluster: Cluster, namespace: str) ->
         # once a node is gone.
         assert "cannot serve its log" in logs.stderr
     nothing = kubectl_trailboss(cluster, "logs", "absent", "-n", namespace)
-    assert nothing.returncode == 2
+    assert nothing.returncode == 4
     assert "trainingrun.trailboss.dev/absent not found" in nothing.stderr
 
 
@@ -172,7 +203,7 @@ def test_suspend_and_resume_a_running_run(cluster: Cluster, namespace: str) -> N
 
     # A ModelVersion has nothing to suspend (a Deployment's rollout pauses instead).
     refused = kubectl_trailboss(cluster, "suspend", "mver", "churn-v1", "-n", namespace)
-    assert refused.returncode == 1
+    assert refused.returncode == 5  # nothing to act on
     assert "modelversions.trailboss.dev cannot be suspended" in refused.stderr
     cluster.delete(namespace, "trainingruns", "long")
 

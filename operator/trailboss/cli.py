@@ -1,5 +1,6 @@
-"""The ``trailboss`` command: run the operator, print the CRDs, profile reference
-data and check drift, show the version."""
+"""The ``trailboss`` command (also ``kubectl trailboss``): run the operator, print
+the CRDs, profile reference data and check drift, and the user commands on
+Trailboss objects (get, list, status, promote, undo, ...)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trailboss import __version__
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -21,11 +20,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    from trailboss.commands import errors
+    from trailboss.commands.version import VersionAction
+
     parser = argparse.ArgumentParser(
-        prog="trailboss",
+        prog=_program(),
         description="Kubernetes operator for the machine-learning model lifecycle.",
+        epilog=errors.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=VersionAction)
+    parser.set_defaults(root=parser)  # what `__complete` walks
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the operator")
@@ -65,12 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_drift_commands(sub)
 
-    version = sub.add_parser("version", help="print the version")
-    version.set_defaults(func=_version)
+    from trailboss.commands import register, version
 
-    from trailboss.commands import register
-
-    register(sub)  # get, status, logs, rerun, suspend, resume, check-metrics
+    version.register(sub)
+    register(sub)  # get, list, status, logs, rerun, promote, undo, completion, ...
     return parser
 
 
@@ -91,6 +95,17 @@ def _run(args: argparse.Namespace) -> int:
     logs.configure(args.log_format, verbose=args.verbose)
     run_operator(settings, verbose=args.verbose)
     return 0
+
+
+def kubectl_complete() -> None:
+    """`kubectl_complete-trailboss`, which kubectl (1.26+) runs to complete
+    `kubectl trailboss <TAB>`."""
+    from trailboss.commands.completion import for_kubectl
+
+    for_kubectl(build_parser(), sys.argv[1:])
+
+
+_parser = build_parser  # the name the chart's and the drift commands' tests know
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -131,9 +146,10 @@ def _serve(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _version(_: argparse.Namespace) -> int:
-    print(f"trailboss {__version__}")
-    return 0
+def _program() -> str:
+    """`kubectl trailboss` when kubectl runs us as its plugin, as kubectl's help reads."""
+    called = Path(sys.argv[0]).name
+    return "kubectl trailboss" if called.startswith("kubectl-") else "trailboss"
 
 
 if __name__ == "__main__":

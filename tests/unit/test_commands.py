@@ -130,12 +130,12 @@ def test_rerun_copies_the_spec_running_and_labelled() -> None:
     }  # fmt: skip
 
 
-def test_rerun_names_count_up_and_fit_a_dns_label() -> None:
+def test_rerun_names_count_up_and_fit_a_training_run_name() -> None:
     assert rerun_name("churn", set()) == "churn-rerun-1"
     assert rerun_name("churn", {"churn-rerun-1"}) == "churn-rerun-2"
     assert rerun_name("churn-rerun-1", {"churn-rerun-1"}) == "churn-rerun-2"
-    long = rerun_name("x" * 63, set())
-    assert len(long) == 63
+    long = rerun_name("x" * 40, set())  # the longest TrainingRun name (tests/unit/test_names.py)
+    assert len(long) == 40
     assert long.endswith("x-rerun-1")
 
 
@@ -167,3 +167,11 @@ def test_log_format_is_checked() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_a_bare_kind_is_never_taken_for_an_object_name() -> None:
+    # `status trun` once looked up a TrainingRun named "trun".
+    with pytest.raises(ValueError, match="name the TrainingRun: trun NAME"):
+        kinds.split_ref("trun", None)
+    assert kinds.resolve_many("all") == list(kinds.ALL)
+    assert kinds.resolve_many("mver,trun") == [MODELVERSION, TRAININGRUN]

@@ -12,12 +12,13 @@ import sys
 from kubernetes.client.exceptions import ApiException
 
 from trailboss.api.common import API_VERSION
+from trailboss.builders import names
+from trailboss.commands import errors
 from trailboss.commands.cluster import Cluster, Obj
 from trailboss.commands.kinds import resolve, split_ref
 
 RERUN_OF = "trailboss.dev/rerun-of"
-MAX_NAME = 63  # the Job's name derives from it and must be a DNS label
-EXIT_OK, EXIT_REFUSED = 0, 1
+EXIT_OK, EXIT_REFUSED = errors.OK, errors.REFUSED
 
 
 def rerun_manifest(old: Obj, name: str) -> Obj:
@@ -43,15 +44,11 @@ def rerun_manifest(old: Obj, name: str) -> Obj:
 
 
 def rerun_name(old: str, taken: set[str]) -> str:
-    """`<old>-rerun-<n>`, the first n not taken, cut to fit a DNS label."""
-    base = old.split("-rerun-")[0]
+    """`<old>-rerun-<n>`, the first n not taken, within a TrainingRun name's limit."""
     n = 1
-    while True:
-        suffix = f"-rerun-{n}"
-        candidate = base[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
-        if candidate not in taken:
-            return candidate
+    while names.rerun_name(old, n) in taken:
         n += 1
+    return names.rerun_name(old, n)
 
 
 def run_rerun(args: argparse.Namespace) -> int:

@@ -1,15 +1,14 @@
-"""`get` (a live tree of an object and its children) and `status` (health as an exit code)."""
+"""An object's tree of children (what `get KIND NAME` shows) and `status` (health as
+an exit code)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from trailboss.builders.labels import TRAININGRUN_LABEL
-from trailboss.commands import tree
+from trailboss.commands import errors, tree
 from trailboss.commands.cluster import Cluster, NotFound, Obj, owned_by
 from trailboss.commands.kinds import Kind, resolve, split_ref
 
@@ -21,7 +20,7 @@ DEGRADED = {
     "Deployment": {"Degraded"},
 }
 SUSPENDED = {"Deployment": {"Paused"}}  # a rollout paused by hand: Argo CD's Suspended
-EXIT_HEALTHY, EXIT_DEGRADED, EXIT_NOT_FOUND, EXIT_TIMEOUT = 0, 1, 2, 3
+EXIT_HEALTHY, EXIT_DEGRADED, EXIT_TIMEOUT = errors.OK, errors.DEGRADED, errors.TIMEOUT
 
 
 def health(kind: Kind, obj: Obj) -> str:
@@ -69,40 +68,6 @@ def _optional_child(cluster: Cluster, kind: Kind, name: str) -> tree.Node:
         return tree.resource_node(kind, cluster.get(kind, name))
     except NotFound:
         return tree.Node(kind.ref(name), "NotFound")
-
-
-def run_get(args: argparse.Namespace) -> int:
-    kind, name = split_ref(args.kind, args.name)
-    cluster = Cluster.connect(args)
-    snapshot = _snapshot_fn(cluster, kind, name)
-    if not args.watch:
-        print("\n".join(snapshot()))
-        return EXIT_HEALTHY
-    return _watch(snapshot, args.timeout)
-
-
-def _snapshot_fn(cluster: Cluster, kind: Kind, name: str) -> Callable[[], list[str]]:
-    def snapshot() -> list[str]:
-        return tree.render(build_tree(cluster, kind, cluster.get(kind, name)))
-
-    return snapshot
-
-
-def _watch(snapshot: Callable[[], list[str]], timeout: float | None) -> int:
-    """Print the tree again whenever it changes, until the object goes or time runs out."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    shown: list[str] = []
-    while deadline is None or time.monotonic() < deadline:
-        try:
-            lines = snapshot()
-        except NotFound as gone:
-            print(gone, file=sys.stderr)
-            return EXIT_NOT_FOUND
-        if lines != shown:
-            print(f"--- {datetime.now(UTC):%H:%M:%S}", *lines, sep="\n", flush=True)
-            shown = lines
-        time.sleep(1)
-    return EXIT_HEALTHY
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -48,11 +48,25 @@ def resolve(name: str) -> Kind:
     raise ValueError(f"unknown kind {name!r}: use one of {choices}")
 
 
+def resolve_many(names: str) -> list[Kind]:
+    """`trun`, `trun,mver` or `all` (every Trailboss kind), as `kubectl get` reads them."""
+    if names.lower() in ("all", "trailboss"):
+        return list(ALL)
+    return [resolve(name) for name in names.split(",") if name]
+
+
 def split_ref(kind_or_ref: str, name: str | None) -> tuple[Kind, str]:
-    """`trun churn` or `trun/churn`; a bare name means a TrainingRun."""
+    """`trun churn` or `trun/churn`; a bare name that is no kind means a TrainingRun,
+    and a bare kind needs a name (`get trun` lists, the other verbs act on one)."""
     if name is not None:
         return resolve(kind_or_ref), name
     if "/" in kind_or_ref:
         kind_name, _, obj = kind_or_ref.partition("/")
         return resolve(kind_name), obj
+    if _is_kind(kind_or_ref):
+        raise ValueError(f"name the {resolve(kind_or_ref).kind}: {kind_or_ref} NAME")
     return resolve("trainingrun"), kind_or_ref
+
+
+def _is_kind(name: str) -> bool:
+    return any(name.lower() in _aliases(kind) for kind in ALL)

@@ -16,10 +16,11 @@ from kubernetes.client.exceptions import ApiException
 
 from trailboss.builders.labels import TRAININGRUN_LABEL
 from trailboss.builders.training import CONTAINER
+from trailboss.commands import errors
 from trailboss.commands.cluster import Cluster, Obj
 from trailboss.commands.kinds import resolve
 
-EXIT_OK, EXIT_NO_LOGS, EXIT_NOT_FOUND = 0, 1, 2
+EXIT_OK, EXIT_NO_LOGS = errors.OK, errors.REFUSED
 
 
 def run_logs(args: argparse.Namespace) -> int:
