@@ -101,6 +101,50 @@ def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespa
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
+def test_kubectl_waits_for_a_run_to_complete_as_for_a_job(cluster: Cluster, namespace: str) -> None:
+    cluster.create(namespace, training_run("waited", command=QUICK))
+    waited = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Complete", "trun/waited", "--timeout=300s",
+        check=False,
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+    assert "condition met" in waited.stdout
+    status = cluster.get(namespace, "trainingruns", "waited")
+    assert status is not None
+    assert status["status"]["phase"] == "Succeeded"
+    types = {c["type"]: c["status"] for c in status["status"]["conditions"]}
+    assert (types["Complete"], types["Ready"]) == ("True", "True")
+    assert "Failed" not in types
+    never = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Failed", "trun/waited", "--timeout=2s",
+        check=False,
+    )  # fmt: skip
+    assert never.returncode != 0  # a run that succeeded never fails
+
+
+def test_kubectl_waits_for_a_run_to_fail_as_for_a_job(cluster: Cluster, namespace: str) -> None:
+    run = training_run("doomed", command=["python", "-c", "import sys; sys.exit(3)"])
+    run["spec"]["backoffLimit"] = 0
+    cluster.create(namespace, run)
+    waited = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Failed", "trun/doomed", "--timeout=300s",
+        check=False,
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+    status = cluster.get(namespace, "trainingruns", "doomed")
+    assert status is not None
+    conditions = {c["type"]: c for c in status["status"]["conditions"]}
+    assert status["status"]["phase"] == "Failed"
+    assert conditions["Failed"]["status"] == "True"
+    assert conditions["Failed"]["reason"] == conditions["Ready"]["reason"]
+    assert "Complete" not in conditions
+    never = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Complete", "trun/doomed", "--timeout=2s",
+        check=False,
+    )  # fmt: skip
+    assert never.returncode != 0
+
+
 def test_missing_dataset_waits_without_a_job_then_converges(
     cluster: Cluster, namespace: str
 ) -> None:

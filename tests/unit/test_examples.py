@@ -180,3 +180,62 @@ def test_bad_manifest_is_rejected_naming_the_field(case: str) -> None:
         assert errors == []
     if model_message:
         assert model_message in _model_errors(manifest)
+
+
+# --------------------------------------------------------------------- GitOps
+
+GITOPS = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+ROOT = GITOPS.parents[1]
+
+
+def _application() -> dict[str, Any]:
+    app: dict[str, Any] = yaml.safe_load((GITOPS / "application.yaml").read_text())
+    return app
+
+
+def _synced() -> list[dict[str, Any]]:
+    """What the Application applies: every manifest under its source path."""
+    folder = ROOT / _application()["spec"]["source"]["path"]
+    return [
+        doc
+        for path in sorted(folder.rglob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def test_the_gitops_application_syncs_a_model_s_objects_server_side() -> None:
+    app = _application()
+    assert app["kind"] == "Application"
+    assert (ROOT / app["spec"]["source"]["path"]).is_dir()
+    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    assert {m["kind"] for m in _synced()} == {"TrainingRun", "Deployment"}
+
+
+@pytest.mark.parametrize(
+    "manifest", _synced(), ids=lambda m: f"{m['kind']}-{m['metadata']['name']}"
+)
+def test_every_gitops_manifest_is_valid(manifest: dict[str, Any]) -> None:
+    assert manifest["apiVersion"] == "trailboss.dev/v1alpha1"
+    assert "namespace" not in manifest["metadata"]  # the Application's destination decides
+    assert schema_errors(manifest) == []
+    assert _model_errors(manifest) == ""
+
+
+def test_the_gitops_deployment_serves_what_its_runs_register() -> None:
+    """The policy picks the first run's version and every retrained one."""
+    by_kind = {m["kind"]: m for m in _synced()}
+    deployment, run = by_kind["Deployment"]["spec"], by_kind["TrainingRun"]["spec"]
+    wanted = deployment["versionPolicy"]["matchLabels"].items()
+    template = deployment["retraining"]["template"]
+    for spec in (run, template):
+        assert spec["model"] == deployment["model"]
+        assert wanted <= spec["register"]["labels"].items()
+        assert "validation" in spec["register"]  # only Validated versions are served
+
+
+def test_the_gitops_readme_names_every_action_it_walks_through() -> None:
+    readme = (GITOPS / "README.md").read_text()
+    for action in ("retrain", "promote", "promote-full", "abort", "pause", "resume"):
+        assert f"`{action}`" in readme, action
+    assert "argocd-cm-patch.yaml" in readme

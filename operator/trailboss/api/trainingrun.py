@@ -103,6 +103,14 @@ class TrainingReason(StrEnum):
     REGISTERED = "Registered"
 
 
+COMPLETE = "Complete"
+"""Condition, as a batch/v1 Job has it: True once the training succeeded, so
+`kubectl wait --for=condition=Complete trun/NAME` waits for success. Absent until then."""
+FAILED = "Failed"
+"""Condition, as a batch/v1 Job has it: True once the run failed, with the reason
+and message of the failure. Absent until then."""
+
+
 class DatasetSpec(ApiModel):
     """The training data. It is pinned when the run starts so the run can be
     reproduced: the object's ETag and version id, or a digest over a prefix."""
@@ -282,7 +290,8 @@ class TrainingRunStatus(CommonStatus):
     """Observed state of a TrainingRun."""
 
     phase: TrainingPhase | None = None
-    """Pending, Running, Succeeded or Failed."""
+    """Pending, Running, Succeeded or Failed. A finished run also has the condition
+    Complete (it succeeded) or Failed set to True, as a batch/v1 Job does."""
     job_name: str | None = None
     """The Job running the training."""
     attempts: int | None = None

@@ -241,6 +241,9 @@ class Driver(Generic[R]):
             return Ended(Result.FAILED)
         status.observed_generation = turn.generation
         turn.set_ready(False, INVALID_SPEC, problem)
+        # A kind that follows the Job convention (TrainingRun) also says Failed=True.
+        for condition in getattr(self.kind, "failed_conditions", ()):
+            turn.set_condition(condition, True, INVALID_SPEC, problem)
         turn.event(INVALID_SPEC, problem, warning=True)
         kind = self.kind.kind
         turn.after_write(lambda: metrics.RECONCILE_ERRORS.labels(kind).inc())

@@ -17,6 +17,8 @@ from trailboss import metrics
 from trailboss.api.conditions import is_true
 from trailboss.api.durations import duration_seconds
 from trailboss.api.trainingrun import (
+    COMPLETE,
+    FAILED,
     DatasetSpec,
     FailureStatus,
     MlflowRunStatus,
@@ -47,6 +49,7 @@ class TrainingRunKind:
     kind = "TrainingRun"
     model = TrainingRun
     failed_phase = str(TrainingPhase.FAILED)
+    failed_conditions = (FAILED,)
     phases = tuple(str(phase) for phase in TrainingPhase)
 
     def settled(self, run: TrainingRun) -> bool:
@@ -372,6 +375,7 @@ def _transition(
     previous = status.phase
     status.phase = phase
     turn.set_ready(phase == TrainingPhase.SUCCEEDED, reason, message)
+    _set_finished(turn, phase, reason, message)
     if previous == phase:
         return
     if announce:
@@ -380,6 +384,15 @@ def _transition(
         labels = (turn.namespace, turn.obj.spec.model, str(phase).lower())
         seconds = _duration(status)
         turn.after_write(lambda: _count_outcome(labels, seconds))
+
+
+def _set_finished(turn: Run, phase: TrainingPhase, reason: str, message: str) -> None:
+    """Complete or Failed, True, as the Job controller sets them on a Job: absent
+    until the run ends, so `kubectl wait --for=condition=...` waits until then."""
+    if phase == TrainingPhase.SUCCEEDED:
+        turn.set_condition(COMPLETE, True, reason, message)
+    elif phase == TrainingPhase.FAILED:
+        turn.set_condition(FAILED, True, reason, message)
 
 
 def _duration(status: TrainingRunStatus) -> float | None:

@@ -1,15 +1,16 @@
 -- Argo CD health of a trailboss.dev Deployment (a served model).
--- Healthy once the target version serves all traffic; Degraded when the
--- serving pods fail or a canary was aborted (the stable version still serves,
--- but the version in Git does not); Suspended while a rollout is paused;
--- Progressing during a rollout and until the operator has observed the latest spec.
+-- Degraded when the spec names no servable version or a canary was aborted (the
+-- stable version still serves, but the version in Git does not). Healthy once the
+-- target version serves all traffic and Ready is True (or absent); Degraded when
+-- Ready is False there; Suspended while a rollout is paused; Progressing during a
+-- rollout and until the operator has observed the latest spec.
 local hs = {}
 
-local function ready_message(status)
+local function find_ready(status)
   if status.conditions ~= nil then
     for _, condition in ipairs(status.conditions) do
-      if condition.type == "Ready" and condition.message ~= nil and condition.message ~= "" then
-        return condition.message
+      if condition.type == "Ready" then
+        return condition
       end
     end
   end
@@ -26,15 +27,30 @@ if status == nil or status.observedGeneration == nil
 end
 
 local phase = status.phase
-local message = ready_message(status) or ("Deployment is " .. tostring(phase or "Progressing"))
-if phase == "Healthy" then
-  hs.status = "Healthy"
-elseif phase == "Degraded" then
+local ready = find_ready(status)
+local stale_ready = ready ~= nil and ready.observedGeneration ~= nil and generation ~= nil
+    and ready.observedGeneration < generation
+hs.message = "Deployment is " .. tostring(phase or "Progressing")
+if ready ~= nil and ready.message ~= nil and ready.message ~= "" then
+  hs.message = ready.message
+end
+
+if phase == "Degraded" then
   hs.status = "Degraded"
 elseif phase == "Paused" then
   hs.status = "Suspended"
+elseif stale_ready then
+  hs.status = "Progressing"
+elseif phase == "Healthy" then
+  -- Done by its phase; Ready says whether it still works (no Ready: the phase decides).
+  if ready == nil or ready.status == "True" then
+    hs.status = "Healthy"
+  elseif ready.status == "False" then
+    hs.status = "Degraded"
+  else
+    hs.status = "Progressing"
+  end
 else
   hs.status = "Progressing"
 end
-hs.message = message
 return hs
