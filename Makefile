@@ -40,6 +40,14 @@ test: $(STAMP) stack-build promtool ## Unit tests, then e2e tests on the local s
 unit: $(STAMP) ## Unit tests only (pure, no servers)
 	$(PY) -m pytest tests
 
+SEQUENCES ?= 20000
+STEPS ?= 50
+
+.PHONY: simulate
+simulate: $(STAMP) ## Simulate rollouts and retraining at length: SEQUENCES=20000 STEPS=50 (new random sequences)
+	TRAILBOSS_SIM_SEQUENCES=$(SEQUENCES) TRAILBOSS_SIM_STEPS=$(STEPS) TRAILBOSS_SIM_RANDOM=1 \
+	  TRAILBOSS_SIM_DATABASE=.hypothesis/simulation $(PY) -m pytest tests/sim -p no:cacheprovider
+
 .PHONY: e2e
 e2e: $(STAMP) stack-build ## End-to-end tests only
 	$(PY) -m pytest e2e

@@ -76,13 +76,29 @@ def test_a_request_applies_to_the_rollout_in_progress_not_to_the_one_that_follow
     _serving(world, "v1")
     world.edit(modelVersion="v2")
     world.settle()
-    # The request and the next commit arrive together: the request was for v2.
+    # The request and the next commit arrive together: the request was for v2,
+    # which v3 supersedes before its pods could take all traffic; v3 is not promoted.
     world.annotate(PROMOTE, "for-v2")
     world.edit(modelVersion="v3")
     status = world.settle()
-    assert status["stableVersion"] == "v2"
+    assert status["stableVersion"] == "v1"
     assert (status["canaryVersion"], status["canaryWeight"]) == ("v3", 10)
     assert _condition(status, "ManualRequest")["reason"] == "Promoted"
+    assert any(r == "Superseded" and "v2 superseded by v3" in m for r, m in world.kube.events)
+
+
+def test_a_promote_takes_all_traffic_once_the_pods_are_ready_then_promotes() -> None:
+    world = World(modelVersion="v1", rollout={"steps": [{"weight": 10, "pause": "5m"}]})
+    _serving(world, "v1")
+    world.edit(modelVersion="v2")
+    world.settle()
+    world.annotate(PROMOTE, "now")
+    status = world.reconcile()  # the request is seen; v2's pods are not all there yet
+    assert (status["stableVersion"], status["canaryWeight"]) == ("v1", 100)
+    assert world.servers()["v1"] > 0  # the stable keeps serving until v2's pods are ready
+    status = world.settle()
+    assert (status["stableVersion"], status.get("canaryVersion")) == ("v2", None)
+    assert any(r == "Promoted" and PROMOTE in m for r, m in world.kube.events)
 
 
 # 2. The progress deadline counts from when progress stopped, paused time left out.

@@ -55,6 +55,7 @@ class DeploymentReason(StrEnum):
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     PROMOTED = "Promoted"
+    STEP_PROMOTED = "StepPromoted"
     ABORTED = "Aborted"
     NO_ROLLOUT_IN_PROGRESS = "NoRolloutInProgress"
     SUPERSEDED = "Superseded"
@@ -65,6 +66,7 @@ class DeploymentReason(StrEnum):
     DRIFT_DETECTED = "DriftDetected"
     DRIFT_CLEARED = "DriftCleared"
     INSUFFICIENT_DATA = "InsufficientData"
+    INSUFFICIENT_REFERENCE = "InsufficientReference"
     REFERENCE_PROFILE_MISSING = "ReferenceProfileMissing"
     DRIFT_CHECK_FAILED = "DriftCheckFailed"
     RETRAINING_TRIGGERED = "RetrainingTriggered"
@@ -94,7 +96,7 @@ ABORTED = "Aborted"
 """Condition: the last rollout was aborted and traffic returned to stable."""
 MANUAL_REQUEST = "ManualRequest"
 """Condition: what the last promote or abort request did: True when it acted on the
-rollout in progress (reason Promoted or Aborted), False with reason
+rollout in progress (reason Promoted, StepPromoted or Aborted), False with reason
 NoRolloutInProgress when there was none to act on (the request is then dropped)."""
 DRIFT_MONITORING = "DriftMonitoring"
 """Condition: drift checks of the stable version run (True) or cannot (False);
@@ -102,8 +104,13 @@ the reason says what the last check found."""
 
 PROMOTE_ANNOTATION = "trailboss.dev/promote"
 """Set to any new value (e.g. a timestamp) to skip the remaining steps of the rollout in
-progress. With none in progress the request is answered (an event and the ManualRequest
+progress. A value starting with `step:` (e.g. `step:2026-11-22T10:00:00Z`, what
+`kubectl trailboss promote` writes) moves it one step only, ending the current step's
+pause and analysis, as `kubectl argo rollouts promote` does; at the last step it
+promotes. With none in progress the request is answered (an event and the ManualRequest
 condition, reason NoRolloutInProgress) and dropped: it never applies to a later rollout."""
+PROMOTE_STEP_PREFIX = "step:"
+"""A promote annotation value with this prefix asks for one step, any other for all."""
 ABORT_ANNOTATION = "trailboss.dev/abort"
 """Set to any new value (e.g. a timestamp) to abort the rollout in progress and return
 to stable. With none in progress the request is answered and dropped, as for promote."""
@@ -759,6 +766,9 @@ class DeploymentStatus(CommonStatus):
     fast_rollback: bool | None = None
     """True while the rollout in progress is a fast rollback to a version stable within
     spec.rollout.fastRollbackWindow: at 100 % at once, and not analysed."""
+    promoting: bool | None = None
+    """True once a full promote was requested for the rollout in progress: it is at
+    100 % without analysis or pause, and becomes stable once its pods are ready."""
     pods_not_ready_since: dt.datetime | None = None
     """Since when the canary's pods have not been ready, in a row, time paused left
     out (the clock moves forward by it); the progress deadline counts from here."""

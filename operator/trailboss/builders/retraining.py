@@ -7,7 +7,7 @@ from typing import Any
 
 from trailboss.api.common import API_VERSION
 from trailboss.builders.labels import label_value, owner_reference, standard
-from trailboss.builders.names import child_name
+from trailboss.builders.names import training_run_name
 
 RETRAINED_BY_LABEL = "trailboss.dev/retrained-by"
 """On a TrainingRun: the Deployment (trailboss.dev) that started it."""
@@ -17,7 +17,7 @@ REASON_LABEL = "trailboss.dev/retraining-reason"
 def run_name(deployment: str, uid: str, number: int) -> str:
     """Retraining number ``number`` (1, 2, ...) of one Deployment; short enough
     for a TrainingRun name."""
-    return child_name(deployment, f"retrain-{number}", uid, limit=40)
+    return training_run_name(deployment, f"retrain-{number}", uid)
 
 
 def training_run(

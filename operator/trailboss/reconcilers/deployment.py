@@ -18,6 +18,7 @@ from trailboss.api.deployment import (
     ABORT_ANNOTATION,
     PAUSED_ANNOTATION,
     PROMOTE_ANNOTATION,
+    PROMOTE_STEP_PREFIX,
     TARGET_RESOLVED,
     Deployment,
     DeploymentPhase,
@@ -37,8 +38,10 @@ from trailboss.reconcilers.deployment_children import (
     Server,
     apply_server,
     apply_traffic,
+    canary_service_version,
     delete_server,
     observe_servers,
+    route_sends_canary_nothing,
     scale_server,
 )
 from trailboss.reconcilers.deployment_status import summarise
@@ -175,7 +178,7 @@ def _steer(turn: Served, target: str | None, servers: dict[str, Server]) -> None
         return
     if status.canary_version != target:
         rollout.start(turn, target)
-    if _paused(turn):
+    if _paused(turn) and not status.promoting:  # a promote request ends a pause
         rollout.pause(turn)
     else:
         rollout.advance(turn, canary_ready=_canary_ready(turn, servers))
@@ -216,7 +219,7 @@ def _manual(turn: Served) -> None:
         rollout.requested_abort(turn)
     if promote and promote != status.handled_promote:
         status.handled_promote = promote
-        rollout.requested_promote(turn)
+        rollout.requested_promote(turn, one_step=promote.startswith(PROMOTE_STEP_PREFIX))
 
 
 def _paused(turn: Served) -> bool:
@@ -258,9 +261,30 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
         _serve(turn, status.stable_version, stable_replicas, servers)
     if status.canary_version is not None:
         _serve(turn, status.canary_version, canary_replicas, servers)
-    _retire_servers(turn, servers)
-    route_weight = _route_weight(turn, weight, servers)
-    apply_traffic(turn, status.stable_version, status.canary_version, route_weight)
+    backend = _canary_backend(turn, servers)
+    _retire_servers(turn, servers, held=backend)
+    # The canary gets route weight only once its Service selects the canary's pods.
+    route_weight = _route_weight(turn, weight, servers) if backend == status.canary_version else 0
+    apply_traffic(turn, status.stable_version, status.canary_version, route_weight, backend)
+
+
+def _canary_backend(turn: Served, servers: dict[str, Server]) -> str | None:
+    """The version `<name>-canary` selects: the canary, or the stable between
+    rollouts. Behind a route it moves to another version only once the Gateway
+    holds a route that sends it nothing: a Gateway applies a route some time after
+    it is written, and until then a share may still reach `<name>-canary`, which
+    must find ready pods rather than the next version's, still starting."""
+    status: DeploymentStatus = turn.status
+    wanted = status.canary_version or status.stable_version
+    if _by_replica_ratio(turn):
+        return wanted
+    current = canary_service_version(turn, servers)
+    if current is None or current == wanted:
+        return wanted
+    if route_sends_canary_nothing(turn):
+        return wanted
+    turn.requeue(rollout.POD_POLL_SECONDS)
+    return current
 
 
 def _serve(turn: Served, version: str, replicas: int, servers: dict[str, Server]) -> None:
@@ -276,23 +300,27 @@ def _serve(turn: Served, version: str, replicas: int, servers: dict[str, Server]
 
 
 def _route_weight(turn: Served, weight: int, servers: dict[str, Server]) -> int:
-    """Behind a route, a step's weight moves only once its canary pods are ready
-    (the route would send requests to a backend with no endpoints); until then
-    the previous step's weight holds."""
+    """Behind a route, the canary gets a step's weight only once its pods for that
+    step are ready (the route would send requests to a backend with no endpoints);
+    until then, the largest weight of the plan so far that its ready pods carry."""
     status: DeploymentStatus = turn.status
     if status.canary_version is None or _canary_ready(turn, servers):
         return weight
-    step = status.current_step or 0
-    return rollout.steps(turn)[step - 1].weight if step > 0 else 0
+    server = servers.get(status.canary_version)
+    ready = server.ready if server is not None else 0
+    plan = rollout.steps(turn)[: (status.current_step or 0) + 1]
+    carried = [s.weight for s in plan if 0 < _replicas(turn, s.weight)[1] <= ready]
+    return min(weight, max(carried, default=0))
 
 
-def _retire_servers(turn: Served, servers: dict[str, Server]) -> None:
+def _retire_servers(turn: Served, servers: dict[str, Server], held: str | None) -> None:
     """Retiring versions lose their traffic now and their pods after the delay;
-    a server of any other version is removed."""
+    a server of any other version is removed. ``held`` (the version a Service still
+    selects) keeps its pods."""
     status: DeploymentStatus = turn.status
     now = turn.svc.clock()
     delay = duration_seconds(turn.obj.spec.rollout.scale_down_delay)
-    live = {status.stable_version, status.canary_version}
+    live = {status.stable_version, status.canary_version, held}
     pods = _retiring_pods(turn, servers)
     keep = []
     for retiring in status.retiring:

@@ -9,7 +9,13 @@ from typing import Any
 from trailboss.api.common import API_VERSION
 from trailboss.api.deployment import Deployment, TrafficRouterKind
 from trailboss.builders import serving
-from trailboss.builders.serving import DEPLOYMENT_LABEL, VERSION_LABEL, Owner, ServedVersion
+from trailboss.builders.serving import (
+    DEPLOYMENT_LABEL,
+    GATEWAY_GROUP,
+    VERSION_LABEL,
+    Owner,
+    ServedVersion,
+)
 from trailboss.reconcilers.outcomes import Waiting
 from trailboss.reconcilers.turn import Turn
 
@@ -95,11 +101,80 @@ def delete_server(turn: Turn[Deployment], server: Server) -> None:
 
 
 def apply_traffic(
-    turn: Turn[Deployment], stable: str | None, canary: str | None, canary_weight: int
+    turn: Turn[Deployment],
+    stable: str | None,
+    canary: str | None,
+    canary_weight: int,
+    canary_selects: str | None,
 ) -> None:
-    """Services always; the HTTPRoute with its weights when that router is chosen."""
+    """Services always (`<name>-canary` selecting ``canary_selects``); the
+    HTTPRoute with its weights when that router is chosen."""
     owner, spec = owner_of(turn), turn.obj.spec
-    for service in serving.build_services(owner, spec, stable, canary):
+    for service in serving.build_services(owner, spec, stable, canary_selects):
         turn.svc.kube.apply(service)
     if spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE:
         turn.svc.kube.apply(serving.build_route(owner, spec, canary_weight, canary))
+
+
+def canary_service_version(turn: Turn[Deployment], servers: dict[str, Server]) -> str | None:
+    """The served version whose pods `<name>-canary` selects now, if any."""
+    owner = owner_of(turn)
+    found = turn.svc.kube.get("v1", "Service", turn.namespace, serving.service_names(owner)[2])
+    chosen = ((found or {}).get("spec") or {}).get("selector") or {}
+    return next((v for v in servers if serving.selector(owner, v) == chosen), None)
+
+
+def held_route_weights(turn: Turn[Deployment]) -> dict[str, int] | None:
+    """The weights by role (`stable`, `canary`) of the HTTPRoute, read back, once
+    its Gateway has accepted that version of the route; None (unknown) until then,
+    since the Gateway may still route by the previous weights."""
+    route = _route(turn)
+    if route is None or not _accepted(route):
+        return None
+    return _weights(turn, route)
+
+
+def route_sends_canary_nothing(turn: Turn[Deployment]) -> bool:
+    """Whether the route as written gives `<name>-canary` no weight and its Gateway
+    holds that version of it: accepted it, or (a Gateway that reports no status on
+    its routes) there is nothing to wait for."""
+    route = _route(turn)
+    if route is None:
+        return True
+    if _weights(turn, route).get("canary", 0) != 0:
+        return False
+    reported = (route.get("status") or {}).get("parents")
+    return not reported or _accepted(route)
+
+
+def _route(turn: Turn[Deployment]) -> dict[str, Any] | None:
+    if turn.obj.spec.traffic_router.kind != TrafficRouterKind.HTTP_ROUTE:
+        return None
+    return turn.svc.kube.get(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
+
+
+def _weights(turn: Turn[Deployment], route: dict[str, Any]) -> dict[str, int]:
+    _, stable, canary = serving.service_names(owner_of(turn))
+    roles = {stable: "stable", canary: "canary"}
+    weights: dict[str, int] = {}
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            role = roles.get(backend.get("name", ""))
+            if role is not None:
+                weights[role] = weights.get(role, 0) + int(backend.get("weight", 1))
+    return weights
+
+
+def _accepted(route: dict[str, Any]) -> bool:
+    """Whether a Gateway accepted the route as it is now (its generation)."""
+    generation = route["metadata"].get("generation")
+    for parent in (route.get("status") or {}).get("parents") or []:
+        for condition in parent.get("conditions") or []:
+            seen = condition.get("observedGeneration", generation)
+            if (
+                condition.get("type") == "Accepted"
+                and condition.get("status") == "True"
+                and (generation is None or (seen is not None and seen >= generation))
+            ):
+                return True
+    return False

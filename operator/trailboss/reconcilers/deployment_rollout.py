@@ -64,10 +64,10 @@ def follow_plan(turn: Rollout) -> None:
     if status.canary_version is None:
         return
     plan = steps(turn)
-    # A fast rollback stays at the last step (100 %) whatever the steps now say.
-    index = (
-        len(plan) - 1 if status.fast_rollback else policy.clamped_step(plan, status.current_step)
-    )
+    # A fast rollback or a promotion stays at the last step (100 %) whatever the
+    # steps now say.
+    at_last = status.fast_rollback or status.promoting
+    index = len(plan) - 1 if at_last else policy.clamped_step(plan, status.current_step)
     if (index, plan[index].weight) == (status.current_step, status.canary_weight):
         return
     status.current_step = index
@@ -97,6 +97,7 @@ def start(turn: Rollout, version: str) -> None:
     plan = steps(turn)
     status.canary_version = version
     status.fast_rollback = fast or None
+    status.promoting = None
     status.current_step = len(plan) - 1 if fast else 0
     status.canary_weight = plan[status.current_step].weight
     _begin_step(status, now)
@@ -120,15 +121,43 @@ def _begin_step(status: DeploymentStatus, now: dt.datetime) -> None:
     status.pods_not_ready_since = None
 
 
-def requested_promote(turn: Rollout) -> None:
-    """A new promote request: the rollout in progress skips its remaining steps."""
+def requested_promote(turn: Rollout, *, one_step: bool = False) -> None:
+    """A new promote request: the rollout in progress skips its remaining steps, or
+    with ``one_step`` only the current one (at the last step, that promotes)."""
     version = turn.status.canary_version
     if version is None:
         _no_rollout(turn, "promote", PROMOTE_ANNOTATION)
         return
-    promote(turn, f"requested ({PROMOTE_ANNOTATION})")
-    message = f"promote requested ({PROMOTE_ANNOTATION}): {version} promoted"
+    plan = steps(turn)
+    following = (turn.status.current_step or 0) + 1
+    if one_step and following < len(plan):
+        _next_step(turn, turn.svc.clock())
+        message = (
+            f"step promote requested ({PROMOTE_ANNOTATION}): {version} moved to step "
+            f"{following + 1}/{len(plan)} ({turn.status.canary_weight}%)"
+        )
+        turn.set_condition(MANUAL_REQUEST, True, DeploymentReason.STEP_PROMOTED, message)
+        return
+    _promote_when_ready(turn, plan)
+    message = (
+        f"promote requested ({PROMOTE_ANNOTATION}): {version} goes to 100% without "
+        "analysis and is promoted once its pods are ready"
+    )
     turn.set_condition(MANUAL_REQUEST, True, DeploymentReason.PROMOTED, message)
+
+
+def _promote_when_ready(turn: Rollout, plan: list[RolloutStep]) -> None:
+    """Skip to the last step (100 %), unanalysed and unpaused: the version becomes
+    stable once its pods are all ready, never before, so the stable Service (and a
+    route's whole weight) never points at pods still starting."""
+    status: DeploymentStatus = turn.status
+    status.promoting = True
+    last = len(plan) - 1
+    if status.current_step != last:
+        status.current_step = last
+        status.canary_weight = plan[last].weight
+        _begin_step(status, turn.svc.clock())
+    turn.requeue(0.0)
 
 
 def requested_abort(turn: Rollout) -> None:
@@ -185,13 +214,13 @@ def advance(turn: Rollout, canary_ready: bool) -> None:
     status.pods_not_ready_since = None
     if status.pause_started_at is None:
         status.pause_started_at = now
-    analysis = None if status.fast_rollback else turn.obj.spec.rollout.analysis
+    unanalysed = status.fast_rollback or status.promoting
+    analysis = None if unanalysed else turn.obj.spec.rollout.analysis
     if analysis is not None and (not _analyse(turn, now) or status.canary_version is None):
         return
     step = steps(turn)[status.current_step or 0]
-    remaining = (
-        policy.hold_seconds(step, analysis) - (now - status.pause_started_at).total_seconds()
-    )
+    hold = 0.0 if status.promoting else policy.hold_seconds(step, analysis)
+    remaining = hold - (now - status.pause_started_at).total_seconds()
     if remaining > 0:
         turn.requeue(remaining)
         return
@@ -319,7 +348,9 @@ def _next_step(turn: Rollout, now: dt.datetime) -> None:
     plan = steps(turn)
     following = (status.current_step or 0) + 1
     if following >= len(plan):
-        promote(turn, "all steps passed")
+        promote(
+            turn, f"requested ({PROMOTE_ANNOTATION})" if status.promoting else "all steps passed"
+        )
         return
     status.current_step = following
     status.canary_weight = plan[following].weight
@@ -380,6 +411,7 @@ def end(status: DeploymentStatus) -> None:
     status.pause_started_at = None
     status.rollout_started_at = None
     status.fast_rollback = None
+    status.promoting = None
     status.pods_not_ready_since = None
     status.inconclusive_since = None
     status.paused_at = None

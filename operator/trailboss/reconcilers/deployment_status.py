@@ -3,8 +3,6 @@ version, phase, conditions, and the weights exported to Prometheus."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from trailboss import metrics
 from trailboss.api.conditions import find
 from trailboss.api.deployment import (
@@ -19,9 +17,9 @@ from trailboss.api.deployment import (
     TrafficRouterKind,
     TrafficStatus,
 )
-from trailboss.builders.serving import GATEWAY_GROUP, service_names, service_url
+from trailboss.builders.serving import service_names, service_url
 from trailboss.reconcilers import deployment_rollout as rollout
-from trailboss.reconcilers.deployment_children import Server, owner_of
+from trailboss.reconcilers.deployment_children import Server, held_route_weights, owner_of
 from trailboss.reconcilers.turn import Turn
 
 Served = Turn[Deployment]
@@ -54,7 +52,7 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
         ("canary", status.canary_version, weight),
     ]
     ready_total = sum(servers[v].ready for _, v, _ in roles if v in servers)
-    routed = _route_weights(turn)
+    routed = held_route_weights(turn)
     entries = []
     for role, version, desired in roles:
         if version is None:
@@ -77,41 +75,6 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
             )
         )
     return entries
-
-
-def _route_weights(turn: Served) -> dict[str, int] | None:
-    """The weights by role the HTTPRoute holds, read back, once its Gateway has
-    accepted that version of the route; None (unknown) until then, since the
-    Gateway may still route by the previous weights."""
-    if turn.obj.spec.traffic_router.kind != TrafficRouterKind.HTTP_ROUTE:
-        return None
-    route = turn.svc.kube.get(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
-    if route is None or not _accepted(route):
-        return None
-    _, stable, canary = service_names(owner_of(turn))
-    roles = {stable: "stable", canary: "canary"}
-    weights: dict[str, int] = {}
-    for rule in (route.get("spec") or {}).get("rules") or []:
-        for backend in rule.get("backendRefs") or []:
-            role = roles.get(backend.get("name", ""))
-            if role is not None:
-                weights[role] = weights.get(role, 0) + int(backend.get("weight", 1))
-    return weights
-
-
-def _accepted(route: dict[str, Any]) -> bool:
-    """Whether a Gateway accepted the route as it is now (its generation)."""
-    generation = route["metadata"].get("generation")
-    for parent in (route.get("status") or {}).get("parents") or []:
-        for condition in parent.get("conditions") or []:
-            seen = condition.get("observedGeneration", generation)
-            if (
-                condition.get("type") == "Accepted"
-                and condition.get("status") == "True"
-                and (generation is None or (seen is not None and seen >= generation))
-            ):
-                return True
-    return False
 
 
 def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
