@@ -109,6 +109,10 @@ verify: $(STAMP) ## Fail when generated files are stale
 	$(VENV)/bin/trailboss crds --check -o crds --docs docs/api.md
 	$(VENV)/bin/trailboss crds --check -o charts/trailboss/files/crds
 
+.PHONY: docs
+docs: $(STAMP) ## Build the documentation site (docs/, mkdocs.yml) into build/docs; fails on any warning
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 ##@ Release
 
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' operator/trailboss/__init__.py)

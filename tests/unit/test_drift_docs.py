@@ -1,4 +1,4 @@
-"""The README's drift section states the numbers the code uses: per method its
+"""The drift page (docs/drift.md) states the numbers the code uses: per method its
 minimum reference size and default threshold, the smoothing, the scale and its
 floor, the binning, and the rules for few values and invalid rows."""
 
@@ -13,12 +13,13 @@ import pytest
 from trailboss.api.deployment import DriftMethod, MonitoringSpec
 from trailboss.drift import columns, methods, stats, verdict
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DRIFT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "drift.md"
 
 
 def _section() -> str:
-    text = README.read_text()
-    start = text.index("## Drift monitoring")
+    """The page up to its first subsection (drift checks in the cluster)."""
+    text = DRIFT_PAGE.read_text()
+    start = text.index("# Drift monitoring")
     return text[start : text.index("\n## ", start + 1)]
 
 
