@@ -250,6 +250,19 @@ def test_ending_a_canary_under_the_replica_ratio_keeps_capacity(how: str) -> Non
     assert world.servers().get("v2", 0) == 0
 
 
+def test_an_aborted_canary_keeps_no_pod_that_capacity_does_not_need() -> None:
+    """Four pods at 25 %: three stable, one canary. The stable's three ready pods are
+    its replicas minus one, so the aborted (perhaps failing) canary's pod goes at once
+    rather than serving on while the fourth stable pod starts."""
+    world = _serving_v1(replicas=4, rollout={"steps": [{"weight": 25, "pause": "1h"}]})
+    world.edit(modelVersion="v2")
+    world.settle()
+    assert world.servers() == {"v1": 3, "v2": 1}
+    world.annotate("trailboss.dev/abort", "now")
+    world.reconcile()
+    assert world.servers() == {"v1": 4, "v2": 0}
+
+
 # ------------------------------------------------------------- phase filters
 
 

@@ -345,12 +345,13 @@ def _retire_servers(turn: Served, servers: dict[str, Server], held: str | None) 
 
 def _retiring_pods(turn: Served, servers: dict[str, Server]) -> dict[str, int]:
     """Pods each retiring version keeps under the replica ratio: as many as the
-    stable and canary lack of spec.replicas ready, newest retiring first, so an
-    abort or a supersede never halves capacity while the stable scales back up."""
+    stable and canary lack of spec.replicas minus one ready, newest retiring first,
+    so an abort or a supersede never halves capacity while the stable scales back
+    up, and an aborted version (perhaps failing) serves no longer than that needs."""
     status: DeploymentStatus = turn.status
     if not _by_replica_ratio(turn):
         return {}  # behind a route the stable kept all its pods
     live = [servers[v] for v in (status.stable_version, status.canary_version) if v in servers]
-    short = max(0, turn.obj.spec.replicas - sum(s.ready for s in live))
+    short = max(0, turn.obj.spec.replicas - 1 - sum(s.ready for s in live))
     retiring = [servers[r.version] for r in reversed(status.retiring) if r.version in servers]
     return policy.retiring_pods(short, [(s.version, s.replicas, s.ready) for s in retiring])
