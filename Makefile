@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 .PHONY: demo
 demo: $(STAMP) stack-build ## The main job: train, serve, canary, drift, retrain, canary on the local stack
-	$(PY) e2e/demo.py
+	$(PY) -m demo
 
 ##@ Testing
 
@@ -54,12 +54,12 @@ e2e: $(STAMP) stack-build ## End-to-end tests only
 
 .PHONY: bench
 bench: $(STAMP) stack-build ## TrainingRun burst against raw Jobs and the floor (measured in the same run), then rollout timing
-	$(PY) e2e/bench.py
-	$(PY) e2e/bench_rollout.py
+	$(PY) -m bench.burst
+	$(PY) -m bench.rollout
 
 .PHONY: bench-scale
 bench-scale: $(STAMP) stack-build ## Operator RSS, idle CPU and startup backlog with 1,000 and 5,000 finished TrainingRuns
-	$(PY) e2e/bench_scale.py
+	$(PY) -m bench.scale
 
 # The operator's runtime dependencies only (mlflow-skinny, no dev tools), as in its
 # image, for the benchmarks' memory figures:
@@ -79,7 +79,7 @@ BENCH_VENV := .venv-bench
 
 .PHONY: bench-drift
 bench-drift: $(STAMP) $(BENCH_VENV)/.installed ## Drift: Trailboss vs Evidently's preset vs a numpy floor, exactness, Job memory
-	$(PY) e2e/bench_drift.py
+	$(PY) -m bench.drift
 
 $(BENCH_VENV)/.installed:
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -88,12 +88,12 @@ $(BENCH_VENV)/.installed:
 
 .PHONY: bench-serve
 bench-serve: $(STAMP) ## Model server: trailboss serve vs MLflow's scoring app and `mlflow models serve`
-	$(PY) e2e/bench_serve.py
+	$(PY) -m bench.serve
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import layering contract
-	$(VENV)/bin/ruff check operator tests e2e
-	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests e2e bench demo
+	$(VENV)/bin/ruff format --check operator tests bench demo
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -59,7 +59,7 @@ def test_unreachable_tracking_server_ends_the_trainer_with_exit_code_75() -> Non
 
 def test_unreachable_s3_ends_the_trainer_with_exit_code_75() -> None:
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import train; "
+        "import train; "
         "retry = train.Retry.from_env({'TRAILBOSS_RETRY_SECONDS': '2'}); "
         "train.read_s3_csv('s3://datasets/churn.csv', None, None, retry)"
     )
@@ -70,9 +70,10 @@ def test_unreachable_s3_ends_the_trainer_with_exit_code_75() -> None:
             "AWS_ACCESS_KEY_ID": "x",
             "AWS_SECRET_ACCESS_KEY": "y",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONPATH": str(Path(TRAINER).parent),
         }
         done = subprocess.run(
-            [sys.executable, "-c", code, str(Path(TRAINER).parent)],
+            [sys.executable, "-c", code],
             env=env,
             capture_output=True,
             text=True,

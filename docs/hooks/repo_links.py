@@ -1,6 +1,6 @@
 """Links from the documentation to the repository's own files.
 
-The pages link to code, examples and charts with relative paths (``../e2e/demo.py``),
+The pages link to code, examples and charts with relative paths (``../demo/__main__.py``),
 which GitHub follows as they are. The site has only the pages, so such a link becomes
 the file's address on GitHub (``repo_url``). A link to a file that does not exist, or to
 a heading a Markdown file lacks (``../README.md#no-such-heading``), is a warning, which

@@ -15,13 +15,11 @@ import time
 import urllib.error
 from pathlib import Path
 
-# Run as a script, Python puts this folder on sys.path; the repository root goes there too,
-# so the stack's package is imported by its one full name, as the tests and mypy know it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from e2e.stack.localstack.pods import netns
-from e2e.stack.localstack.pods.kube import RUN_LOCALLY, Kube
-from e2e.stack.localstack.pods.runner import Runner
+# Run as a script, Python puts this folder on sys.path, so the package next to it imports
+# as `localstack` (the tests import the same code as `e2e.stack.localstack`).
+from localstack.pods import netns
+from localstack.pods.kube import RUN_LOCALLY, Kube
+from localstack.pods.runner import Runner
 
 log = logging.getLogger("podrunner")
 

@@ -20,13 +20,10 @@ the pod runner are started with the same interpreter.
 """
 
 import sys
-from pathlib import Path
 
-# Run as a script, Python puts this folder on sys.path; the repository root goes there too,
-# so the stack's package is imported by its one full name, as the tests and mypy know it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from e2e.stack.localstack.cli import main
+# Run as a script, Python puts this folder on sys.path, so the package next to it imports
+# as `localstack` (the tests import the same code as `e2e.stack.localstack`).
+from localstack.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,21 +14,18 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats as sps
 
-from e2e import bench_drift_decisions
-from e2e.bench_drift_job import NOW, job
+from bench import drift_decisions
+from bench.drift_job import NOW, job
 from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
 from trailboss.drift import stats, verdict
 from trailboss.drift.columns import (
@@ -153,7 +150,7 @@ def evidently(data: dict[str, Any], workdir: Path) -> dict[str, Any] | None:
     current = {n: data["cur"][i] for i, n in enumerate(data["numeric"])} | data["cur_cat"]
     pq.write_table(pa.table(reference), workdir / "reference.parquet")
     pq.write_table(pa.table(current), workdir / "current.parquet")
-    script = ROOT / "e2e" / "bench_drift_evidently.py"
+    script = ROOT / "bench" / "drift_evidently.py"
     out = subprocess.run(
         [str(python), str(script), str(workdir)], check=True, capture_output=True, text=True
     )
@@ -248,7 +245,7 @@ def main() -> None:
         variant("numeric", args, 0, Path(tmp))
         variant("numeric + categorical", args, 10, Path(tmp))
     if args.decisions:
-        bench_drift_decisions.main([])
+        drift_decisions.main([])
 
 
 def _load() -> str:

@@ -4,27 +4,21 @@ phase gauge's entry, and a finished TrainingRun's body as kopf keeps it for a
 kind that has a timer. The parts docs/scaling.md adds up; the operator's real
 growth per object comes from ``make bench-scale``.
 
-    .venv/bin/python e2e/bench_object_memory.py
+    .venv/bin/python -m bench.object_memory
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-# This checkout's e2e helpers and operator, whatever the interpreter has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kopf._core.reactor.inventory import ResourceMemories
 
-from e2e.bench_scale import DIFF_BASE, FINALIZER, finished_status, manifest
+from bench.scale import DIFF_BASE, FINALIZER, finished_status, manifest
 from trailboss import metrics
 from trailboss.builders import training
 from trailboss.reconcilers.common import ObjectLocks

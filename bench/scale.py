@@ -43,7 +43,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -51,12 +50,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# This checkout's e2e helpers and operator, whatever the interpreter has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from e2e import benchkit
 from e2e.cluster import Cluster, Operator
+
+from bench import kit
 from trailboss.api.common import API_VERSION
 from trailboss.api.conditions import set_condition, set_ready
 from trailboss.api.trainingrun import (
@@ -208,7 +204,7 @@ class Start:
 
 def succeeded(operator: Operator, namespace: str) -> float:
     """How many of the namespace's runs the operator has seen Succeeded."""
-    value = benchkit.metric(
+    value = kit.metric(
         operator.metrics(),
         "trailboss_objects",
         kind="TrainingRun",
@@ -225,7 +221,7 @@ def start_operator(
     """Start the operator and follow its startup backlog until it is quiet; with
     ``idle``, then measure it idle. The operator keeps running."""
     result = Start(objects=count)
-    requests = benchkit.api_requests(cluster)
+    requests = kit.api_requests(cluster)
     t0 = time.monotonic()
     operator.start()  # returns once /metrics answers
     result.metrics_s = time.monotonic() - t0
@@ -246,20 +242,20 @@ def start_operator(
         time.sleep(0.5)  # each scrape costs the operator a little
     result.seen_s = time.monotonic() - t0
     # kopf's own patches (finalizer, annotation) come within moments of each reconcile.
-    moved = benchkit.wait_quiet(operator, quiet=QUIET, timeout=TIMEOUT, interval=0.5)
+    moved = kit.wait_quiet(operator, quiet=QUIET, timeout=TIMEOUT, interval=0.5)
     if moved is None:
         raise AssertionError(f"the operator kept reconciling for {TIMEOUT:.0f}s")
     result.quiet_s = moved - t0
-    result.requests = benchkit.request_delta(requests, benchkit.api_requests(cluster), RESOURCES)
-    result.rss_settled_mib = benchkit.status_mib(pid, "VmRSS")
-    result.rss_peak_mib = benchkit.status_mib(pid, "VmHWM")
+    result.requests = kit.request_delta(requests, kit.api_requests(cluster), RESOURCES)
+    result.rss_settled_mib = kit.status_mib(pid, "VmRSS")
+    result.rss_peak_mib = kit.status_mib(pid, "VmHWM")
     if idle:
         time.sleep(IDLE_WAIT)
-        result.rss_idle_mib = benchkit.status_mib(pid, "VmRSS")
-        cpu = benchkit.cpu_seconds(pid)
+        result.rss_idle_mib = kit.status_mib(pid, "VmRSS")
+        cpu = kit.cpu_seconds(pid)
         time.sleep(IDLE_SECONDS)
-        result.idle_cpu_percent = (benchkit.cpu_seconds(pid) - cpu) / IDLE_SECONDS * 100
-        result.rss_after_idle_mib = benchkit.status_mib(pid, "VmRSS")
+        result.idle_cpu_percent = (kit.cpu_seconds(pid) - cpu) / IDLE_SECONDS * 100
+        result.rss_after_idle_mib = kit.status_mib(pid, "VmRSS")
         result.threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
     return result
 
@@ -305,17 +301,17 @@ class Round:
 
 
 def main() -> int:
-    stack = benchkit.start_stack()
+    stack = kit.start_stack()
     if stack is None:
         return 1
     env, kubectl = stack
     cluster = Cluster(env=env, kubectl_bin=kubectl)
     cluster.install_crds()
-    others = benchkit.cluster_objects(cluster)
-    namespace = benchkit.create_namespace(cluster, "scale")
+    others = kit.cluster_objects(cluster)
+    namespace = kit.create_namespace(cluster, "scale")
     check_settled(namespace, env.get("MLFLOW_TRACKING_URI", ""))
     maker = Maker(env, namespace)
-    operator = benchkit.operator_process(env)
+    operator = kit.operator_process(env)
     print(
         f"finished TrainingRuns {COUNTS} in namespace {namespace}"
         f"{' with their (suspended) Jobs' if WITH_JOBS else ''}\n"
@@ -345,7 +341,7 @@ def main() -> int:
         started = time.monotonic()
         try:
             # Deleted while the operator runs: it releases each run's finalizer.
-            benchkit.delete_namespace(cluster, namespace, timeout=TIMEOUT)
+            kit.delete_namespace(cluster, namespace, timeout=TIMEOUT)
             deleted_s = time.monotonic() - started
         except AssertionError as error:
             print(f"{error}: removing the finalizers by hand")
@@ -371,7 +367,7 @@ def strip_finalizers(cluster: Cluster, namespace: str) -> None:
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(strip, names))
-    benchkit.delete_namespace(cluster, namespace)
+    kit.delete_namespace(cluster, namespace)
 
 
 def report(rounds: list[Round], deleted_s: float, others: dict[str, int]) -> None:

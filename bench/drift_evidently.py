@@ -1,7 +1,7 @@
-"""Evidently's data drift preset on the benchmark's data; run by bench_drift.py
+"""Evidently's data drift preset on the benchmark's data; run by bench/drift.py
 with the bench-only virtualenv (Evidently is not a Trailboss dependency).
 
-Usage: python bench_drift_evidently.py DATA_DIR  ->  one JSON line on stdout.
+Usage: python bench/drift_evidently.py DATA_DIR  ->  one JSON line on stdout.
 """
 
 from __future__ import annotations

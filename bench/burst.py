@@ -57,23 +57,17 @@ import json
 import os
 import queue
 import statistics
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-# This checkout's e2e helpers and operator, whatever the interpreter has installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from e2e.cluster import Cluster, unique
 from kubernetes import client, watch
 
-from e2e import benchkit
-from e2e.cluster import Cluster, unique
+from bench import kit
 from trailboss.api.common import API_VERSION
 from trailboss.api.conditions import set_ready
 from trailboss.api.trainingrun import (
@@ -358,7 +352,7 @@ def wait_finished(cluster: Cluster, namespace: str, timeout: float) -> None:
         return True if done == RUNS else None
 
     try:
-        benchkit.Sampler(finished, interval=2.0).until("every run to succeed", timeout)
+        kit.Sampler(finished, interval=2.0).until("every run to succeed", timeout)
     except AssertionError as error:  # reported, and the figures still printed
         print(f"  {error}")
 
@@ -366,27 +360,27 @@ def wait_finished(cluster: Cluster, namespace: str, timeout: float) -> None:
 def cold_start(cluster: Cluster) -> float:
     """One TrainingRun on a fresh operator: create call to Job, in seconds. The
     operator's first run pays for importing MLflow and its first connections."""
-    namespace = benchkit.create_namespace(cluster, "bench-warm")
+    namespace = kit.create_namespace(cluster, "bench-warm")
     try:
         created = time.monotonic()
         cluster.create(namespace, trainingrun("warm", namespace))
-        seen = benchkit.Sampler(
+        seen = kit.Sampler(
             lambda: time.monotonic() if cluster.jobs(namespace) else None, interval=0.02
         ).until("the warm-up run's Job", 120)
         return seen - created
     finally:
-        benchkit.delete_namespace(cluster, namespace)
+        kit.delete_namespace(cluster, namespace)
 
 
 def in_namespace(
     cluster: Cluster, prefix: str, phase: Callable[[str], dict[str, float]]
 ) -> dict[str, float]:
     """Run one phase in a fresh namespace, then delete it and wait until it is gone."""
-    namespace = benchkit.create_namespace(cluster, prefix)
+    namespace = kit.create_namespace(cluster, prefix)
     try:
         return phase(namespace)
     finally:
-        benchkit.delete_namespace(cluster, namespace)
+        kit.delete_namespace(cluster, namespace)
 
 
 # Main ----------------------------------------------------------------------------
@@ -397,16 +391,16 @@ RESOURCES = ("trainingruns", "trainingruns/status", "jobs", "events")
 
 
 def main() -> int:
-    stack = benchkit.start_stack()
+    stack = kit.start_stack()
     if stack is None:
         return 1
     env, kubectl = stack
     cluster = Cluster(env=env, kubectl_bin=kubectl)
     cluster.install_crds()
-    others = benchkit.cluster_objects(cluster)
+    others = kit.cluster_objects(cluster)
     tracking = Tracking(env["MLFLOW_TRACKING_URI"])
     tracking.experiment_id("Default")  # imports MLflow before any phase is timed
-    measure = benchkit.Phases(cluster, benchkit.CpuMeter.for_stack(), RESOURCES)
+    measure = kit.Phases(cluster, kit.CpuMeter.for_stack(), RESOURCES)
     results: dict[str, dict[str, float]] = {}
 
     print(
@@ -431,7 +425,7 @@ def main() -> int:
                 lambda ns: kube_only.run(cluster, ns, "floor part: Kubernetes only"),
             )
 
-    operator = benchkit.operator_process(env)
+    operator = kit.operator_process(env)
     print(f"\noperator: {operator.python}, logs in {operator.log_dir}")
     operator.start()
     rss: dict[str, float] = {}
@@ -439,27 +433,27 @@ def main() -> int:
         assert operator.proc is not None
         pid = operator.proc.pid
         measure.meter.pids["operator"] = pid
-        benchkit.wait_quiet(operator)
-        rss["started_mib"] = benchkit.status_mib(pid, "VmRSS")
+        kit.wait_quiet(operator)
+        rss["started_mib"] = kit.status_mib(pid, "VmRSS")
         results["cold_start"] = {"first_run_s": cold_start(cluster)}
-        benchkit.wait_quiet(operator)
-        rss["idle_mib"] = benchkit.status_mib(pid, "VmRSS")
-        namespace = benchkit.create_namespace(cluster, "bench")
+        kit.wait_quiet(operator)
+        rss["idle_mib"] = kit.status_mib(pid, "VmRSS")
+        namespace = kit.create_namespace(cluster, "bench")
         try:
             with measure("trailboss"):
                 results["trailboss"] = operator_burst(cluster, namespace)
             # What follows the Jobs (pods start, phases change) is not part of the burst.
             with measure("trailboss, after the Jobs"):
                 wait_finished(cluster, namespace, TRAINING_SECONDS + 300)
-                if benchkit.wait_quiet(operator, timeout=300) is None:
+                if kit.wait_quiet(operator, timeout=300) is None:
                     print("  the operator was still reconciling 300 s after the burst")
-            rss["peak_mib"] = benchkit.status_mib(pid, "VmHWM")
+            rss["peak_mib"] = kit.status_mib(pid, "VmHWM")
             time.sleep(SETTLE_SECONDS)
-            rss["after_burst_mib"] = benchkit.status_mib(pid, "VmRSS")
+            rss["after_burst_mib"] = kit.status_mib(pid, "VmRSS")
         finally:
             # Delete while the operator still runs, so it releases its finalizers and
             # the next benchmark does not start with this one's clean-up as a backlog.
-            benchkit.delete_namespace(cluster, namespace)
+            kit.delete_namespace(cluster, namespace)
     finally:
         operator.stop()
     # The floor again, now that the operator is gone: MLflow and the API server
@@ -474,7 +468,7 @@ def main() -> int:
 
 
 def report(
-    results: dict[str, dict[str, float]], measure: benchkit.Phases, rss: dict[str, float]
+    results: dict[str, dict[str, float]], measure: kit.Phases, rss: dict[str, float]
 ) -> None:
     base, floor, ours = results["baseline"], results["floor"], results["trailboss"]
     print()
@@ -495,7 +489,7 @@ def report(
     verdict = "meets" if ratio <= TARGET else "misses"
     print(f"ratio total to the mean floor {ratio:5.2f}x   ({verdict} the target of {TARGET}x)")
     print()
-    benchkit.print_cpu(measure.cpu)
+    kit.print_cpu(measure.cpu)
     burst = measure.cpu.get("trailboss", {}).get("operator", float("nan"))
     print(f"operator CPU per TrainingRun, burst {burst / RUNS * 1000:.1f} ms")
     for phase in ("floor", "floor, again", "trailboss"):
@@ -504,7 +498,7 @@ def report(
             print(f"MLflow server CPU per run, {phase:<12} {mlflow / RUNS * 1000:6.1f} ms")
     print()
     shown = ("floor", "trailboss", "trailboss, after the Jobs")
-    benchkit.print_requests({p: measure.requests.get(p, {}) for p in shown}, RUNS, "per run")
+    kit.print_requests({p: measure.requests.get(p, {}) for p in shown}, RUNS, "per run")
     print("  (every client's requests: the Job controller, scheduler and kwok add theirs in each)")
     print()
     print(

@@ -24,8 +24,8 @@ ClusterIP and stops by itself; a thread reads the Deployment's status every 0.2 
 The operator stamps whole seconds (truncated), so measuredAt may be up to 1 s
 before the measurement and figures counted from it up to 1 s long.
 
-    make bench                                  # after e2e/bench.py
-    .venv/bin/python e2e/bench_rollout.py
+    make bench                                  # after python -m bench.burst
+    .venv/bin/python -m bench.rollout
 """
 
 from __future__ import annotations
@@ -43,15 +43,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kubernetes import client
-
 from e2e.cluster import Cluster, Operator, local_stack_env, stack_command, unique, wait_for
 from e2e.conftest import S3_SECRET, operator_env
 from e2e.loop import error_rate
 from e2e.serving import Answer, Load, model_version, publish_model
 from e2e.traffic import check_local
+from kubernetes import client
 
 DEPLOYMENT = "churn"
 REPLICAS = 4

@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from e2e.cluster import (
     Cluster,
     free_port,
@@ -30,7 +28,8 @@ from e2e.cluster import (
     wait_for,
 )
 from e2e.loop import Loop, LoopFailed, Setting
-from e2e.picture import draw
+
+from demo.picture import draw
 
 NAMESPACE = "trailboss-demo"
 SECRET = "trailboss-s3"

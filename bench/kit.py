@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes import client
-
 from e2e.cluster import (
     Cluster,
     Operator,
@@ -27,6 +25,7 @@ from e2e.cluster import (
     unique,
     wait_for,
 )
+from kubernetes import client
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STACK_PROCESSES = ("kube-apiserver", "etcd", "kube-controller-manager", "mlflow")

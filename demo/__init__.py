@@ -1,0 +1,1 @@
+"""The demo: `python -m demo` (what `make demo` runs) from the repository root."""
