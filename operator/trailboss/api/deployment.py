@@ -50,6 +50,7 @@ class DeploymentReason(StrEnum):
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_STARTED = "StepStarted"
     WAITING_FOR_PODS = "WaitingForPods"
+    WAITING_FOR_GATEWAY = "WaitingForGateway"
     ANALYSIS_PASSED = "AnalysisPassed"
     ANALYSIS_FAILED = "AnalysisFailed"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
@@ -354,7 +355,9 @@ class TrafficRouterSpec(ApiModel):
     model_config = ConfigDict(json_schema_extra=model_rules(_GATEWAY_FOR_ROUTE))
 
     kind: TrafficRouterKind = TrafficRouterKind.REPLICA_RATIO
-    """ReplicaRatio needs nothing extra; HTTPRoute sets Gateway API backend weights."""
+    """ReplicaRatio needs nothing extra; HTTPRoute sets Gateway API backend weights, and
+    Ready then also waits until the Gateway has accepted a route that sends all traffic
+    to the target. Switching back to ReplicaRatio deletes the HTTPRoute."""
     gateway: Name | None = None
     """Gateway the HTTPRoute attaches to (HTTPRoute only)."""
     gateway_namespace: Name | None = None
@@ -390,6 +393,10 @@ class FeatureDriftSpec(ApiModel):
     """Method for this feature; empty uses spec.monitoring.method."""
     threshold: Annotated[float, Field(gt=0)] | None = None
     """Score threshold for this feature; empty uses the method's default."""
+
+
+MAX_DRIFT_PODS = 32
+"""Most pods one drift check may spread over (spec.monitoring.parallelism)."""
 
 
 class MonitoringSpec(ApiModel):
@@ -454,6 +461,14 @@ class MonitoringSpec(ApiModel):
     """Recent predictions compared with the reference."""
     interval: Duration = "5m"
     """How often drift is computed."""
+    parallelism: Annotated[int, Field(ge=1, le=MAX_DRIFT_PODS)] = 1
+    """Pods that share each check: above 1, the check is one Indexed Job of N
+    pods, each measuring 1/N of the features (every N-th by name) and writing
+    its own part; the operator merges the parts into one result, the same as
+    one pod's, and a missing part fails the check. Each pod gets the drift
+    Job's resources and holds one column of its own features at a time, so
+    N divides each pod's work and time, not its peak memory; every pod still
+    downloads the whole window to its ephemeral storage."""
 
 
 def _known_time_zone(name: str) -> bool:

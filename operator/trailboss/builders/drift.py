@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailboss.api.deployment import MAX_DRIFT_PODS
 from trailboss.builders import names
 from trailboss.builders.labels import label_value, standard
 from trailboss.builders.names import child_name
 from trailboss.builders.podsecurity import container_security_context, pod_security_context
+from trailboss.builders.training import COMPLETION_INDEX
 
 PROFILE_LABEL = "trailboss.dev/profile-of"
 """On a profile Job: the ModelVersion it profiles."""
@@ -27,6 +29,10 @@ CONTAINER = "drift"
 TTL_AFTER_FINISHED = 3600
 # A check reads at most one window; far longer than that means it is stuck.
 DEADLINE_SECONDS = 1800
+SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
+"""The pod's index in a check's Indexed Job. Kubernetes adds this variable
+itself; declared here too, so the command's $(JOB_COMPLETION_INDEX) does not
+depend on that."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,10 @@ class JobContext:
     s3_endpoint_url: str | None = None
     credentials_secret: str | None = None
     pod_labels: dict[str, str] = field(default_factory=dict)
+    image_pull_policy: str | None = None
+    """None: Kubernetes' default for the image's tag."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Names of Secrets in the Job's namespace, for an image in a private registry."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +61,14 @@ def profile_job_name(owner: names.Owner, attempt: int = 1) -> str:
     return child_name(owner.name, "profile" if attempt <= 1 else f"profile-{attempt}", owner.uid)
 
 
+# Pods of an Indexed Job are given the hostname "<job>-<index>", a DNS label too.
+CHECK_NAME_LIMIT = names.MAX_NAME - len(f"-{MAX_DRIFT_PODS - 1}")
+
+
 def check_job_name(owner: names.Owner, number: int) -> str:
-    """The Job of check number ``number`` (1, 2, ...) of one Deployment."""
-    return child_name(owner.name, f"drift-{number}", owner.uid)
+    """The Job of check number ``number`` (1, 2, ...) of one Deployment, whatever
+    number of pods runs it."""
+    return child_name(owner.name, f"drift-{number}", owner.uid, limit=CHECK_NAME_LIMIT)
 
 
 def profile_job(
@@ -64,10 +79,25 @@ def profile_job(
     return _job(profile_job_name(owner, attempt), owner, labels, args, ctx)
 
 
-def check_job(owner: names.Owner, number: int, args: list[str], ctx: JobContext) -> dict[str, Any]:
+def check_job(
+    owner: names.Owner, number: int, args: list[str], ctx: JobContext, pods: int = 1
+) -> dict[str, Any]:
+    """Check number ``number``; over ``pods`` > 1, one Indexed Job whose pods each
+    run the check for their shard. The name depends on the number alone, so a
+    change of parallelism during a check never starts a second Job for it."""
     labels = {**standard("trailboss", "drift-check", owner.name),
               DRIFT_CHECK_LABEL: label_value(owner.name)}  # fmt: skip
-    return _job(check_job_name(owner, number), owner, labels, args, ctx)
+    job = _job(check_job_name(owner, number), owner, labels, args, ctx)
+    if pods > 1:
+        spec = job["spec"]
+        # backoffLimit 0 stays: one failed pod fails the check, never half a result.
+        spec.update(completionMode="Indexed", completions=pods, parallelism=pods)
+        index = {
+            "name": SHARD_INDEX_ENV,
+            "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}},
+        }
+        spec["template"]["spec"]["containers"][0]["env"].append(index)
+    return job
 
 
 def _job(
@@ -86,6 +116,8 @@ def _job(
         "securityContext": container_security_context(None),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    if ctx.image_pull_policy:
+        container["imagePullPolicy"] = ctx.image_pull_policy
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -109,10 +141,17 @@ def _job(
                     "securityContext": pod_security_context(None),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    **_image_pull_secrets(ctx),
                 },
             },
         },
     }
+
+
+def _image_pull_secrets(ctx: JobContext) -> dict[str, Any]:
+    if not ctx.image_pull_secrets:
+        return {}
+    return {"imagePullSecrets": [{"name": name} for name in ctx.image_pull_secrets]}
 
 
 def _env(ctx: JobContext) -> list[dict[str, Any]]:

@@ -84,6 +84,8 @@ def category_counts(column: pa.ChunkedArray | pa.Array) -> tuple[dict[str, int],
     """Rows per category, and how many values were missing. Numbers are
     labelled as the reference labels them (`1`, `2.5`)."""
     kind = column.type
+    if pa.types.is_dictionary(kind) and not is_numeric_type(kind.value_type):
+        return _dictionary_counts(column)
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
         kind = column.type
@@ -107,3 +109,26 @@ def category_counts(column: pa.ChunkedArray | pa.Array) -> tuple[dict[str, int],
         )
     }
     return found, text.null_count
+
+
+def _dictionary_counts(column: pa.ChunkedArray | pa.Array) -> tuple[dict[str, int], int]:
+    """`category_counts` of a dictionary-encoded column (as Parquet stores text):
+    the codes are counted and each distinct value labelled once, so no string of
+    the column is hashed or copied."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    found: dict[str, int] = {}
+    missing = 0
+    for chunk in chunks:
+        codes = chunk.indices
+        missing += codes.null_count
+        tally = np.bincount(
+            np.asarray(codes.drop_null() if codes.null_count else codes),
+            minlength=len(chunk.dictionary),
+        )
+        labels = chunk.dictionary.cast(pa.string()).to_pylist()  # as for text: `true`
+        for value, count in zip(labels, tally.tolist(), strict=True):
+            if value is None:
+                missing += count  # a null in the dictionary is a missing value too
+            elif count:
+                found[str(value)] = found.get(str(value), 0) + count
+    return found, missing

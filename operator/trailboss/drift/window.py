@@ -93,7 +93,7 @@ class Window:
             return None
         totals: dict[str, int] = {}
         missing = 0
-        for array, rows in self._parts(column):
+        for array, rows in self._parts(column, as_codes=True):
             if array is None:
                 missing += rows
                 continue
@@ -104,15 +104,20 @@ class Window:
         ref = categorical_reference(list(totals), list(totals.values()))
         return CategoricalCurrent(ref.categories, ref.counts, missing)
 
-    def _parts(self, column: str) -> Iterator[tuple[pa.ChunkedArray | None, int]]:
-        """Each file's kept rows of the column; None (with the row count) where it is absent."""
+    def _parts(
+        self, column: str, as_codes: bool = False
+    ) -> Iterator[tuple[pa.ChunkedArray | None, int]]:
+        """Each file's kept rows of the column; None (with the row count) where it
+        is absent. `as_codes` keeps text dictionary-encoded, as Parquet stores it,
+        so counting categories never decodes the strings."""
+        dictionary = [column] if as_codes else None
         for log in self.files:
             kept = int(log.keep.sum())
             if column not in log.columns:
                 yield None, kept
                 continue
-            array = pq.read_table(log.path, columns=[column]).column(0)
-            yield array.filter(pa.array(log.keep)), kept
+            array = pq.read_table(log.path, columns=[column], read_dictionary=dictionary)
+            yield array.column(0).filter(pa.array(log.keep)), kept
 
 
 def spool(

@@ -10,7 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from trailboss.api.common import explain
-from trailboss.api.deployment import DeploymentReason, DriftStatus, FeatureStatus, MonitoringSpec
+from trailboss.api.deployment import (
+    DeploymentReason,
+    DriftStatus,
+    FeatureDrift,
+    FeatureStatus,
+    MonitoringSpec,
+)
 from trailboss.api.durations import duration_seconds
 from trailboss.api.modelversion import ModelVersionSpec
 
@@ -18,6 +24,8 @@ PROFILE_DIR = "reference-profile"
 PROFILE_STATUS = "status.json"
 """Beside a profile, written last: its ReferenceProfileStatus, for the ModelVersion."""
 RESULTS_DIR = "drift-results"
+COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+"""The pod's index in an Indexed Job, which Kubernetes sets in its env."""
 PROFILE_ATTEMPTS = 4
 """Reference profile Jobs tried per ModelVersion: a blip of S3 or of a node heals
 by itself, data that cannot be read does not."""
@@ -56,14 +64,22 @@ def drift_command(
             "spec.monitoring.predictionLogs is empty: set the s3:// prefix the model server "
             "writes prediction logs to"
         )
-    return [
+    argv = [
         "drift",
         f"--profile={profile}",
         f"--logs={monitoring.prediction_logs}",
         f"--deployment={log_deployment(namespace, deployment)}",
         f"--model-version={model_version}",
         f"--monitoring={json.dumps(monitoring.to_json(), sort_keys=True)}",
-        f"--output={result}",
+    ]
+    pods = monitoring.parallelism
+    if pods == 1:
+        return [*argv, f"--output={result}"]
+    # The kubelet puts each pod's own index in place of $(JOB_COMPLETION_INDEX).
+    return [
+        *argv,
+        f"--shard=$({COMPLETION_INDEX_ENV})/{pods}",
+        f"--output={part_location(result, f'$({COMPLETION_INDEX_ENV})', pods)}",
     ]
 
 
@@ -108,6 +124,66 @@ def result_location(prediction_logs: str, namespace: str, deployment: str, job: 
     `deployment=` partition, so a check never reads another's result as logs."""
     base = prediction_logs.rstrip("/")
     return f"{base}/{RESULTS_DIR}/deployment={log_deployment(namespace, deployment)}/{job}.json"
+
+
+def part_location(result: str, index: int | str, count: int) -> str:
+    """Where pod `index` of a check spread over `count` pods writes its part:
+    beside the check's result, a key of its own, so pods never overwrite each
+    other: `.../<job>.json` -> `.../<job>.part-<index>-of-<count>.json`."""
+    stem = result.removesuffix(".json")
+    return f"{stem}.part-{index}-of-{count}.json"
+
+
+def pods_of(job: dict[str, Any]) -> int:
+    """How many pods a check's Job spreads it over: its completions when it is
+    an Indexed Job. Read from the Job, not the spec, so a check is merged from
+    the parts it was started with even if parallelism changed since."""
+    spec = job.get("spec") or {}
+    if spec.get("completionMode") != "Indexed":
+        return 1
+    return int(spec.get("completions") or 1)
+
+
+def started_with(job: dict[str, Any]) -> MonitoringSpec | None:
+    """The monitoring spec a check's Job was given (its `--monitoring`), so its
+    parts are decided by the rules they were measured under; None if unreadable."""
+    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or [{}]
+    flag = "--monitoring="
+    for arg in containers[0].get("command") or []:
+        if isinstance(arg, str) and arg.startswith(flag):
+            try:
+                return MonitoringSpec.model_validate(json.loads(arg[len(flag) :]))
+            except (ValueError, ValidationError):
+                return None
+    return None
+
+
+def part_problem(document: dict[str, Any], index: int, count: int) -> str | None:
+    """What makes a pod's part unfit to merge as shard `index` of `count`, or None."""
+    shard = document.get("shard")
+    if not isinstance(shard, dict) or (shard.get("index"), shard.get("count")) != (index, count):
+        return f"it is not the part of shard {index} of {count} (it says {shard!r})"
+    missing = [k for k in _PART_KEYS if k not in document]
+    if missing:
+        return f"it has no {', '.join(missing)}: not written by trailboss drift --shard"
+    try:
+        dt.datetime.fromisoformat(str(document["checkedAt"]))
+        int(document["windowRows"])
+        if not isinstance(document["features"], list):
+            raise ValueError("features is not a list")
+        for feature in document["features"]:
+            FeatureDrift.model_validate(feature)
+    except ValidationError as error:
+        return f"malformed: {explain(error, 'features[]')}"
+    except (TypeError, ValueError) as error:
+        return f"malformed: {error}"
+    return None
+
+
+_PART_KEYS = ("deployment", "window", "profile", "modelVersion", "windowRows", "checkedAt",
+              "features")  # fmt: skip
 
 
 def seconds_until_due(last: DriftStatus | None, interval: str, now: dt.datetime) -> float:

@@ -6,7 +6,9 @@ Checks are numbered. Check N runs as a Job with a name derived from N, and
 status.drift.checks becomes N in the same write that records its result, so
 a restart, a conflict or a second event finds the same Job and never runs or
 counts a check twice. The Job writes its result to S3; the operator reads a
-few kilobytes of JSON, never the logs.
+few kilobytes of JSON, never the logs. With spec.monitoring.parallelism N the
+Job is Indexed: each of its N pods writes the part of its features, and the
+operator merges the N parts into the one result.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _start(turn: Served, monitoring: MonitoringSpec, owner: Owner, number: int) 
         model_version=version, result=result,
     )  # fmt: skip
     ctx = drift_job_context(turn.svc.settings)
-    turn.svc.kube.create(jobs.check_job(owner, number, args, ctx))
+    turn.svc.kube.create(jobs.check_job(owner, number, args, ctx, pods=monitoring.parallelism))
     turn.requeue(POLL_SECONDS)
 
 
@@ -108,18 +110,17 @@ def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], numbe
             str(monitoring.prediction_logs), turn.namespace, turn.name, name
         )
         try:
-            document = turn.svc.storage.read_json(result)
+            document = _result(turn, job, result)
+            if document is None:
+                raise ValueError(f"Job {name} completed but wrote no {result}")
+            _record(turn, policy.status_from_result(document), number)
+            return
         except StoreUnavailable as error:
             turn.set_condition(
                 DRIFT_MONITORING, False, DeploymentReason.DRIFT_CHECK_FAILED,
                 f"cannot read {result}: {error} (retrying)",
             )  # fmt: skip
             turn.requeue(POLL_SECONDS)
-            return
-        try:
-            if document is None:
-                raise ValueError(f"Job {name} completed but wrote no {result}")
-            _record(turn, policy.status_from_result(document), number)
             return
         except ValueError as error:
             message = str(error)
@@ -129,6 +130,38 @@ def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], numbe
             f"the next check runs in {monitoring.interval}"
         )
     _failed(turn, message, number)
+
+
+def _result(turn: Served, job: dict[str, Any], result: str) -> dict[str, Any] | None:
+    """The result document of a completed check: the one its pod wrote, or the
+    merge of every pod's part. ValueError naming a part that is missing or
+    unreadable: part of the features is never a verdict on the dataset."""
+    pods = policy.pods_of(job)
+    if pods == 1:
+        return turn.svc.storage.read_json(result)
+    name = job["metadata"]["name"]
+    parts = [_part(turn, name, result, index, pods) for index in range(pods)]
+    spec = policy.started_with(job) or turn.obj.spec.monitoring or MonitoringSpec()
+    # The drift engine (numpy, scipy: about 20 MiB) is loaded only once a
+    # parallel check has finished, never by an operator that runs none.
+    from trailboss.drift.shard import merge
+
+    return merge(spec, parts)
+
+
+def _part(turn: Served, job: str, result: str, index: int, pods: int) -> dict[str, Any]:
+    location = policy.part_location(result, index, pods)
+    document = turn.svc.storage.read_json(location)
+    if document is None:
+        raise ValueError(
+            f"shard {index} of {pods} wrote no {location}, so the check has no verdict; see "
+            f"`kubectl logs -l batch.kubernetes.io/job-name={job},"
+            f"batch.kubernetes.io/job-completion-index={index}`"
+        )
+    problem = policy.part_problem(document, index, pods)
+    if problem:
+        raise ValueError(f"shard {index} of {pods} ({location}): {problem}")
+    return document
 
 
 def _record(turn: Served, result: DriftStatus, number: int) -> None:
