@@ -17,31 +17,14 @@ from e2e.serving import (
     Load,
     model_version,
     near_weight,
-    publish_model,
     served_versions,
     share,
 )
 
 pytestmark = pytest.mark.usefixtures("running_operator")
+pytest_plugins = ("e2e.rollout_models",)  # the `models` fixture
 REPLICAS = 4
 STEPS = [{"weight": 25, "pause": "25s"}, {"weight": 50, "pause": "25s"}]
-
-
-@pytest.fixture
-def models(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """Three ModelVersions of one model: good v1 and v2, and a bad v3 that fails
-    60 % of its requests. All Validated: their offline metrics are fine."""
-    prometheus = cluster.env.get("TRAILBOSS_PROMETHEUS_URL")
-    if not prometheus:
-        pytest.fail("the stack exports no TRAILBOSS_PROMETHEUS_URL: no Prometheus to analyse")
-    model = f"serve-{namespace}"
-    for name, error_share in (("v1", 0.0), ("v2", 0.0), ("v3", 0.6)):
-        uri = f"s3://mlflow/e2e/{namespace}/{name}/model"
-        publish_model(cluster.env, uri, error_share)
-        cluster.create(namespace, model_version(name, model, uri))
-    for name in ("v1", "v2", "v3"):
-        cluster.wait_phase(namespace, "modelversions", name, {"Validated"}, 180)
-    return {"model": model, "prometheus": prometheus}
 
 
 def _deployment(models: dict[str, str], version: str, **spec: Any) -> dict[str, Any]:
@@ -271,6 +254,7 @@ def _label(cluster: Cluster, namespace: str, version: str) -> None:
     cluster.kubectl("-n", namespace, "label", "modelversions.trailboss.dev", version, "team=churn")
 
 
+@pytest.mark.disruptive
 def test_kill_9_during_a_rollout_resumes_from_status(
     cluster: Cluster, namespace: str, serving: Load, running_operator: Operator
 ) -> None:

@@ -13,26 +13,11 @@ import pytest
 
 from e2e.cluster import Cluster, wait_for
 from e2e.lifecycle import mlflow
-from e2e.serving import Load, model_version, publish_model, served_versions, share
+from e2e.serving import Load, served_versions, share
 from e2e.test_deployment import REPLICAS, _deployment, _infer_url, _set_version
 
 pytestmark = pytest.mark.usefixtures("running_operator")
-
-
-@pytest.fixture
-def models(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """Good v1 and v2, and a bad v3 that fails 60 % of its requests; all Validated."""
-    prometheus = cluster.env.get("TRAILBOSS_PROMETHEUS_URL")
-    if not prometheus:
-        pytest.fail("the stack exports no TRAILBOSS_PROMETHEUS_URL: no Prometheus to analyse")
-    model = f"faults-{namespace}"
-    for name, error_share in (("v1", 0.0), ("v2", 0.0), ("v3", 0.6)):
-        uri = f"s3://mlflow/e2e/{namespace}/{name}/model"
-        publish_model(cluster.env, uri, error_share)
-        cluster.create(namespace, model_version(name, model, uri))
-    for name in ("v1", "v2", "v3"):
-        cluster.wait_phase(namespace, "modelversions", name, {"Validated"}, 180)
-    return {"model": model, "prometheus": prometheus}
+pytest_plugins = ("e2e.rollout_models",)  # the `models` fixture
 
 
 @pytest.fixture
@@ -81,6 +66,7 @@ def _at_weight(cluster: Cluster, namespace: str, weight: int) -> bool:
     )
 
 
+@pytest.mark.disruptive
 def test_an_mlflow_outage_under_an_alias_policy_still_aborts_a_bad_canary(
     cluster: Cluster, namespace: str, models: dict[str, str], mlflow_outage: Any
 ) -> None:

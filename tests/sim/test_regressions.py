@@ -52,3 +52,108 @@ def test_a_rollout_right_after_a_promotion_waits_for_the_gateway_to_let_go_of_th
         ),
         m.quiesce,
     )
+
+
+ROUTED = {**START, "replicas": 2, "router": "HTTPRoute", "steps": "10@1m", "release": None}
+"""v1 Healthy behind an HTTPRoute, canaries held at 10 % for a minute."""
+
+
+def _next_version(m: DeploymentSimulation) -> None:
+    m.new_version(labelled=False, phase="Validated", pin=True, pods="ok", quality="good")
+
+
+def test_ready_waits_for_the_gateway_to_stop_routing_to_a_canary_the_spec_went_back_from(
+    simulation: DeploymentSimulation,
+) -> None:
+    """v3's canary behind a route, then Git pins the stable v2 again: not Ready while
+    the Gateway still sends v3 its share."""
+    m = simulation
+    m.start(**ROUTED)
+    _replay(
+        m,
+        lambda: _next_version(m),
+        m.quiesce,
+        lambda: _next_version(m),
+        lambda: m.advance_time(seconds=30),
+        lambda: m.pin(version="v2"),
+        m.reconcile,
+        m.quiesce,
+    )
+
+
+def test_a_switch_to_the_replica_ratio_removes_the_route(
+    simulation: DeploymentSimulation,
+) -> None:
+    m = simulation
+    m.start(**ROUTED)
+    _replay(
+        m,
+        lambda: _next_version(m),
+        lambda: m.advance_time(seconds=30),
+        lambda: m.set_router(kind="ReplicaRatio"),
+        lambda: m.advance_time(seconds=5),
+        m.quiesce,
+    )
+
+
+def test_a_withdrawn_canary_serves_while_the_gateway_still_holds_its_route(
+    simulation: DeploymentSimulation,
+) -> None:
+    """The canary's ModelVersion is deleted: its weight goes from the route at once,
+    and its pods stay until the Gateway takes that route."""
+    m = simulation
+    m.start(**ROUTED)
+    _replay(
+        m,
+        lambda: _next_version(m),
+        lambda: m.advance_time(seconds=30),
+        lambda: m.delete_version(version="v2"),
+        m.reconcile,
+        m.quiesce,
+    )
+
+
+def test_the_cooldown_counts_from_the_schedule_time_of_a_run_that_started_late(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Every 30 minutes, a 10 minute cooldown, one run at a time: the 11:00 run waits
+    for the 10:30 one to end and starts at 11:25; the 11:30 run is 30 minutes after
+    it by the schedule, though 5 minutes after it started."""
+    m = simulation
+    m.start(**{**START, "retraining": True, "release": None})
+    _replay(
+        m,
+        lambda: m.set_retraining(
+            on_drift=False, schedule="*/30 * * * *", cooldown="10m", max_runs=1
+        ),
+        lambda: m.advance_time_long(seconds=1800),
+        lambda: m.advance_time_long(seconds=1800),
+        lambda: m.advance_time_long(seconds=600),
+        lambda: m.advance_time_long(seconds=600),
+        lambda: m.advance_time_long(seconds=300),
+        lambda: m.finish_training(outcome="Failed"),
+        lambda: m.advance_time(seconds=60),
+        lambda: m.finish_training(outcome="Failed"),
+        lambda: m.advance_time_long(seconds=300),
+    )
+    assert len(m.world.trainings) == 3
+
+
+def test_an_abort_with_one_replica_keeps_a_pod_answering(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Replace with one replica: v2's pod took over, then an abort. The aborted
+    pod answers until v1's new pod is ready: never no pod at all."""
+    m = simulation
+    m.start(**{**START, "strategy": "Replace", "analysis": "10s", "release": "good", "replicas": 1})
+    _replay(m, lambda: m.advance_time(seconds=10), m.abort, m.quiesce)
+
+
+def test_a_switch_to_a_route_mid_rollout_keeps_capacity(simulation: DeploymentSimulation) -> None:
+    """Ten pods, v2's canary at 50 % under the replica ratio, then HTTPRoute: `<name>`
+    must not drop to the stable's five pods while its other five start."""
+    m = simulation
+    m.start(**{**START, "replicas": 10, "steps": "50@10s 100"})
+    _replay(
+        m, lambda: m.advance_time(seconds=10), lambda: m.set_router(kind="HTTPRoute"), m.quiesce
+    )

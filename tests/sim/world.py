@@ -36,7 +36,6 @@ from trailboss.api.common import API_VERSION
 from trailboss.api.deployment import DeploymentSpec
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.builders.serving import VERSION_LABEL
-from trailboss.clients.kube import Conflict
 from trailboss.clients.prometheus import QueryFailed
 from trailboss.handlers import deployment as handlers
 from trailboss.reconcilers import deployment
@@ -122,7 +121,7 @@ class SimKube(FakeKube):
     ) -> list[dict[str, Any]]:
         wanted = (labels or {}).items()
         return [
-            clone(o)
+            _copy(o)
             for (k, ns, _), o in self.objects.items()
             if k == kind
             and ns == namespace
@@ -134,17 +133,18 @@ class SimKube(FakeKube):
         key = (manifest["kind"], meta["namespace"], meta["name"])
         if key not in self.objects:
             self.creations += 1
-            created = clone(manifest)
-            created["metadata"]["generation"] = 1
-            return self.put(created)
+            return self.put({**manifest, "metadata": {**meta, "generation": 1}})
         obj = self.objects[key]
-        spec = obj.get("spec")
-        # Server-side apply by one field manager: a field it no longer applies goes
-        # (a merge patch would keep, say, a selector key the operator dropped).
-        obj["spec"] = clone(manifest.get("spec") or {})
-        obj["metadata"] = apply_merge_patch(obj["metadata"], clone(manifest["metadata"]))
-        if obj.get("spec") != spec:  # as the API server: a spec change is a new generation
-            obj["metadata"]["generation"] = int(obj["metadata"].get("generation") or 1) + 1
+        # Most applies change nothing: compare first, and copy only what changed.
+        applied = manifest.get("spec") or {}
+        merged = apply_merge_patch(obj["metadata"], manifest["metadata"])
+        if obj.get("spec") != applied:
+            # Server-side apply by one field manager: a field it no longer applies goes
+            # (a merge patch would keep, say, a selector key the operator dropped).
+            obj["spec"] = clone(applied)
+            merged["generation"] = int(merged.get("generation") or 1) + 1  # as the API server
+        if merged != obj["metadata"]:
+            obj["metadata"] = clone(merged)
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
         return _copy(obj)
 
@@ -174,23 +174,11 @@ class SimKube(FakeKube):
             return
         del self.objects[key]
 
-    def patch_status(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str,
-        name: str,
-        patch: dict[str, Any],
-        resource_version: str | None,
-    ) -> dict[str, Any] | None:
-        obj = self.objects.get((kind, namespace, name))
-        if obj is None:
-            return None
-        if resource_version and obj["metadata"]["resourceVersion"] != resource_version:
-            raise Conflict(f"{kind} {namespace}/{name} changed since it was read")
-        obj["status"] = apply_merge_patch(obj.get("status") or {}, clone(patch))
-        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+    def _copy(self, obj: dict[str, Any]) -> dict[str, Any]:
         return _copy(obj)
+
+    def _status_written(self, patch: dict[str, Any], obj: dict[str, Any]) -> None:
+        """No history: a long simulation would only pay for keeping it."""
 
 
 class SimTracking(FakeTracking):
@@ -231,6 +219,8 @@ class TrainingRecord:
     reason: str
     created: dt.datetime
     finished: bool = False
+    slot: dt.datetime | None = None
+    """The schedule time a scheduled run was due at."""
 
 
 @dataclass

@@ -129,11 +129,19 @@ class FakeKube:
             return None
         if resource_version and obj["metadata"]["resourceVersion"] != resource_version:
             raise Conflict(f"{kind} {namespace}/{name} changed since it was read")
-        obj["status"] = apply_merge_patch(obj.get("status") or {}, patch)
+        obj["status"] = apply_merge_patch(obj.get("status") or {}, self._copy(patch))
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        self._status_written(patch, obj)
+        return self._copy(obj)
+
+    def _copy(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What a reader gets: its own copy, as from the API server."""
+        return copy.deepcopy(obj)
+
+    def _status_written(self, patch: dict[str, Any], obj: dict[str, Any]) -> None:
+        """Keep every status write, for the tests that look at the history."""
         self.patches.append(copy.deepcopy(patch))
         self.statuses.append(copy.deepcopy(obj["status"]))
-        return copy.deepcopy(obj)
 
     def event(
         self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False

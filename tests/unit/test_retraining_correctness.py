@@ -72,6 +72,22 @@ def test_a_daily_schedule_with_a_day_of_cooldown_fires_every_day(
     assert len(loop.runs()) == 4
 
 
+def test_a_scheduled_run_held_by_the_run_limit_counts_its_cooldown_from_its_schedule_time() -> None:
+    """Every 30 minutes, a 10 minute cooldown, one run at a time: the 11:00 run waits
+    for the 10:30 one and starts at 11:25. The 11:30 run is due 30 minutes after it
+    by the schedule (docs/retraining.md), though it starts 5 minutes after it."""
+    loop = Loop(schedule="*/30 * * * *", cooldown="10m", maxConcurrentRuns=1)
+    at = NOW.replace(minute=30, second=1)
+    for minutes, finish in ((0, False), (30, False), (55, True), (57, True), (60, False)):
+        loop.now = at + dt.timedelta(minutes=minutes)
+        if finish:
+            for run in _unfinished(loop):
+                loop.finish(run, "Failed")
+        loop.reconcile()
+    triggers = sorted(r["metadata"]["annotations"]["trailboss.dev/trigger"] for r in loop.runs())
+    assert [t[11:16] for t in triggers] == ["10:30", "11:00", "11:30"]
+
+
 def test_a_drift_run_still_holds_the_schedule_for_its_cooldown() -> None:
     loop = Loop(schedule="0 3 * * *", cooldown="24h", onDrift=True)
     loop.now = dt.datetime(2026, 11, 23, 15, tzinfo=dt.UTC)

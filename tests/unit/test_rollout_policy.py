@@ -153,3 +153,8 @@ def test_an_infinite_value_is_judged_by_its_bounds_and_kept_out_of_the_value() -
     assert low.message == "up = -Inf is below its minimum 1"
     fine = policy.measure(AnalysisQuery(name="up", query="up", min=1), float("inf"), None)
     assert (fine.phase, fine.value, fine.message) == (OK, None, "up = +Inf")
+
+
+@pytest.mark.parametrize(("replicas", "held"), [(0, 0), (1, 1), (2, 1), (3, 2), (4, 3), (10, 9)])
+def test_capacity_held_is_one_fewer_than_wanted_but_never_none(replicas: int, held: int) -> None:
+    assert policy.capacity_held(replicas) == held

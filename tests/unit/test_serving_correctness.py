@@ -263,6 +263,23 @@ def test_an_aborted_canary_keeps_no_pod_that_capacity_does_not_need() -> None:
     assert world.servers() == {"v1": 4, "v2": 0}
 
 
+def test_with_one_replica_an_abort_keeps_the_canarys_pod_until_the_stables_is_ready() -> None:
+    """A canary at 100 % with one replica: the stable's only pod went once the
+    canary's was ready. After an abort the canary's pod is the one that answers, so
+    it stays until the stable's new pod is ready; replicas minus one would be none."""
+    world = _serving_v1(replicas=1, rollout={"steps": [{"weight": 100, "pause": "1h"}]})
+    world.edit(modelVersion="v2")
+    world.settle()
+    assert world.servers() == {"v1": 0, "v2": 1}
+    world.annotate("trailboss.dev/abort", "now")
+    for _ in range(5):
+        world.now += dt.timedelta(seconds=5)
+        world.reconcile()
+        assert _ready_pods(world) >= 1, world.servers()
+        _step_pods(world)
+    assert world.servers().get("v2", 0) == 0
+
+
 # ------------------------------------------------------------- phase filters
 
 
@@ -307,6 +324,7 @@ def _bump_route_generation(world: World) -> None:
         obj = world.kube.objects[key]
         if manifest["kind"] == "HTTPRoute" and before is not None and before != obj["spec"]:
             obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
+            stored["metadata"]["generation"] = obj["metadata"]["generation"]
         return stored
 
     world.kube.apply = applying  # type: ignore[method-assign]
@@ -336,6 +354,125 @@ def test_route_traffic_reports_what_the_route_holds() -> None:
     _gateway_programs(world)
     status = world.reconcile()
     assert _actual(status) == {"stable": 90, "canary": 10}
+
+
+ROUTE = {"kind": "HTTPRoute", "gateway": "public"}
+
+
+def _canary_behind_a_route() -> World:
+    """v1 stable behind an HTTPRoute, v2's canary at 10 % with the Gateway routing it."""
+    world = _serving_v1(trafficRouter=ROUTE, rollout={"steps": [{"weight": 10, "pause": "1h"}]})
+    _bump_route_generation(world)
+    _gateway_programs(world)
+    world.edit(modelVersion="v2")
+    world.settle()
+    _gateway_programs(world)
+    assert _actual(world.reconcile()) == {"stable": 90, "canary": 10}
+    return world
+
+
+def _applied_by_one_field_manager(world: World) -> None:
+    """As server-side apply does for the operator's own fields: a field it no longer
+    applies goes (a merge would keep, say, a selector key it dropped)."""
+    apply = world.kube.apply
+
+    def applying(manifest: dict[str, Any]) -> dict[str, Any]:
+        key = (manifest["kind"], NS, manifest["metadata"]["name"])
+        if key in world.kube.objects:
+            world.kube.objects[key]["spec"] = {}
+        return apply(manifest)
+
+    world.kube.apply = applying  # type: ignore[method-assign]
+
+
+def _service_pods(world: World, service: str) -> dict[str, int]:
+    """Ready pods by version that Service ``service`` sends requests to."""
+    chosen = world.kube.objects[("Service", NS, service)]["spec"]["selector"]
+    found: dict[str, int] = {}
+    for (kind, _, _), obj in world.kube.objects.items():
+        labels = obj["metadata"].get("labels") or {}
+        if (
+            kind == "Deployment"
+            and obj["apiVersion"] == "apps/v1"
+            and chosen.items() <= labels.items()
+        ):
+            ready = min(obj["spec"]["replicas"], (obj.get("status") or {}).get("readyReplicas", 0))
+            found[labels["trailboss.dev/model-version"]] = ready
+    return found
+
+
+def test_ready_waits_until_the_gateway_routes_everything_to_the_target() -> None:
+    """Git pins the stable again mid-canary: until the Gateway takes the route that
+    sends the canary nothing, a share of requests still reaches the canary."""
+    world = _canary_behind_a_route()
+    world.edit(modelVersion="v1")
+    status = world.reconcile()
+    assert status.get("canaryVersion") is None
+    assert _service_pods(world, "churn-canary") == {"v2": 1}  # the Gateway still sends it 10 %
+    assert (status["phase"], _ready(status)["status"]) == ("Progressing", "False")
+    assert _ready(status)["reason"] == "WaitingForGateway"
+    assert "v1" in _ready(status)["message"]
+    _gateway_programs(world)
+    status = world.reconcile()
+    assert (status["phase"], _ready(status)["status"]) == ("Healthy", "True")
+    assert _actual(status) == {"stable": 100}
+
+
+def test_a_gateway_that_reports_no_route_status_is_not_waited_for() -> None:
+    world = _serving_v1(trafficRouter=ROUTE, rollout={"steps": [{"weight": 10, "pause": "1h"}]})
+    world.edit(modelVersion="v2")
+    world.settle()
+    world.edit(modelVersion="v1")
+    status = world.settle()
+    assert (status["phase"], _ready(status)["status"]) == ("Healthy", "True")
+
+
+def test_switching_from_a_route_to_the_replica_ratio_removes_the_route_and_keeps_capacity() -> None:
+    world = _canary_behind_a_route()
+    assert world.servers() == {"v1": 10, "v2": 1}
+    _applied_by_one_field_manager(world)
+    world.edit(trafficRouter={"kind": "ReplicaRatio"})
+    for _ in range(20):
+        world.now += dt.timedelta(seconds=5)
+        status = world.reconcile()
+        assert ("HTTPRoute", NS, "churn") not in world.kube.objects
+        assert sum(_service_pods(world, "churn").values()) >= 10 - 1, world.servers()
+        _step_pods(world)
+    assert _service_pods(world, "churn") == {"v1": 9, "v2": 1}  # the ratio of pods is the split
+    assert status["canaryWeight"] == 10
+    assert _actual(status) == {"stable": 90, "canary": 10}
+
+
+def test_switching_to_a_route_mid_rollout_keeps_capacity_until_the_stable_carries_it() -> None:
+    """v2 at 50 % under the replica ratio: five pods each. Behind a route `<name>`
+    serves only the stable, so it waits for the stable's other pods, and the
+    route is written once the stable alone can carry the traffic."""
+    world = _serving_v1(rollout={"steps": [{"weight": 50, "pause": "1h"}]})
+    world.edit(modelVersion="v2")
+    world.settle()
+    assert world.servers() == {"v1": 5, "v2": 5}
+    _applied_by_one_field_manager(world)
+    world.edit(trafficRouter=ROUTE)
+    for _ in range(10):
+        world.now += dt.timedelta(seconds=5)
+        world.reconcile()
+        assert sum(_service_pods(world, "churn").values()) >= 10 - 1, world.servers()
+        if ("HTTPRoute", NS, "churn") in world.kube.objects:
+            assert _service_pods(world, "churn-stable")["v1"] >= 10 - 1
+        _step_pods(world)
+    assert _service_pods(world, "churn") == {"v1": 10}
+    assert ("HTTPRoute", NS, "churn") in world.kube.objects
+
+
+def test_switching_from_a_route_to_the_replica_ratio_between_rollouts_removes_the_route() -> None:
+    world = _serving_v1(trafficRouter=ROUTE)
+    assert ("HTTPRoute", NS, "churn") in world.kube.objects
+    _applied_by_one_field_manager(world)
+    world.edit(trafficRouter={"kind": "ReplicaRatio"})
+    status = world.settle()
+    assert ("HTTPRoute", NS, "churn") not in world.kube.objects
+    assert _service_pods(world, "churn") == {"v1": 10}
+    assert (status["phase"], _ready(status)["status"]) == ("Healthy", "True")
 
 
 def _series(name: str) -> dict[tuple[str, ...], float]:

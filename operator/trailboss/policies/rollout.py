@@ -82,6 +82,13 @@ def stable_pods(replicas: int, wanted: int, canary_ready: int) -> int:
     return max(wanted, replicas - canary_ready)
 
 
+def capacity_held(replicas: int) -> int:
+    """Ready pods a Service keeps while versions change under the replica ratio:
+    one fewer than wanted, as a rolling update with maxUnavailable 1, but never
+    none while any are wanted (one replica would mean no answer at all)."""
+    return min(replicas, max(1, replicas - 1))
+
+
 def retiring_pods(short: int, retiring: list[tuple[str, int, int]]) -> dict[str, int]:
     """Pods each retiring version keeps, from (version, pods, ready pods), newest
     first: together the ready ones cover the ``short`` ready pods the serving

@@ -35,13 +35,15 @@ from trailboss.reconcilers import deployment_retraining as retraining
 from trailboss.reconcilers import deployment_rollout as rollout
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.deployment_children import (
+    Route,
     Server,
+    Traffic,
     apply_server,
     apply_traffic,
-    canary_service_version,
+    delete_route,
     delete_server,
     observe_servers,
-    route_sends_canary_nothing,
+    observe_traffic,
     scale_server,
 )
 from trailboss.reconcilers.deployment_status import summarise
@@ -95,9 +97,10 @@ def _advance(turn: Served) -> None:
         )
     target = _target(turn)
     servers = observe_servers(turn)  # once: the rollout and the apply both decide from it
+    traffic = observe_traffic(turn, servers)
     _steer(turn, target, servers)
-    _reconcile_servers(turn, servers)
-    summarise(turn, observe_servers(turn), paused=_paused(turn))
+    route = _reconcile_servers(turn, servers, traffic)
+    summarise(turn, observe_servers(turn), route, paused=_paused(turn))
     drift.monitor(turn)
     retraining.step(turn)
 
@@ -249,7 +252,8 @@ def _by_replica_ratio(turn: Served) -> bool:
     return turn.obj.spec.traffic_router.kind == TrafficRouterKind.REPLICA_RATIO
 
 
-def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
+def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffic) -> Route | None:
+    """Servers, Services and route as the rollout now wants them; the route as applied."""
     status: DeploymentStatus = turn.status
     weight = status.canary_weight or 0
     stable_replicas, canary_replicas = _replicas(turn, weight if status.canary_version else 0)
@@ -261,14 +265,34 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server]) -> None:
         _serve(turn, status.stable_version, stable_replicas, servers)
     if status.canary_version is not None:
         _serve(turn, status.canary_version, canary_replicas, servers)
-    backend = _canary_backend(turn, servers)
-    _retire_servers(turn, servers, held=backend)
+    backend = _canary_backend(turn, traffic)
+    routed = _routed(turn, servers, traffic)
+    _retire_servers(turn, servers, held=backend, routed=routed)
+    if traffic.routed_before and _by_replica_ratio(turn):
+        # Switched to the replica ratio: from now on `<name>` selects every version.
+        delete_route(turn)
     # The canary gets route weight only once its Service selects the canary's pods.
     route_weight = _route_weight(turn, weight, servers) if backend == status.canary_version else 0
-    apply_traffic(turn, status.stable_version, status.canary_version, route_weight, backend)
+    return apply_traffic(
+        turn, status.stable_version, status.canary_version, route_weight, backend, routed=routed
+    )
 
 
-def _canary_backend(turn: Served, servers: dict[str, Server]) -> str | None:
+def _routed(turn: Served, servers: dict[str, Server], traffic: Traffic) -> bool:
+    """Whether the Services and the route take the HTTPRoute's shape this pass. Right
+    after a switch from the replica ratio the stable may hold only its share of the
+    pods: `<name>` keeps every version's pods, and no route is written, until the
+    stable alone has the ready pods to carry the traffic (spec.replicas minus one)."""
+    if _by_replica_ratio(turn):
+        return False
+    if traffic.routed_before or not traffic.services_exist:
+        return True
+    stable = servers.get(turn.status.stable_version or "")
+    ready = stable.ready if stable is not None else 0
+    return ready >= policy.capacity_held(turn.obj.spec.replicas)
+
+
+def _canary_backend(turn: Served, traffic: Traffic) -> str | None:
     """The version `<name>-canary` selects: the canary, or the stable between
     rollouts. Behind a route it moves to another version only once the Gateway
     holds a route that sends it nothing: a Gateway applies a route some time after
@@ -278,10 +302,10 @@ def _canary_backend(turn: Served, servers: dict[str, Server]) -> str | None:
     wanted = status.canary_version or status.stable_version
     if _by_replica_ratio(turn):
         return wanted
-    current = canary_service_version(turn, servers)
+    current = traffic.canary_selects
     if current is None or current == wanted:
         return wanted
-    if route_sends_canary_nothing(turn):
+    if traffic.route is None or traffic.route.sends_canary_nothing():
         return wanted
     turn.requeue(rollout.POD_POLL_SECONDS)
     return current
@@ -313,15 +337,17 @@ def _route_weight(turn: Served, weight: int, servers: dict[str, Server]) -> int:
     return min(weight, max(carried, default=0))
 
 
-def _retire_servers(turn: Served, servers: dict[str, Server], held: str | None) -> None:
+def _retire_servers(
+    turn: Served, servers: dict[str, Server], held: str | None, *, routed: bool
+) -> None:
     """Retiring versions lose their traffic now and their pods after the delay;
     a server of any other version is removed. ``held`` (the version a Service still
-    selects) keeps its pods."""
+    selects) keeps its pods; unless ``routed``, `<name>` selects every version's pods."""
     status: DeploymentStatus = turn.status
     now = turn.svc.clock()
     delay = duration_seconds(turn.obj.spec.rollout.scale_down_delay)
     live = {status.stable_version, status.canary_version, held}
-    pods = _retiring_pods(turn, servers)
+    pods = {} if routed else _retiring_pods(turn, servers)
     keep = []
     for retiring in status.retiring:
         server = servers.get(retiring.version)
@@ -334,7 +360,7 @@ def _retire_servers(turn: Served, servers: dict[str, Server], held: str | None) 
             continue
         keep.append(retiring)
         turn.requeue(left if left > 0 else rollout.POD_POLL_SECONDS)
-        if _by_replica_ratio(turn):
+        if not routed:
             scale_server(turn, server, needed)  # in the main Service, pods are traffic
     status.retiring = keep
     kept = live | {r.version for r in keep}
@@ -345,13 +371,13 @@ def _retire_servers(turn: Served, servers: dict[str, Server], held: str | None) 
 
 def _retiring_pods(turn: Served, servers: dict[str, Server]) -> dict[str, int]:
     """Pods each retiring version keeps under the replica ratio: as many as the
-    stable and canary lack of spec.replicas minus one ready, newest retiring first,
-    so an abort or a supersede never halves capacity while the stable scales back
-    up, and an aborted version (perhaps failing) serves no longer than that needs."""
+    stable and canary lack of spec.replicas minus one ready (but at least one),
+    newest retiring first, so an abort or a supersede never halves capacity (nor
+    empties the Service of a single replica) while the stable scales back up, and
+    an aborted version (perhaps failing) serves no longer than that needs."""
     status: DeploymentStatus = turn.status
-    if not _by_replica_ratio(turn):
-        return {}  # behind a route the stable kept all its pods
     live = [servers[v] for v in (status.stable_version, status.canary_version) if v in servers]
-    short = max(0, turn.obj.spec.replicas - 1 - sum(s.ready for s in live))
+    held = policy.capacity_held(turn.obj.spec.replicas)
+    short = max(0, held - sum(s.ready for s in live))
     retiring = [servers[r.version] for r in reversed(status.retiring) if r.version in servers]
     return policy.retiring_pods(short, [(s.version, s.replicas, s.ready) for s in retiring])

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailboss.api.common import API_VERSION
-from trailboss.api.deployment import Deployment, TrafficRouterKind
+from trailboss.api.deployment import Deployment, TrafficRouterKind, TrafficRouterSpec
 from trailboss.builders import serving
+from trailboss.builders.labels import label_value
 from trailboss.builders.serving import (
     DEPLOYMENT_LABEL,
     GATEWAY_GROUP,
@@ -80,6 +81,8 @@ def apply_server(turn: Turn[Deployment], version: str, replicas: int) -> None:
         s3_endpoint_url=settings.s3_endpoint_url,
         credentials_secret=settings.s3_credentials_secret,
         pod_labels=settings.serving_pod_labels,
+        image_pull_policy=settings.server_image_pull_policy,
+        image_pull_secrets=tuple(settings.image_pull_secrets),
     )
     served = served_version(turn, version)
     turn.svc.kube.apply(serving.build_server(owner_of(turn), turn.obj.spec, served, replicas, ctx))
@@ -100,57 +103,100 @@ def delete_server(turn: Turn[Deployment], server: Server) -> None:
     turn.svc.kube.delete("apps/v1", "Deployment", turn.namespace, server.name)
 
 
+@dataclass(frozen=True)
+class Route:
+    """The Deployment's HTTPRoute as read or as just applied."""
+
+    weights: dict[str, int]
+    """Backend weights by role: `stable`, `canary`."""
+    held: bool
+    """A Gateway accepted this version (generation) of the route."""
+    reported: bool
+    """A Gateway reports status on the route at all (some never do)."""
+
+    def held_weights(self) -> dict[str, int] | None:
+        """The weights the Gateway routes by; None (unknown) until it accepted
+        these, since it may still route by the previous ones."""
+        return self.weights if self.held else None
+
+    def sends_canary_nothing(self) -> bool:
+        """Whether `<name>-canary` gets no weight and the Gateway holds that: it
+        accepted the route, or it reports no status, so there is nothing to wait for."""
+        return self.weights.get("canary", 0) == 0 and (self.held or not self.reported)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What steers requests as observed at the start of a pass, read once."""
+
+    route: Route | None
+    canary_selects: str | None
+    """The served version whose pods `<name>-canary` selects."""
+    routed_before: bool
+    """`<name>` selects one version's pods: it was built for an HTTPRoute."""
+    services_exist: bool
+    """`<name>` exists: this is not the Deployment's first pass."""
+
+
+def observe_traffic(turn: Turn[Deployment], servers: dict[str, Server]) -> Traffic:
+    """The route (behind that router) and the Services as they are now."""
+    owner = owner_of(turn)
+    main, _, canary = serving.service_names(owner)
+    mine = {DEPLOYMENT_LABEL: label_value(turn.name)}
+    found = turn.svc.kube.list("v1", "Service", turn.namespace, mine)
+    selectors = {
+        item["metadata"]["name"]: ((item.get("spec") or {}).get("selector") or {})
+        for item in found
+        if _owned_by(item, turn.uid)
+    }
+    chosen = selectors.get(canary)
+    canary_selects = next((v for v in servers if serving.selector(owner, v) == chosen), None)
+    route = None
+    if _by_route(turn):
+        read = turn.svc.kube.get(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
+        route = _parse_route(turn, read)
+    routed_before = VERSION_LABEL in selectors.get(main, {})
+    return Traffic(route, canary_selects, routed_before, main in selectors)
+
+
 def apply_traffic(
     turn: Turn[Deployment],
     stable: str | None,
     canary: str | None,
     canary_weight: int,
     canary_selects: str | None,
-) -> None:
-    """Services always (`<name>-canary` selecting ``canary_selects``); the
-    HTTPRoute with its weights when that router is chosen."""
+    *,
+    routed: bool,
+) -> Route | None:
+    """Services always (`<name>-canary` selecting ``canary_selects``); when
+    ``routed``, `<name>` selects only the stable and the HTTPRoute gets its weights
+    (returned as applied), otherwise `<name>` balances over every version's pods."""
     owner, spec = owner_of(turn), turn.obj.spec
+    if not routed:  # as under the replica ratio, whichever router is chosen
+        spec = spec.model_copy(update={"traffic_router": TrafficRouterSpec()})
     for service in serving.build_services(owner, spec, stable, canary_selects):
         turn.svc.kube.apply(service)
-    if spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE:
-        turn.svc.kube.apply(serving.build_route(owner, spec, canary_weight, canary))
-
-
-def canary_service_version(turn: Turn[Deployment], servers: dict[str, Server]) -> str | None:
-    """The served version whose pods `<name>-canary` selects now, if any."""
-    owner = owner_of(turn)
-    found = turn.svc.kube.get("v1", "Service", turn.namespace, serving.service_names(owner)[2])
-    chosen = ((found or {}).get("spec") or {}).get("selector") or {}
-    return next((v for v in servers if serving.selector(owner, v) == chosen), None)
-
-
-def held_route_weights(turn: Turn[Deployment]) -> dict[str, int] | None:
-    """The weights by role (`stable`, `canary`) of the HTTPRoute, read back, once
-    its Gateway has accepted that version of the route; None (unknown) until then,
-    since the Gateway may still route by the previous weights."""
-    route = _route(turn)
-    if route is None or not _accepted(route):
+    if not routed:
         return None
-    return _weights(turn, route)
+    applied = turn.svc.kube.apply(serving.build_route(owner, spec, canary_weight, canary))
+    return _parse_route(turn, applied)
 
 
-def route_sends_canary_nothing(turn: Turn[Deployment]) -> bool:
-    """Whether the route as written gives `<name>-canary` no weight and its Gateway
-    holds that version of it: accepted it, or (a Gateway that reports no status on
-    its routes) there is nothing to wait for."""
-    route = _route(turn)
+def delete_route(turn: Turn[Deployment]) -> None:
+    """The route of a router no longer chosen: left behind, a Gateway would go on
+    splitting by weights nothing updates any more."""
+    turn.svc.kube.delete(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
+
+
+def _by_route(turn: Turn[Deployment]) -> bool:
+    return turn.obj.spec.traffic_router.kind == TrafficRouterKind.HTTP_ROUTE
+
+
+def _parse_route(turn: Turn[Deployment], route: dict[str, Any] | None) -> Route | None:
     if route is None:
-        return True
-    if _weights(turn, route).get("canary", 0) != 0:
-        return False
-    reported = (route.get("status") or {}).get("parents")
-    return not reported or _accepted(route)
-
-
-def _route(turn: Turn[Deployment]) -> dict[str, Any] | None:
-    if turn.obj.spec.traffic_router.kind != TrafficRouterKind.HTTP_ROUTE:
         return None
-    return turn.svc.kube.get(f"{GATEWAY_GROUP}/v1", "HTTPRoute", turn.namespace, turn.name)
+    reported = bool((route.get("status") or {}).get("parents"))
+    return Route(_weights(turn, route), _accepted(route), reported)
 
 
 def _weights(turn: Turn[Deployment], route: dict[str, Any]) -> dict[str, int]:

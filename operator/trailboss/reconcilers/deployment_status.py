@@ -19,16 +19,18 @@ from trailboss.api.deployment import (
 )
 from trailboss.builders.serving import service_names, service_url
 from trailboss.reconcilers import deployment_rollout as rollout
-from trailboss.reconcilers.deployment_children import Server, held_route_weights, owner_of
+from trailboss.reconcilers.deployment_children import Route, Server, owner_of
 from trailboss.reconcilers.turn import Turn
 
 Served = Turn[Deployment]
 
 
-def summarise(turn: Served, servers: dict[str, Server], *, paused: bool) -> None:
-    """Traffic, phase and conditions from what the servers report."""
+def summarise(
+    turn: Served, servers: dict[str, Server], route: Route | None, *, paused: bool
+) -> None:
+    """Traffic, phase and conditions from what the servers and the route report."""
     status: DeploymentStatus = turn.status
-    status.traffic = _traffic(turn, servers)
+    status.traffic = _traffic(turn, servers, route)
     owner = owner_of(turn)
     status.service_name = service_names(owner)[0]
     status.url = service_url(owner, turn.obj.spec)
@@ -40,11 +42,11 @@ def summarise(turn: Served, servers: dict[str, Server], *, paused: bool) -> None
         DeploymentReason.SERVING if available else "NoReadyPods",
         f"{stable.ready if stable else 0} ready pods of stable {status.stable_version}",
     )
-    _phase(turn, stable, paused)
+    _phase(turn, stable, route, paused)
     _export_weights(turn)
 
 
-def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
+def _traffic(turn: Served, servers: dict[str, Server], route: Route | None) -> list[TrafficStatus]:
     status: DeploymentStatus = turn.status
     weight = status.canary_weight or 0 if status.canary_version else 0
     roles = [
@@ -52,7 +54,7 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
         ("canary", status.canary_version, weight),
     ]
     ready_total = sum(servers[v].ready for _, v, _ in roles if v in servers)
-    routed = held_route_weights(turn)
+    routed = route.held_weights() if route is not None else None
     entries = []
     for role, version, desired in roles:
         if version is None:
@@ -77,7 +79,7 @@ def _traffic(turn: Served, servers: dict[str, Server]) -> list[TrafficStatus]:
     return entries
 
 
-def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
+def _phase(turn: Served, stable: Server | None, route: Route | None, paused: bool) -> None:
     status: DeploymentStatus = turn.status
     ready = stable is not None and stable.ready >= turn.obj.spec.replicas
     if status.canary_version is not None:
@@ -110,6 +112,9 @@ def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
             f"waiting for {status.stable_version}'s pods to be ready",
         )
         turn.requeue(rollout.POD_POLL_SECONDS)
+    elif route is not None and not route.sends_canary_nothing():
+        phase = DeploymentPhase.PROGRESSING
+        _waiting_for_gateway(turn)
     else:
         phase = DeploymentPhase.HEALTHY
         turn.set_condition(PROGRESSING, False, DeploymentReason.SERVING, "no rollout")
@@ -121,6 +126,20 @@ def _phase(turn: Served, stable: Server | None, paused: bool) -> None:
     if status.phase != phase:
         turn.event(str(phase), f"Deployment is {phase}")
     status.phase = phase
+
+
+def _waiting_for_gateway(turn: Served) -> None:
+    """Ready means the stable serves all traffic: a Gateway takes a changed route a
+    while after it is written, and until then it may still send a share to the
+    canary that just ended."""
+    status: DeploymentStatus = turn.status
+    gateway = turn.obj.spec.traffic_router.gateway
+    message = (
+        f"waiting for Gateway {gateway} to take HTTPRoute {turn.name}, which sends all "
+        f"traffic to {status.stable_version}"
+    )
+    turn.set_ready(False, DeploymentReason.WAITING_FOR_GATEWAY, message)
+    turn.requeue(rollout.POD_POLL_SECONDS)  # a route's status sends this Deployment no event
 
 
 def _not_servable(turn: Served) -> None:
