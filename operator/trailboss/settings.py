@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +19,8 @@ REQUEUE_WORKERS = 4
 CONNECTIONS = WORKERS + REQUEUE_WORKERS
 """Connections each client keeps to its server: one per thread that may call it,
 so no reconcile waits for a connection or opens one that is then thrown away."""
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+"""A container's imagePullPolicy."""
 
 
 class Settings(BaseSettings):
@@ -61,8 +63,17 @@ class Settings(BaseSettings):
     `trailboss drift`): the operator's own."""
     drift_pod_labels: dict[str, str] = {}
     """Extra labels on every profile and drift check pod."""
+    server_image_pull_policy: PullPolicy | None = None
+    """imagePullPolicy of the model servers that run ``server_image``; none:
+    Kubernetes' default (Always for ``:latest``, IfNotPresent otherwise)."""
+    drift_image_pull_policy: PullPolicy | None = None
+    """imagePullPolicy of the profile and drift check pods."""
+    image_pull_secrets: Annotated[list[str], NoDecode] = []
+    """Pull secrets (comma-separated names) of every model server, profile and
+    drift check pod. Secrets are namespaced: each must exist in the namespace
+    of the Deployment or ModelVersion whose pods pull with it."""
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "image_pull_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -103,31 +103,43 @@ def grants(objects: list[Manifest]) -> dict[tuple[str, str, str], set[str]]:
 
 
 NAMESPACED_GRANTS = {
-    ("trailboss.dev", "trainingruns"): {"get", "list", "watch", "patch", "update", "create"},
-    ("trailboss.dev", "modelversions"): {"get", "list", "watch", "patch", "update", "create"},
-    ("trailboss.dev", "deployments"): {"get", "list", "watch", "patch", "update"},
-    ("trailboss.dev", "trainingruns/status"): {"get", "patch", "update"},
-    ("trailboss.dev", "modelversions/status"): {"get", "patch", "update"},
-    ("trailboss.dev", "deployments/status"): {"get", "patch", "update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("", "pods"): {"get", "list", "watch"},
+    ("trailboss.dev", "trainingruns"): {"get", "list", "watch", "patch", "create"},
+    ("trailboss.dev", "modelversions"): {"get", "list", "watch", "patch", "create"},
+    ("trailboss.dev", "deployments"): {"get", "list", "watch", "patch"},
+    ("trailboss.dev", "trainingruns/status"): {"patch"},
+    ("trailboss.dev", "modelversions/status"): {"patch"},
+    ("trailboss.dev", "deployments/status"): {"patch"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
+    ("", "services"): {"list", "create", "patch"},
+    ("", "pods"): {"list"},
     ("", "events"): {"create", "patch", "list"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("gateway.networking.k8s.io", "httproutes"): {"get", "list", "watch", "create", "patch",
-                                                  "delete"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch", "delete"},
+    ("gateway.networking.k8s.io", "httproutes"): {"get", "create", "patch", "delete"},
 }  # fmt: skip
-CRD_READ = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
-PEERING = {"get", "list", "watch", "patch"}
+CRD_READ = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
+PEERING = {"list", "watch", "patch"}
 
 
 # --------------------------------------------------------------------------- lint
 
 
+PINNED_AND_MIRRORED = [
+    "--set", "global.imageRegistry=registry.corp:5000",
+    "--set", "image.digest=sha256:" + "0" * 64,
+    "--set", "serverImage.digest=sha256:" + "1" * 64,
+    "--set", "driftImage.tag=0.1.0-drift",
+    "--set", "imagePullSecrets[0].name=regcred",
+    "--set", "podMonitor.enabled=true",
+    "--set", "podDisruptionBudget.enabled=true",
+]  # fmt: skip
+
+
 @needs_helm
 @pytest.mark.parametrize(
-    "values", [[], EVERYTHING, ["--set", "replicaCount=3"]], ids=["defaults", "everything", "ha"]
-)
+    "values",
+    [[], EVERYTHING, ["--set", "replicaCount=3"], PINNED_AND_MIRRORED],
+    ids=["defaults", "everything", "ha", "pinned-and-mirrored"],
+)  # fmt: skip
 def test_helm_lint_strict_passes(values: list[str]) -> None:
     result = helm("lint", "--strict", "--with-subcharts", str(CHART), *values)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -342,9 +354,13 @@ def test_values_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @needs_helm
-def test_defaults_set_no_optional_settings() -> None:
+def test_defaults_set_the_tracking_server_and_images_and_nothing_optional() -> None:
     operator = container(render())
-    assert [e["name"] for e in operator["env"]] == ["MLFLOW_TRACKING_URI"]
+    assert [e["name"] for e in operator["env"]] == [
+        "MLFLOW_TRACKING_URI",
+        "TRAILBOSS_SERVER_IMAGE", "TRAILBOSS_SERVER_IMAGE_PULL_POLICY",
+        "TRAILBOSS_DRIFT_IMAGE", "TRAILBOSS_DRIFT_IMAGE_PULL_POLICY",
+    ]  # fmt: skip
     assert "envFrom" not in operator
 
 

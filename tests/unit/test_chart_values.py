@@ -180,6 +180,44 @@ def test_pod_disruption_budget(values: list[str], expected: dict[str, Any]) -> N
     assert "PodDisruptionBudget" not in kinds(render())
 
 
+@needs_helm
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["--set", "podDisruptionBudget.minAvailable=1"],
+        ["--set", "podDisruptionBudget.minAvailable=100%"],
+        ["--set", "podDisruptionBudget.maxUnavailable=0"],
+        ["--set", "replicaCount=2", "--set", "podDisruptionBudget.minAvailable=2"],
+        ["--set", "replicaCount=2", "--set", "podDisruptionBudget.minAvailable=60%"],
+        ["--set", "replicaCount=0"],
+    ],
+    ids=["one-replica", "min-1-of-1", "min-100%", "max-0", "min-2-of-2", "min-60%-of-2",
+         "no-replica"],
+)  # fmt: skip
+def test_no_pod_disruption_budget_that_would_block_every_drain(values: list[str]) -> None:
+    # Argo CD and Flux users want a clean render, not a failed sync: the chart
+    # renders no budget, and its notes say why.
+    objects = render("--set", "podDisruptionBudget.enabled=true", *values)
+    assert "PodDisruptionBudget" not in kinds(objects)
+    notes = helm("install", "trailboss", str(CHART), "--dry-run=client",
+                 "--set", "podDisruptionBudget.enabled=true", *values)  # fmt: skip
+    assert notes.returncode == 0, notes.stderr
+    assert "No PodDisruptionBudget was created" in notes.stdout
+
+
+@needs_helm
+def test_a_pod_disruption_budget_that_lets_one_pod_go_is_rendered() -> None:
+    for values in (
+        ["--set", "replicaCount=3", "--set", "podDisruptionBudget.minAvailable=2"],
+        ["--set", "replicaCount=2", "--set", "podDisruptionBudget.minAvailable=50%"],
+        ["--set", "podDisruptionBudget.maxUnavailable=1"],
+        ["--set", "podDisruptionBudget.maxUnavailable=1%"],
+    ):
+        objects = render("--set", "podDisruptionBudget.enabled=true", *values)
+        assert "PodDisruptionBudget" in kinds(objects), values
+
+
 # --------------------------------------------------------------------------- labels
 
 
@@ -269,16 +307,65 @@ def test_helm_test_pod_checks_the_metrics_service_without_posing_as_the_operator
         (["--set", "prometheusRule.retrainingStorm.maxTriggers=-1"], "maxTriggers"),
         (["--set", "prometheusRule.retrainingStorm.window=1 day"], "window"),
         (["--set", "prometheusRule.retrainingStorm.treshold=3"], "treshold"),
+        (["--set", "resources.requests.cpu=lots"], "resources/requests/cpu"),
+        (["--set", "resources.limits.memory=1 GB"], "resources/limits/memory"),
+        (["--set", "resources.requests.memory=-1Gi"], "resources/requests/memory"),
+        (["--set", "resources.request.cpu=1"], "request"),
+        (["--set", "securityContext.runAsUser=root"], "securityContext/runAsUser"),
+        (["--set", "podSecurityContext.runAsGroup=-1"], "podSecurityContext/runAsGroup"),
+        (["--set", "podSecurityContext.fsGroup=wheel"], "podSecurityContext/fsGroup"),
+        (["--set", "tmpSizeLimit=lots"], "tmpSizeLimit"),
+        (["--set", "image.digest=latest"], "image/digest"),
+        (["--set", "serverImage.pullPolicy=Sometimes"], "serverImage/pullPolicy"),
+        (["--set", "driftImage.repository="], "driftImage/repository"),
+        (["--set", "driftImage.tags=1"], "tags"),
+        (["--set", "global.imageRegistry=https://mirror.corp"], "imageRegistry"),
+        (["--set", "podMonitor.enabled=yes"], "podMonitor/enabled"),
+        (["--set", "podMonitor.interval=30"], "podMonitor/interval"),
     ],
     ids=["log-format", "crds-enabled", "crds-unknown", "extra-args", "mount-path",
          "pdb-value", "pdb-both", "spread-key", "relabelings", "global-pull", "label-type",
          "drift-for", "stale-unitless", "stale-ms", "storm-negative", "storm-window",
-         "storm-unknown"],
+         "storm-unknown", "cpu-quantity", "memory-quantity", "negative-quantity",
+         "resources-unknown", "user-name", "negative-group", "group-name", "tmp-size",
+         "digest", "server-pull-policy", "drift-repository", "image-unknown",
+         "registry-url", "podmonitor-enabled", "podmonitor-interval"],
 )  # fmt: skip
 def test_schema_rejects_bad_values_naming_the_value(values: list[str], complaint: str) -> None:
     result = helm("template", "trailboss", str(CHART), *values)
     assert result.returncode != 0, f"accepted {values}"
     assert complaint in result.stderr, result.stderr
+
+
+@needs_helm
+def test_schema_accepts_kubernetes_quantities_and_numeric_ids() -> None:
+    objects = render(
+        "--set", "resources.requests.cpu=0.5",
+        "--set", "resources.requests.memory=300M",
+        "--set", "resources.limits.cpu=2",
+        "--set", "resources.limits.memory=1.5Gi",
+        "--set-string", "resources.limits.ephemeral-storage=1e9",
+        "--set", "securityContext.runAsUser=1000",
+        "--set", "podSecurityContext.runAsGroup=0",
+        "--set", "podSecurityContext.supplementalGroups={1000,2000}",
+        "--set", "tmpSizeLimit=64Mi",
+        "--set", "podMonitor.enabled=false",
+    )  # fmt: skip
+    operator = container(objects)
+    assert operator["resources"]["limits"] == {
+        "cpu": 2, "memory": "1.5Gi", "ephemeral-storage": "1e9"
+    }  # fmt: skip
+    assert operator["securityContext"]["runAsUser"] == 1000
+    assert pod_spec(objects)["securityContext"]["supplementalGroups"] == [1000, 2000]
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "64Mi"}
+    # OpenShift assigns the IDs itself: null removes them.
+    openshift = render(
+        "--set", "podSecurityContext.runAsUser=null", "--set", "securityContext.runAsUser=null",
+        "--set", "tmpSizeLimit=",
+    )  # fmt: skip
+    assert "runAsUser" not in pod_spec(openshift)["securityContext"]
+    assert "runAsUser" not in container(openshift)["securityContext"]
 
 
 # --------------------------------------------------------------------------- packaging

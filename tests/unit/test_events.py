@@ -188,7 +188,7 @@ def test_an_event_the_api_refuses_never_fails_the_caller(
     events.failing = True
     recorder.record(deployment(), "Promoted", "serving churn-v2")
     recorder.record(deployment(), "Promoted", "serving churn-v2")
-    assert "could not record event Promoted on churn: Forbidden" in caplog.text
+    assert "could not record event Promoted on churn" in caplog.text
     events.failing = False
     recorder.record(deployment(), "Promoted", "serving churn-v2")
     assert [row[3] for row in events.described("churn")] == [1]

@@ -431,3 +431,19 @@ def test_a_job_event_that_found_its_run_busy_is_not_taken_as_handled() -> None:
         assert _job_event(kube, svc).result == Result.SKIPPED
     assert _job_event(kube, svc).result == Result.OK
     assert kube.statuses[-1]["conditions"][0]["reason"] == "Running"
+
+
+def test_a_distributed_run_gets_one_rendezvous_service_and_an_indexed_job() -> None:
+    svc, kube, _, storage = services()
+    storage.objects["s3://datasets/churn.csv"] = "etag-1"
+    body = copy.deepcopy(BODY)
+    body["spec"]["workers"] = 2
+    trainingrun.reconcile(kube.put(body), svc)
+    (job,) = kube.jobs()
+    assert job["spec"]["completionMode"] == "Indexed"
+    services_made = [o for (kind, _, _), o in kube.objects.items() if kind == "Service"]
+    assert [s["spec"]["clusterIP"] for s in services_made] == ["None"]
+    # A crash before the status write: nothing is made twice.
+    trainingrun.reconcile(kube.put(body), svc)
+    assert len(kube.jobs()) == 1
+    assert len([k for k in kube.objects if k[0] == "Service"]) == 1

@@ -36,7 +36,7 @@ Labels on every object of the release.
 {{- define "trailboss.labels" -}}
 helm.sh/chart: {{ include "trailboss.chart" . }}
 {{ include "trailboss.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "trailboss.version" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: trailboss
 {{- with .Values.commonLabels }}
@@ -66,16 +66,89 @@ The ServiceAccount the operator runs as.
 {{- end }}
 
 {{/*
-The operator image, tag defaulting to the chart's appVersion. A tag that is a
-digest ("sha256:...") is joined with "@".
+The version label: the operator image's tag, or the chart's appVersion when
+the image is pinned by digest alone. A label value is at most 63 characters of
+[A-Za-z0-9._-], alphanumeric at both ends, so a tag such as "1.2+build" or
+"1.2@sha256:..." is cut at "@" and every other character becomes "_".
+*/}}
+{{- define "trailboss.version" -}}
+{{- $tag := regexReplaceAll "@.*$" (.Values.image.tag | default "" | toString) "" }}
+{{- if or (not $tag) (hasPrefix "sha256:" $tag) }}
+{{- $tag = .Chart.AppVersion | toString }}
+{{- end }}
+{{- regexReplaceAll "[^A-Za-z0-9._-]" $tag "_" | trunc 63 | trimAll "-_." }}
+{{- end }}
+
+{{/*
+An image reference "[registry/]repository(:tag|@digest)" from a dict with
+"image" (registry, repository, tag, digest), "global" (.Values.global) and
+"appVersion". The digest wins over the tag, as in cert-manager's chart; a tag
+that is itself a digest ("sha256:...", or "1.2@sha256:...") pins it too.
+The registry is global.imageRegistry, else a registry named in the repository
+("quay.io/x/y": a first part with "." or ":", or "localhost", as Docker reads
+it), else image.registry.
+*/}}
+{{- define "trailboss.imageRef" -}}
+{{- $image := .image }}
+{{- $repository := $image.repository }}
+{{- $registry := $image.registry | default "" }}
+{{- $first := regexFind "^[^/]+/" $repository | trimSuffix "/" }}
+{{- if and $first (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- $registry = $first }}
+{{- $repository = trimPrefix (printf "%s/" $first) $repository }}
+{{- end }}
+{{- with (.global | default dict).imageRegistry }}
+{{- $registry = . }}
+{{- end }}
+{{- $name := $repository }}
+{{- with $registry }}
+{{- $name = printf "%s/%s" (trimSuffix "/" .) $repository }}
+{{- end }}
+{{- $tag := $image.tag | default .appVersion | toString }}
+{{- $digest := $image.digest | default "" }}
+{{- if and (not $digest) (hasPrefix "sha256:" $tag) }}
+{{- $digest = $tag }}
+{{- else if and (not $digest) (contains "@" $tag) }}
+{{- $digest = regexReplaceAll "^[^@]*@" $tag "" }}
+{{- end }}
+{{- if $digest }}
+{{- printf "%s@%s" $name $digest }}
+{{- else }}
+{{- printf "%s:%s" $name $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator image, tag defaulting to the chart's appVersion.
 */}}
 {{- define "trailboss.image" -}}
-{{- $tag := .Values.image.tag | default .Chart.AppVersion | toString }}
-{{- if hasPrefix "sha256:" $tag }}
-{{- printf "%s@%s" .Values.image.repository $tag }}
-{{- else }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- include "trailboss.imageRef" (dict "image" .Values.image "global" .Values.global "appVersion" .Chart.AppVersion) }}
 {{- end }}
+
+{{/*
+The model server image (`trailboss serve`) of the pods the operator creates.
+*/}}
+{{- define "trailboss.serverImage" -}}
+{{- include "trailboss.imageRef" (dict "image" .Values.serverImage "global" .Values.global "appVersion" .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+The image of the reference profile and drift check Jobs the operator creates.
+*/}}
+{{- define "trailboss.driftImage" -}}
+{{- include "trailboss.imageRef" (dict "image" .Values.driftImage "global" .Values.global "appVersion" .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Names of the pull secrets of every pod, comma-separated: for the pods the
+operator creates (TRAILBOSS_IMAGE_PULL_SECRETS).
+*/}}
+{{- define "trailboss.imagePullSecretNames" -}}
+{{- $names := list }}
+{{- range concat (.Values.global.imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- uniq $names | join "," }}
 {{- end }}
 
 {{/*
@@ -121,57 +194,9 @@ Pull secrets of every pod: global.imagePullSecrets, then imagePullSecrets,
 each name once.
 */}}
 {{- define "trailboss.imagePullSecrets" -}}
-{{- $names := list }}
-{{- range concat (.Values.global.imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
-{{- $names = append $names .name }}
-{{- end }}
-{{- range uniq $names }}
+{{- range include "trailboss.imagePullSecretNames" . | splitList "," | compact }}
 - name: {{ . }}
 {{- end }}
-{{- end }}
-
-{{/*
-RBAC rules the operator needs in every namespace it manages. Server-side
-apply of a child that does not exist yet needs "create" as well as "patch".
-*/}}
-{{- define "trailboss.namespacedRules" -}}
-# The three kinds: kopf watches them and patches finalizers and annotations.
-- apiGroups: ["trailboss.dev"]
-  resources: ["deployments"]
-  verbs: ["get", "list", "watch", "patch", "update"]
-# ModelVersions are created when a TrainingRun succeeds, TrainingRuns when a
-# Deployment retrains.
-- apiGroups: ["trailboss.dev"]
-  resources: ["trainingruns", "modelversions"]
-  verbs: ["get", "list", "watch", "patch", "update", "create"]
-- apiGroups: ["trailboss.dev"]
-  resources: ["trainingruns/status", "modelversions/status", "deployments/status"]
-  verbs: ["get", "patch", "update"]
-# Training Jobs.
-- apiGroups: ["batch"]
-  resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Headless Services of distributed training; Services of served models.
-- apiGroups: [""]
-  resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch"]
-# Training and serving pods are read, never written.
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# Events: posted on the operator's objects; a Job's are read to tell why its
-# pods are refused at admission.
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch", "list"]
-# Model servers, one per served version; the old version's goes after a rollout.
-- apiGroups: ["apps"]
-  resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Canary weights through the Gateway API, where the cluster has it.
-- apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["httproutes"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
 
 {{/*
@@ -185,4 +210,29 @@ comparisons with timestamps in PromQL, where a duration is no number.
 {{- $total = add $total (mul (regexFind "[0-9]+" . | atoi) (get $unit (regexFind "[wdhms]$" .))) }}
 {{- end }}
 {{- $total }}
+{{- end }}
+
+{{/*
+True (non-empty) when podDisruptionBudget is enabled and lets a drain evict at
+least one of the replicaCount operator pods. A budget that allows none
+(minAvailable 1 of one replica, minAvailable 100%, maxUnavailable 0) would
+block every node drain, so the chart renders none and NOTES.txt says why.
+Percentages round as Kubernetes rounds them: up.
+*/}}
+{{- define "trailboss.pdbAllowsEvictions" -}}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- $replicas := int .Values.replicaCount }}
+{{- if and $pdb.enabled (gt $replicas 0) }}
+{{- if hasKey $pdb "maxUnavailable" }}
+{{- $down := toString $pdb.maxUnavailable }}
+{{- if gt (trimSuffix "%" $down | atoi) 0 }}true{{ end }}
+{{- else }}
+{{- $up := toString ($pdb.minAvailable | default 1) }}
+{{- $needed := atoi $up }}
+{{- if hasSuffix "%" $up }}
+{{- $needed = div (add (mul (trimSuffix "%" $up | atoi) $replicas) 99) 100 }}
+{{- end }}
+{{- if lt (int $needed) $replicas }}true{{ end }}
+{{- end }}
+{{- end }}
 {{- end }}

@@ -62,6 +62,11 @@ class ServingContext:
     s3_endpoint_url: str | None = None
     credentials_secret: str | None = None
     pod_labels: dict[str, str] = field(default_factory=dict)
+    image_pull_policy: str | None = None
+    """For ``image``, the built-in server; none: Kubernetes' default for its tag."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Names of Secrets in the Deployment's namespace, for images in a private
+    registry: the built-in server's, or one the Deployment names."""
 
 
 def server_name(owner: Owner, version: str) -> str:
@@ -145,19 +150,26 @@ def _pod_spec(
     }
     if spec.server.image is None:
         container["command"] = ["trailboss", "serve"]
+        # The operator's pull policy is for its own server image; a user's image
+        # keeps Kubernetes' default for its tag.
+        if ctx.image_pull_policy:
+            container["imagePullPolicy"] = ctx.image_pull_policy
     if spec.server.args:
         container["args"] = list(spec.server.args)
     if spec.resources is not None:
         resources = spec.resources.to_json()
         if resources:
             container["resources"] = resources
-    return {
+    pod: dict[str, Any] = {
         "containers": [container],
         "securityContext": pod_security_context(SERVING_SECURITY),
         "volumes": [{"name": "tmp", "emptyDir": {}}],
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": DRAIN_SECONDS + 25,
     }
+    if ctx.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in ctx.image_pull_secrets]
+    return pod
 
 
 def _probe(path: str, port: int, *, period: int, failures: int = 1) -> dict[str, Any]:

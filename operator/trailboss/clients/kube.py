@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import json
 import logging
 import os
 import secrets
@@ -85,6 +86,43 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _NotWritten(Exception):
+    """The API server refused to write an Event: ``verb`` is what was asked."""
+
+    def __init__(self, verb: str, error: ApiException) -> None:
+        super().__init__(verb, error)
+        self.verb = verb
+        self.error = error
+
+
+def _namespace_terminating(error: ApiException) -> bool:
+    """A 403 from the namespace lifecycle check: the namespace is being deleted and
+    takes no new objects, Events included. Nothing is wrong with the grants."""
+    try:
+        causes = (json.loads(error.body or "{}").get("details") or {}).get("causes") or []
+        return any(cause.get("type") == "NamespaceTerminating" for cause in causes)
+    except (AttributeError, TypeError, ValueError):  # not the API server's Status
+        return False
+
+
+def _log_unrecorded(failure: _NotWritten, reason: str, meta: dict[str, Any]) -> None:
+    error, namespace = failure.error, meta["namespace"]
+    if error.status == 403 and _namespace_terminating(error):
+        # Normal while a namespace is deleted with the operator's objects in it.
+        log.debug(
+            "event %s on %s not recorded: namespace %s is being deleted",
+            reason, meta["name"], namespace,
+        )  # fmt: skip
+    elif error.status == 403:
+        log.warning(
+            "could not record event %s on %s: RBAC forbids %s events in namespace %s; "
+            "the operator's role needs that grant",
+            reason, meta["name"], failure.verb, namespace,
+        )  # fmt: skip
+    else:
+        log.warning("could not record event %s on %s: %s", reason, meta["name"], error.reason)
+
+
 class EventRecorder:
     """Posts core/v1 Events the way kubectl and client-go do: the first occurrence
     creates an Event; a repeat within SERIES_WINDOW of the last one patches that
@@ -92,7 +130,9 @@ class EventRecorder:
     "(x12 over 40m)" instead of twelve rows, and the namespace is not flooded.
 
     ``events``: the Event resource (create, merge patch), found at first use.
-    An event is never worth failing a reconcile: API errors are logged, not raised."""
+    An event is never worth failing a reconcile: API errors are logged, not raised;
+    a refusal by RBAC as a warning naming the grant, one because the namespace is
+    being deleted at debug level."""
 
     def __init__(
         self,
@@ -134,8 +174,8 @@ class EventRecorder:
                 self._recent.move_to_end(key)
                 while len(self._recent) > RECENT_EVENTS:
                     self._recent.popitem(last=False)
-        except ApiException as error:
-            log.warning("could not record event %s on %s: %s", reason, meta["name"], error.reason)
+        except _NotWritten as failure:
+            _log_unrecorded(failure, reason, meta)
 
     def _count_up(self, namespace: str, posted: _Posted, now: dt.datetime) -> bool:
         """Patch the Event's count; False when it is gone (Events expire after an hour)."""
@@ -149,6 +189,8 @@ class EventRecorder:
             )
         except NotFoundError:
             return False
+        except ApiException as error:
+            raise _NotWritten("patch", error) from error
         posted.count += 1
         posted.last = now
         return True
@@ -179,7 +221,10 @@ class EventRecorder:
             "lastTimestamp": _stamp(now),
             "count": 1,
         }
-        self._events().create(body=body, namespace=meta["namespace"], serializer=_plain)
+        try:
+            self._events().create(body=body, namespace=meta["namespace"], serializer=_plain)
+        except ApiException as error:
+            raise _NotWritten("create", error) from error
         return _Posted(name=name, count=1, last=now)
 
 

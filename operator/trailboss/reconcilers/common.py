@@ -45,6 +45,8 @@ def drift_job_context(settings: Settings) -> JobContext:
         s3_endpoint_url=settings.s3_endpoint_url,
         credentials_secret=settings.s3_credentials_secret,
         pod_labels=settings.drift_pod_labels,
+        image_pull_policy=settings.drift_image_pull_policy,
+        image_pull_secrets=tuple(settings.image_pull_secrets),
     )
 
 
