@@ -32,25 +32,46 @@ demo: $(STAMP) stack-build ## The main job: train, serve, canary, drift, retrain
 
 ##@ Testing
 
+RESULTS := build/test-results
+E2E_WORKERS ?= 4
+
 .PHONY: test
-test: $(STAMP) stack-build promtool ## Unit tests, then e2e tests on the local stack (or TRAILBOSS_E2E_KUBECONFIG)
-	$(PY) -m pytest tests e2e
+test: $(STAMP) stack-build promtool ## Every tier (unit, integration, e2e), then the time per tier and the 15 slowest tests
+	@rm -rf $(RESULTS); failed=0; \
+	for tier in unit integration e2e; do $(MAKE) --no-print-directory $$tier || failed=1; done; \
+	$(PY) -m tests.report $(RESULTS); exit $$failed
 
 .PHONY: unit
-unit: $(STAMP) ## Unit tests only (pure, no servers)
-	$(PY) -m pytest tests
+unit: $(STAMP) ## Pure tests, no server: API, builders, policies, reconcilers on fakes, simulation
+	$(PY) -m pytest tests/unit tests/sim -n auto --junitxml=$(RESULTS)/unit.xml
+
+.PHONY: integration
+integration: $(STAMP) ## Tests that start local servers (the model server, MLflow's scoring app); no cluster
+	$(PY) -m pytest tests/integration --junitxml=$(RESULTS)/integration.xml
 
 SEQUENCES ?= 20000
 STEPS ?= 50
+JOBS ?= 2
 
 .PHONY: simulate
-simulate: $(STAMP) ## Simulate rollouts and retraining at length: SEQUENCES=20000 STEPS=50 (new random sequences)
-	TRAILBOSS_SIM_SEQUENCES=$(SEQUENCES) TRAILBOSS_SIM_STEPS=$(STEPS) TRAILBOSS_SIM_RANDOM=1 \
-	  TRAILBOSS_SIM_DATABASE=.hypothesis/simulation $(PY) -m pytest tests/sim -p no:cacheprovider
+simulate: $(STAMP) ## Simulate rollouts and retraining at length: SEQUENCES=20000 STEPS=50 JOBS=2 (new random sequences, split across JOBS processes)
+	$(PY) -m pytest tests/sim/test_regressions.py -q -p no:cacheprovider
+	TRAILBOSS_SIM_DATABASE=.hypothesis/simulation $(PY) -m tests.sim.parallel \
+	  --jobs $(JOBS) --sequences $(SEQUENCES) --steps $(STEPS)
 
+# The tests that leave shared state alone run side by side on one stack and one operator
+# (E2E_WORKERS processes); those marked `disruptive` stop what the others share and run
+# after them, alone. The stack stays up between the two and goes down at the end unless it
+# was up before.
 .PHONY: e2e
-e2e: $(STAMP) stack-build ## End-to-end tests only
-	$(PY) -m pytest e2e
+e2e: $(STAMP) stack-build promtool ## End-to-end on the local stack (or TRAILBOSS_E2E_KUBECONFIG): side by side, then the disruptive ones
+	@was_up=0; $(PY) e2e/stack/stack.py status >/dev/null 2>&1 && was_up=1; failed=0; \
+	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m "not disruptive" -n $(E2E_WORKERS) \
+	  --dist loadgroup --junitxml=$(RESULTS)/e2e.xml || failed=1; \
+	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m disruptive \
+	  --junitxml=$(RESULTS)/e2e-disruptive.xml || failed=1; \
+	if [ $$was_up = 0 ] && [ -z "$$TRAILBOSS_E2E_KUBECONFIG" ]; then $(PY) e2e/stack/stack.py down >/dev/null; fi; \
+	exit $$failed
 
 .PHONY: bench
 bench: $(STAMP) stack-build ## TrainingRun burst against raw Jobs and the floor (measured in the same run), then rollout timing

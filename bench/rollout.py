@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from e2e.cluster import Cluster, Operator, local_stack_env, stack_command, unique, wait_for
-from e2e.conftest import S3_SECRET, operator_env
 from e2e.loop import error_rate
 from e2e.serving import Answer, Load, model_version, publish_model
+from e2e.session import S3_SECRET, operator_env
 from e2e.traffic import check_local
 from kubernetes import client
 

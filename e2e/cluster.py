@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,39 @@ STACK = ROOT / "e2e" / "stack" / "stack.py"
 GROUP, VERSION = "trailboss.dev", "v1alpha1"
 RUN_LOCALLY = "trailboss.dev/run-locally"
 T = TypeVar("T")
+
+
+class SharedComponents:
+    """What every e2e test shares (the operator, MLflow, S3, the stack itself), and who
+    may stop it.
+
+    Most tests run side by side on one stack; a test that stops, starts or kills a shared
+    component would break the tests beside it, so it must be marked
+    ``@pytest.mark.disruptive`` and run after them, alone. The e2e conftest turns the check
+    on for every test; benchmarks and the demo, which own their stack, never do.
+    """
+
+    enforced = False
+    allowed = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def restoring(cls) -> Iterator[None]:
+        """Starting or stopping what the tests share for them, not against them: the
+        session's set-up and clean-up, and restarting an operator a test left dead."""
+        before, cls.allowed = cls.allowed, True
+        try:
+            yield
+        finally:
+            cls.allowed = before
+
+    @classmethod
+    def check(cls, what: str) -> None:
+        if cls.enforced and not cls.allowed:
+            raise AssertionError(
+                f"{what}: every e2e test shares it. Mark the test @pytest.mark.disruptive "
+                "(disruptive tests run alone, after the others)"
+            )
 
 
 def wait_for(
@@ -203,8 +237,44 @@ class Operator:
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.starts = 0
+        self.pid: int | None = None
+        """The process, also when this handle only uses an operator another process
+        started (a test worker using the run's one operator)."""
+
+    def shared(self) -> dict[str, Any]:
+        """What another test process needs to use this operator without owning it."""
+        return {
+            "env": self.env,
+            "log_dir": str(self.log_dir),
+            "metrics_port": self.metrics_port,
+            "liveness_port": self.liveness_port,
+            "starts": self.starts,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def attach(cls, shared: dict[str, Any]) -> Operator:
+        """A handle on an operator started by another process: it reads the operator's
+        metrics and logs; stopping or restarting it is for the process that owns it."""
+        op = cls(shared["env"], Path(shared["log_dir"]))
+        op.metrics_port, op.liveness_port = shared["metrics_port"], shared["liveness_port"]
+        op.starts, op.pid = shared["starts"], shared["pid"]
+        return op
+
+    @property
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def start(self) -> None:
+        SharedComponents.check("starting the operator")
         self.starts += 1
         log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
         # This checkout's operator, whichever checkout the interpreter's editable
@@ -224,6 +294,7 @@ class Operator:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
+        self.pid = self.proc.pid
         wait_for("the operator's /metrics endpoint", self._serving, timeout=60)
 
     def _scope(self) -> list[str]:
@@ -242,11 +313,13 @@ class Operator:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no last status write."""
+        SharedComponents.check("killing the operator")
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        SharedComponents.check("stopping the operator")
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -291,9 +364,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+# The stack commands that change what runs; `status` and `env` only read.
+CHANGES_THE_STACK = frozenset({"up", "down", "stop", "start", "start-operator"})
+
+
 def stack_command(
     *args: str, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
+    if args and args[0] in CHANGES_THE_STACK:
+        SharedComponents.check(f"`stack.py {' '.join(args)}`")
     return subprocess.run(
         [sys.executable, str(STACK), *args],
         capture_output=True,

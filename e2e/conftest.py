@@ -1,7 +1,9 @@
 """End-to-end fixtures: a real API server, MLflow and S3, and the operator as a process.
 
-By default the session brings up the local stack (``e2e/stack/stack.py up``) and
-takes it down at the end, unless it was already running. With
+By default the run brings up the local stack (``e2e/stack/stack.py up``) and takes it
+down at the end, unless it was already running (see ``e2e/session.py``). Tests run side
+by side on one stack and one operator (``pytest e2e -n 4 -m "not disruptive"``); the
+ones marked ``disruptive`` stop what the others share and run alone, after them. With
 ``TRAILBOSS_E2E_KUBECONFIG`` the same tests run against that cluster instead (kind,
 k3d, a real one); MLflow and S3 then come from ``MLFLOW_TRACKING_URI``,
 ``AWS_ENDPOINT_URL_S3`` and the ``AWS_*`` credentials in the environment.
@@ -9,9 +11,6 @@ k3d, a real one); MLflow and S3 then come from ``MLFLOW_TRACKING_URI``,
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,25 +21,35 @@ from kubernetes import client
 
 from e2e.cluster import (
     ROOT,
-    RUN_LOCALLY,
     Cluster,
     Operator,
-    local_stack_env,
-    scrape_operator,
+    SharedComponents,
     stack_command,
     unique,
     wait_for,
 )
+from e2e.session import S3_SECRET, SharedStack
 
-S3_SECRET = "trailboss-s3"
-PASSTHROUGH = (
-    "MLFLOW_TRACKING_URI",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL_S3",
-    "MLFLOW_S3_ENDPOINT_URL",
-)
+SHARED = pytest.StashKey[SharedStack]()
+WORKER_INPUT = "trailboss_e2e"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _is_worker(config):
+        log_dir = Path(config.rootpath) / "build" / "e2e-operator"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        config.stash[SHARED] = SharedStack(log_dir)
+
+
+def pytest_configure_node(node: Any) -> None:
+    """With workers (pytest-xdist), the controlling process starts the stack and the one
+    operator before the first worker runs a test, and hands both to every worker."""
+    node.workerinput[WORKER_INPUT] = node.config.stash[SHARED].for_workers()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SHARED in config.stash:
+        config.stash[SHARED].stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,24 +58,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _from_controller(config: pytest.Config) -> dict[str, Any]:
+    shared: dict[str, Any] = config.workerinput[WORKER_INPUT]  # type: ignore[attr-defined]
+    return shared
+
+
+@pytest.fixture(autouse=True)
+def _shared_components(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test stops what others share only when it says so, and then never beside them."""
+    disruptive = request.node.get_closest_marker("disruptive") is not None
+    if disruptive and _is_worker(request.config):
+        pytest.fail(
+            "a disruptive test cannot run beside others: run them without workers "
+            "(`pytest e2e -m disruptive`; `make e2e` does)"
+        )
+    SharedComponents.enforced, SharedComponents.allowed = True, disruptive
+    yield
+    SharedComponents.enforced, SharedComponents.allowed = False, False
+
+
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    external = os.environ.get("TRAILBOSS_E2E_KUBECONFIG")
-    if external:
-        env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
-        env["KUBECONFIG"] = external
-        env["TRAILBOSS_E2E_EXTERNAL"] = "1"
-        yield env
-        return
-    was_up = stack_command("status").returncode == 0
-    up = stack_command("up")
-    if up.returncode != 0:
-        pytest.fail(f"the local stack did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
-    # The tests run their own operator; a second one (left by `make demo`) would race it.
-    stack_command("stop", "operator")
-    yield local_stack_env()
-    if not was_up and not os.environ.get("TRAILBOSS_E2E_KEEP_STACK"):
-        stack_command("down")
+def stack_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if _is_worker(request.config):
+        env: dict[str, str] = _from_controller(request.config)["env"]
+        return env
+    try:
+        return request.config.stash[SHARED].stack_env()
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -109,81 +132,22 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.core.delete_namespace(name)
 
 
-def operator_env(stack_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in stack_env.items() if k in (*PASSTHROUGH, "KUBECONFIG")}
-    env["TRAILBOSS_S3_ENDPOINT_URL"] = stack_env.get("AWS_ENDPOINT_URL_S3", "")
-    env["TRAILBOSS_S3_CREDENTIALS_SECRET"] = S3_SECRET
-    if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
-        # On the local stack, training pods run for real through the pod runner.
-        env["TRAILBOSS_TRAINING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
-        env["TRAILBOSS_SERVING_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
-        env["TRAILBOSS_DRIFT_POD_LABELS"] = json.dumps({RUN_LOCALLY: "true"})
-    return env
-
-
 @pytest.fixture(scope="session")
-def operator(
-    stack_env: dict[str, str],
-    cluster: Cluster,
-    crds: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    # The API server stamps whole seconds: a second of slack keeps this session's first.
-    since = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
-    # Every namespace, not a pattern like `e2e-*`: kopf stops serving a namespace
-    # matched by a pattern as soon as it is marked for deletion with no blocking
-    # condition yet, and its objects' finalizers are then never released.
-    op = Operator(operator_env(stack_env), tmp_path_factory.mktemp("operator"))
-    op.start()
-    if not stack_env.get("TRAILBOSS_E2E_EXTERNAL"):
-        scrape_operator(op.metrics_port)  # the stack's Prometheus reads its metrics
-    try:
-        yield op
-        # Let the operator release the finalizers of the test namespaces' objects, so
-        # no clean-up is left for the next session.
-        try:
-            wait_for(
-                "the test namespaces to be deleted",
-                lambda: not _test_namespaces(cluster, since),
-                timeout=300,  # serving pods drain before they stop
-                interval=1,
-            )
-        except AssertionError as error:
-            raise AssertionError(f"{error}; left: {_leftovers(cluster, since)}") from None
-    finally:
-        op.stop()  # even when clean-up failed: an operator left running would fight the next
-
-
-def _test_namespaces(cluster: Cluster, since: dt.datetime) -> list[str]:
-    """This session's test namespaces (a stack's data outlives a session, and
-    with it whatever an interrupted session left)."""
-    names = []
-    for item in cluster.core.list_namespace().items:
-        name, created = str(item.metadata.name), item.metadata.creation_timestamp
-        if name.startswith("e2e-") and created is not None and created >= since:
-            names.append(name)
-    return names
-
-
-def _leftovers(cluster: Cluster, since: dt.datetime) -> dict[str, list[str]]:
-    """Per namespace still there, what it holds that could keep it."""
-    left = {}
-    for namespace in _test_namespaces(cluster, since):
-        held = cluster.kubectl(
-            "get", "-n", namespace, "pods,jobs,trainingruns.trailboss.dev,"
-            "modelversions.trailboss.dev,deployments.trailboss.dev", "-o",
-            "custom-columns=KIND:.kind,NAME:.metadata.name,FINALIZERS:.metadata.finalizers",
-            "--no-headers", check=False,
-        ).stdout  # fmt: skip
-        left[namespace] = held.splitlines()
-    return left
+def operator(request: pytest.FixtureRequest, crds: list[str]) -> Operator:
+    """The run's one operator, watching every namespace."""
+    if _is_worker(request.config):
+        return Operator.attach(_from_controller(request.config)["operator"])
+    return request.config.stash[SHARED].shared_operator()
 
 
 @pytest.fixture
 def running_operator(operator: Operator) -> Operator:
-    """The session's operator, restarted if a previous test killed it."""
-    if operator.proc is None or operator.proc.poll() is not None:
-        operator.start()
+    """The run's operator, restarted if a previous (disruptive) test killed it."""
+    if not operator.alive:
+        if operator.proc is None:
+            pytest.fail("the run's operator is not running: see its log in build/e2e-operator")
+        with SharedComponents.restoring():
+            operator.start()
     return operator
 
 

@@ -22,6 +22,9 @@ from tests.unit.badinput import BadManifest, load
 
 from e2e.cluster import GROUP, VERSION, Cluster, unique
 
+# The module-scoped set-up below is built once: one worker runs the whole file.
+pytestmark = pytest.mark.xdist_group("bad-input")
+
 CASES = load()
 GOOD_SPECS: dict[str, dict[str, Any]] = {
     "TrainingRun": {"model": "churn", "image": "trainer:1", "command": ["python", "train.py"]},

@@ -17,6 +17,9 @@ import pytest
 from e2e.cluster import ROOT, RUN_LOCALLY, Cluster, Operator, unique, wait_for
 from e2e.lifecycle import training_run
 
+# The module-scoped set-up below is built once: one worker runs the whole file.
+pytestmark = pytest.mark.xdist_group("chart")
+
 CHART = ROOT / "charts" / "trailboss"
 EXPECTED = ROOT / "e2e" / "expected"
 HELM_HOME = "/tmp/trailboss-e2e-helm"  # no user's helm repositories or plugins

@@ -15,10 +15,13 @@ import pytest
 from kopf.testing import KopfRunner
 
 from e2e.cluster import Cluster, Operator, ready, wait_for
-from e2e.conftest import operator_env
 from e2e.lifecycle import training_run
+from e2e.session import operator_env
 from trailboss.api.common import API_VERSION
 from trailboss.clients.kube import Conflict, Kube, load_config
+
+# The session's operator stops while kopf runs the handlers in this process.
+pytestmark = pytest.mark.disruptive
 
 FINALIZER = "trailboss.dev/finalizer"
 DIFF_BASE = "trailboss.dev/last-handled-configuration"
@@ -77,8 +80,9 @@ def test_startup_settings_and_finalizer_on_a_real_object(
 
 
 def test_status_writes_remove_fields_and_refuse_stale_versions(
-    cluster: Cluster, namespace: str
+    cluster: Cluster, namespace: str, operator: Operator
 ) -> None:
+    operator.stop()  # no operator writes the object between the writes compared here
     kube = Kube(load_config(cluster.env["KUBECONFIG"]))
     created = cluster.create(namespace, training_run("status-writes"))
     name, version = "status-writes", created["metadata"]["resourceVersion"]

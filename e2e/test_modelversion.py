@@ -116,6 +116,7 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
     )
 
 
+@pytest.mark.disruptive
 def test_registry_outage_during_registration_converges_without_duplicates(
     cluster: Cluster,
     namespace: str,
@@ -183,6 +184,7 @@ def test_deletion_policies(cluster: Cluster, namespace: str, artifact: str) -> N
     assert gone["registryVersion"] not in remaining
 
 
+@pytest.mark.disruptive
 def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
     cluster: Cluster, namespace: str, artifact: str, mlflow_outage: Any
 ) -> None:

@@ -31,6 +31,9 @@ from e2e.traffic import (
     service,
 )
 
+# The module-scoped set-up below is built once: one worker runs the whole file.
+pytestmark = pytest.mark.xdist_group("network")
+
 CANARY_SHARE, ROUTE_SHARE, TOLERANCE = 0.10, 0.20, 0.03
 
 
@@ -353,6 +356,7 @@ def stack_leftovers(state_dir: str) -> list[str]:
     return found
 
 
+@pytest.mark.disruptive
 def test_down_leaves_nothing_of_the_stack_behind(
     stack_env: dict[str, str], data_plane: dict[str, str]
 ) -> None:

@@ -26,7 +26,7 @@ import pytest
 from e2e.cluster import Cluster, Operator, ready, stack_command, wait_for
 from e2e.lifecycle import TRAINER, runs_tagged, seed_dataset, training_run, versions_tagged
 
-pytestmark = pytest.mark.usefixtures("running_operator")
+pytestmark = [pytest.mark.usefixtures("running_operator"), pytest.mark.disruptive]
 OUTAGE_SECONDS = 60
 BUDGETS = {"patient": "300", "brief": "20"}  # TRAILBOSS_RETRY_SECONDS of the trainer
 # The pod is Running a few seconds before the trainer's first call, so the outage

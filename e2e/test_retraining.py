@@ -158,6 +158,7 @@ def _lineage(cluster: Cluster, namespace: str, outcome: Outcome, record: dict[st
     assert version["status"]["phase"] == "Validated"
 
 
+@pytest.mark.disruptive
 def test_a_rejected_retraining_is_never_served_and_drift_starts_no_second_run(
     cluster: Cluster, namespace: str, running_operator: Operator
 ) -> None:

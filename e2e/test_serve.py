@@ -21,6 +21,9 @@ from tests.integration.servers import (
 
 from e2e.cluster import unique
 
+# The module-scoped set-up below is built once: one worker runs the whole file.
+pytestmark = pytest.mark.xdist_group("serve")
+
 BUCKET = "predictions"
 
 

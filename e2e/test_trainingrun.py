@@ -9,7 +9,6 @@ import pytest
 from kubernetes import client
 
 from e2e.cluster import Cluster, Operator, ready, wait_for
-from e2e.conftest import S3_SECRET
 from e2e.lifecycle import (
     mlflow,
     runs_tagged,
@@ -19,6 +18,7 @@ from e2e.lifecycle import (
     training_run,
     versions_tagged,
 )
+from e2e.session import S3_SECRET
 
 pytestmark = pytest.mark.usefixtures("running_operator")
 QUICK = ["python", "-c", "import time; time.sleep(2); print('done')"]
@@ -199,6 +199,7 @@ def test_deleting_a_running_run_deletes_its_job_and_kills_its_mlflow_run(
     )
 
 
+@pytest.mark.disruptive
 def test_sigkill_during_runs_duplicates_neither_jobs_nor_mlflow_runs(
     cluster: Cluster, namespace: str, running_operator: Operator
 ) -> None:
@@ -244,6 +245,7 @@ def test_fifty_runs_created_at_once_all_converge(cluster: Cluster, namespace: st
     assert len(runs) == 50
 
 
+@pytest.mark.disruptive
 def test_tracking_outage_holds_the_run_until_mlflow_is_back(
     cluster: Cluster, namespace: str, mlflow_outage: Any
 ) -> None:

@@ -80,7 +80,7 @@ def test_the_readme_stays_short_and_keeps_the_two_commands() -> None:
     two = text[text.index("## Two commands") :]
     two = two[: two.index("\n## ")]
     assert "make demo   # the main job" in two
-    assert "make test   # unit tests, then the end-to-end tests" in two
+    assert "make test   # unit, integration, then end-to-end tests" in two
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
