@@ -117,6 +117,10 @@ class SharedStack:
         with SharedComponents.restoring():
             try:
                 if self.operator is not None and self.env is not None:
+                    if not self.operator.alive:
+                        # A disruptive test left it stopped: the namespaces' finalizers
+                        # are its to release.
+                        self.operator.start()
                     self._wait_for_test_namespaces(cluster_for(self.env))
             finally:
                 if self.operator is not None:

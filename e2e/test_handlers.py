@@ -84,8 +84,11 @@ def test_status_writes_remove_fields_and_refuse_stale_versions(
 ) -> None:
     operator.stop()  # no operator writes the object between the writes compared here
     kube = Kube(load_config(cluster.env["KUBECONFIG"]))
-    created = cluster.create(namespace, training_run("status-writes"))
-    name, version = "status-writes", created["metadata"]["resourceVersion"]
+    cluster.create(namespace, training_run("status-writes"))
+    name = "status-writes"
+    # Each write is given the version read just before it, so only the stale write
+    # below can conflict.
+    version = (cluster.get(namespace, "trainingruns", name) or {})["metadata"]["resourceVersion"]
     written = kube.patch_status(
         API_VERSION,
         "TrainingRun",
@@ -100,7 +103,7 @@ def test_status_writes_remove_fields_and_refuse_stale_versions(
         kube.patch_status(
             API_VERSION, "TrainingRun", namespace, name, {"phase": "Running"}, version
         )
-    fresh = written["metadata"]["resourceVersion"]
+    fresh = (cluster.get(namespace, "trainingruns", name) or {})["metadata"]["resourceVersion"]
     kube.patch_status(
         API_VERSION, "TrainingRun", namespace, name, {"failure": {"exitCode": None}}, fresh
     )

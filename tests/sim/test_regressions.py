@@ -157,3 +157,24 @@ def test_a_switch_to_a_route_mid_rollout_keeps_capacity(simulation: DeploymentSi
     _replay(
         m, lambda: m.advance_time(seconds=10), lambda: m.set_router(kind="HTTPRoute"), m.quiesce
     )
+
+
+def test_a_switch_from_replace_to_a_canary_keeps_the_new_versions_pods_until_the_stable_is_back(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Replace has moved every pod to v3 when the strategy becomes a canary whose first
+    step gives v3 10 %: v3's pods may go only as the stable's become ready again."""
+    m = simulation
+    m.start(**{**START, "strategy": "Replace"})
+    _replay(
+        m,
+        lambda: m.set_replicas(replicas=3),
+        lambda: m.advance_time(seconds=1),
+        lambda: m.pause(paused=True),
+        lambda: m.new_version(
+            labelled=False, phase="Validated", pin=True, pods="ok", quality="good"
+        ),
+        lambda: m.advance_time(seconds=10),
+        lambda: m.set_steps(steps="", strategy="Canary"),
+        m.quiesce,
+    )

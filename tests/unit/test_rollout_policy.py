@@ -158,3 +158,19 @@ def test_an_infinite_value_is_judged_by_its_bounds_and_kept_out_of_the_value() -
 @pytest.mark.parametrize(("replicas", "held"), [(0, 0), (1, 1), (2, 1), (3, 2), (4, 3), (10, 9)])
 def test_capacity_held_is_one_fewer_than_wanted_but_never_none(replicas: int, held: int) -> None:
     assert policy.capacity_held(replicas) == held
+
+
+@pytest.mark.parametrize(
+    ("replicas", "wanted", "stable_ready", "current", "kept"),
+    [
+        (3, 1, 0, 3, 3),  # the stable has no ready pod yet: every canary pod stays
+        (3, 1, 1, 3, 2),  # one stable pod ready: one canary pod may go
+        (3, 1, 3, 3, 1),  # the stable is back: down to the step's share
+        (3, 1, 0, 1, 1),  # never more than the canary has
+        (10, 5, 0, 2, 5),  # scaling up is the step's own doing
+    ],
+)
+def test_a_canary_pod_goes_only_once_a_ready_stable_pod_takes_its_requests(
+    replicas: int, wanted: int, stable_ready: int, current: int, kept: int
+) -> None:
+    assert policy.canary_pods(replicas, wanted, stable_ready, current) == kept

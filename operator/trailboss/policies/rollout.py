@@ -82,6 +82,14 @@ def stable_pods(replicas: int, wanted: int, canary_ready: int) -> int:
     return max(wanted, replicas - canary_ready)
 
 
+def canary_pods(replicas: int, wanted: int, stable_ready: int, current: int) -> int:
+    """Canary pods to keep under the replica ratio when the canary's share falls
+    while it runs (Replace switched to a canary's first step, fewer steps): a canary
+    pod goes only once a ready stable pod can take its requests, the mirror of
+    ``stable_pods``. Never more than the canary has: this holds pods, it adds none."""
+    return max(wanted, min(current, replicas - stable_ready))
+
+
 def capacity_held(replicas: int) -> int:
     """Ready pods a Service keeps while versions change under the replica ratio:
     one fewer than wanted, as a rolling update with maxUnavailable 1, but never

@@ -258,9 +258,17 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffi
     weight = status.canary_weight or 0
     stable_replicas, canary_replicas = _replicas(turn, weight if status.canary_version else 0)
     if status.canary_version is not None and _by_replica_ratio(turn):
+        replicas = turn.obj.spec.replicas
         canary = servers.get(status.canary_version)
+        stable = servers.get(status.stable_version) if status.stable_version else None
         ready = canary.ready if canary is not None else 0
-        stable_replicas = policy.stable_pods(turn.obj.spec.replicas, stable_replicas, ready)
+        stable_replicas = policy.stable_pods(replicas, stable_replicas, ready)
+        canary_replicas = policy.canary_pods(
+            replicas,
+            canary_replicas,
+            stable.ready if stable is not None else 0,
+            canary.replicas if canary is not None else 0,
+        )
     if status.stable_version is not None:
         _serve(turn, status.stable_version, stable_replicas, servers)
     if status.canary_version is not None:

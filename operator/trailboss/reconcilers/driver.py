@@ -76,14 +76,6 @@ class Ended:
     requeue_after: float | None = None
 
 
-def _working_copy(obj: Resource, body: dict[str, Any]) -> Any:
-    """The status a pass changes: validated again from the body rather than deep-copied
-    from ``obj.status``, the same value at a fraction of the cost (a deep copy of a
-    pydantic model walks it in Python, on every pass of every object)."""
-    status = obj.status  # type: ignore[attr-defined]
-    return type(status).model_validate(body.get("status") or {})
-
-
 class Driver(Generic[R]):
     """Runs a Kind's reconciles: one at a time per object, with backoff and requeue."""
 
@@ -161,7 +153,7 @@ class Driver(Generic[R]):
             self.backoff.succeeded(str(body["metadata"]["uid"]))
             self._count_phase(body, obj.status.phase)  # type: ignore[attr-defined]
             return Ended(Result.OK)
-        turn: Turn[R] = Turn(body, svc, obj, _working_copy(obj, body), seen=seen)
+        turn: Turn[R] = Turn(body, svc, obj, obj.status.model_copy(deep=True), seen=seen)  # type: ignore[attr-defined]
         before = obj.status.to_json()  # type: ignore[attr-defined]
         result = self._advance(turn)
         self._write(turn, before)
