@@ -11,7 +11,6 @@ k3d, a real one); MLflow and S3 then come from ``MLFLOW_TRACKING_URI``,
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from e2e.cluster import (
     unique,
     wait_for,
 )
-from e2e.session import S3_SECRET, SharedStack
+from e2e.session import S3_SECRET, SharedStack, cluster_for
 
 SHARED = pytest.StashKey[SharedStack]()
 WORKER_INPUT = "trailboss_e2e"
@@ -94,9 +93,7 @@ def stack_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cluster(stack_env: dict[str, str]) -> Cluster:
-    bin_dir = stack_env.get("TRAILBOSS_STACK_BIN")
-    kubectl = str(Path(bin_dir) / "kubectl") if bin_dir else (shutil.which("kubectl") or "kubectl")
-    return Cluster(env=stack_env, kubectl_bin=kubectl)
+    return cluster_for(stack_env)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,9 @@ def operator_env(stack_env: dict[str, str]) -> dict[str, str]:
 
 
 def cluster_for(env: dict[str, str]) -> Cluster:
+    """The cluster the run's environment names, with the stack's kubectl when it has one."""
     bin_dir = env.get("TRAILBOSS_STACK_BIN")
-    kubectl = str(Path(bin_dir) / "kubectl") if bin_dir else "kubectl"
+    kubectl = str(Path(bin_dir) / "kubectl") if bin_dir else (shutil.which("kubectl") or "kubectl")
     return Cluster(env=env, kubectl_bin=kubectl)
 
 
