@@ -164,8 +164,24 @@ def test_clusterwide_operator_writes_nothing_in_protected_namespaces(
     # an install a write can still pass, or be refused by RBAC not yet in force;
     # within seconds the policy must be what refuses it.
     protected = "the Trailboss operator writes nothing in a protected namespace"
-    wait_for("the admission policy to take effect",
-             lambda: protected in create_job("kube-system").stderr, 60)  # fmt: skip
+    policy = f"{clusterwide.name}-protected-namespaces"
+    assert cluster.kubectl("get", "validatingadmissionpolicybinding", policy, "-o", "name",
+                           check=False).returncode == 0, f"{policy} was not installed"  # fmt: skip
+    answers: list[str] = []
+
+    def refused_by_the_policy() -> bool:
+        answers.append(create_job("kube-system").stderr.strip() or "(allowed)")
+        return protected in answers[-1]
+
+    try:
+        wait_for("the admission policy to take effect", refused_by_the_policy, 120)
+    except AssertionError as timed_out:
+        status = cluster.kubectl("get", "validatingadmissionpolicy", policy,
+                                 "-o", "jsonpath={.status}", check=False)  # fmt: skip
+        raise AssertionError(
+            f"{timed_out}; the API server answered {sorted(set(answers))}; "
+            f"policy status {status.stdout or status.stderr}"
+        ) from None
     for namespace in ("kube-system", "kube-public", "kube-node-lease"):
         refused = create_job(namespace)
         assert refused.returncode != 0, namespace

@@ -178,3 +178,20 @@ def test_a_switch_from_replace_to_a_canary_keeps_the_new_versions_pods_until_the
         lambda: m.set_steps(steps="", strategy="Canary"),
         m.quiesce,
     )
+
+
+def test_a_switch_back_to_the_replica_ratio_keeps_the_canary_for_the_route_the_gateway_holds(
+    simulation: DeploymentSimulation,
+) -> None:
+    """HTTPRoute for half a minute, then back to the replica ratio, then a new version:
+    the canary Service keeps pods while the route the Gateway still holds weights it."""
+    m = simulation
+    m.start(**START)
+    _replay(
+        m,
+        lambda: m.set_router(kind="HTTPRoute"),
+        lambda: m.advance_time(seconds=30),
+        lambda: m.set_router(kind="ReplicaRatio"),
+        lambda: _next_version(m),
+        m.quiesce,
+    )

@@ -19,7 +19,7 @@ TARGET = job.CheckTarget("s3://models/p", "s3://logs", "ns.d", "v1")
 
 
 class LocalStore:
-    """`keys` and `download` of the drift Job's object store, from local files."""
+    """The calls a drift check makes of its object store, from local files."""
 
     def __init__(self, objects: dict[str, Path]) -> None:
         self.objects = objects
@@ -29,6 +29,15 @@ class LocalStore:
 
     def download(self, uri: str, path: Path) -> None:
         shutil.copy(self.objects[uri], path)
+
+    def read_range(self, uri: str, start: int, stop: int) -> bytes:
+        with self.objects[uri].open("rb") as source:
+            source.seek(start)
+            return source.read(stop - start)
+
+    def read_end(self, uri: str, count: int) -> tuple[bytes, int]:
+        size = self.objects[uri].stat().st_size
+        return self.read_range(uri, max(0, size - count), size), size
 
 
 def mixed_window(tmp: Path) -> LocalStore:

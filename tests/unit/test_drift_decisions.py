@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.unit.driftdata import LocalStore
 from tests.unit.driftlogs import log_table, write_local
 from trailboss.api.deployment import DriftMethod, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.drift import build, job, stats, verdict
@@ -210,19 +209,6 @@ def _profile(tmp_path: Path, columns: dict[str, Any]) -> Any:
     return profiles.read(directory)
 
 
-class _LocalStore:
-    """S3 as local files: what the drift Job lists and downloads."""
-
-    def __init__(self, objects: dict[str, Path]) -> None:
-        self.objects = objects
-
-    def keys(self, prefix_uri: str) -> Iterator[str]:
-        yield from sorted(k for k in self.objects if k.startswith(prefix_uri))
-
-    def download(self, uri: str, path: Path) -> None:
-        shutil.copy(self.objects[uri], path)
-
-
 def _run(tmp_path: Path, reference: dict[str, Any], *tables: Any) -> dict[str, Any]:
     """A whole drift check, profile and logs on local disk, ending at NOW."""
     prof = _profile(tmp_path, reference)
@@ -238,7 +224,7 @@ def _run(tmp_path: Path, reference: dict[str, Any], *tables: Any) -> dict[str, A
         objects[f"{hour}/part-{i}.parquet"] = write_local(table, logs, f"part-{i}.parquet")
     target = job.CheckTarget("s3://models/p", "s3://logs", "ns.d", "v1")
     spec = MonitoringSpec(window="1h", min_samples=100)
-    return job.run_check(_LocalStore(objects), target, spec, NOW)  # type: ignore[arg-type]
+    return job.run_check(LocalStore(objects), target, spec, NOW)  # type: ignore[arg-type]
 
 
 def test_infinities_are_counted_apart_from_missing_values_and_are_drift(tmp_path: Path) -> None:

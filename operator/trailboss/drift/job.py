@@ -1,7 +1,9 @@
 """What `trailboss profile` and `trailboss drift` do, from S3 to S3.
 
 Both work in a temporary directory on local disk (the Job's ephemeral
-storage) and hold at most one column in memory at a time.
+storage) and hold at most one column in memory at a time. A check fetches
+from the prediction logs and the profile's samples only the columns of the
+features it measures (a pod of a sharded check, its own group's).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from trailboss.api.modelversion import ReferenceProfileStatus
 from trailboss.drift import build, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current
+from trailboss.drift.fetch import fetch_columns
 from trailboss.drift.shard import Shard, features_of
 from trailboss.drift.store import ObjectStore, join, split_pin, split_uri
 from trailboss.policies.drift import PROFILE_STATUS
@@ -95,15 +98,14 @@ def run_check(
     start = now - parse_duration(spec.window)
     with tempfile.TemporaryDirectory(prefix="trailboss-drift-") as tmp:
         workdir = Path(tmp)
-        for name in (profiles.PROFILE_JSON, profiles.SAMPLE_PARQUET):
-            store.download(join(target.profile_uri, name), workdir / name)
-        profile = profiles.read(workdir)
+        profile = _read_profile(store, target.profile_uri, workdir, shard)
         logs = workdir / "logs"
         logs.mkdir()
         prefixes = window.hour_prefixes(
             target.logs_uri, target.deployment, target.model_version, start, now
         )
-        current = window.spool(store, prefixes, start, now, logs)
+        measured = [_column_of(name) for name in features_of(profile.columns, shard)]
+        current = window.spool(store, prefixes, start, now, logs, measured)
         features = check_window(spec, profile, current, shard)
         if shard is not None:
             return partial_result(target, current, start, now, shard, features)
@@ -120,6 +122,26 @@ def run_check(
         "profile": target.profile_uri,
         "drift": status.to_json(),
     }
+
+
+def _read_profile(
+    store: ObjectStore, profile_uri: str, workdir: Path, shard: Shard | None
+) -> profiles.Profile:
+    """The profile's summary, and the samples of the numeric features this pod
+    measures (the others' columns are not fetched)."""
+    store.download(join(profile_uri, profiles.PROFILE_JSON), workdir / profiles.PROFILE_JSON)
+    profile = profiles.read(workdir)
+    numeric = [
+        name
+        for name in features_of(profile.columns, shard)
+        if profile.feature_type(name) == FeatureType.NUMERIC
+    ]
+    samples = join(profile_uri, profiles.SAMPLE_PARQUET)
+    try:
+        fetch_columns(store, samples, workdir / profiles.SAMPLE_PARQUET, numeric)
+    except ValueError as error:
+        raise ValueError(f"{samples}: {error}; rebuild the profile") from error
+    return profile
 
 
 def _window_of(current: window.Window, start: dt.datetime, now: dt.datetime) -> dict[str, Any]:

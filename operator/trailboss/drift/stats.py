@@ -99,24 +99,38 @@ def wasserstein_and_ks(ref: Floats, cur: Floats) -> tuple[float, float]:
     """
     n1, n2 = ref.size, cur.size
     n = n1 + n2
-    at = np.arange(n1) + np.searchsorted(cur, ref, "left")
-    from_cur = np.ones(n, dtype=np.bool_)
-    from_cur[at] = False
-    merged = np.empty(n)
-    merged[at] = ref
-    merged[from_cur] = cur
+    at = np.searchsorted(cur, ref, "left")
+    at += np.arange(n1)
+    gap = _merged_gaps(ref, cur, at)
     # F_ref - F_cur after merged position i, for i < n - 1: with r reference
     # values up to i, r / n1 - (i + 1 - r) / n2. r is a step function that
     # rises at each reference position, so it is a repeat, not a running sum.
+    # Each array is built once and changed in place: at a million rows a
+    # fresh array costs about as much as the arithmetic on it.
     steps = np.diff(np.concatenate(([0], at, [n - 1])))
     apart = np.repeat(np.arange(n1 + 1, dtype=np.float64) * (1.0 / n1 + 1.0 / n2), steps)
-    apart -= np.arange(1, n, dtype=np.float64) * (1.0 / n2)
+    current_share = np.arange(1, n, dtype=np.float64)
+    current_share *= 1.0 / n2
+    apart -= current_share
+    del current_share
     np.abs(apart, out=apart)
-    gap = np.diff(merged)
     w1 = float(np.dot(apart, gap))
     if np.count_nonzero(gap) < gap.size:
-        apart = apart[gap > 0]  # between equal values the ECDFs are not yet both up
+        # Between equal values the ECDFs are not yet both up; |F_ref - F_cur|
+        # is never negative, so a zero there leaves the maximum alone.
+        np.copyto(apart, 0.0, where=gap == 0)
     return w1, float(apart.max()) if apart.size else 0.0
+
+
+def _merged_gaps(ref: Floats, cur: Floats, at: npt.NDArray[np.intp]) -> Floats:
+    """Differences of neighbours in the merge of two sorted samples, the
+    reference's values at positions `at`."""
+    from_cur = np.ones(ref.size + cur.size, dtype=np.bool_)
+    from_cur[at] = False
+    merged = np.empty(from_cur.size)
+    merged[at] = ref
+    merged[from_cur] = cur
+    return np.subtract(merged[1:], merged[:-1])
 
 
 def ks_p_value_asymptotic(d: float, n1: int, n2: int) -> float:

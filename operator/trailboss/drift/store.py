@@ -1,6 +1,7 @@
-"""The S3 calls of the drift Job: list, download to disk, upload.
+"""The S3 calls of the drift Job: list, download to disk, read byte ranges, upload.
 
-Downloads stream to files, so the Job's memory never holds a whole object;
+Downloads stream to files and range reads are bounded by their callers, so
+the Job's memory never holds a whole object;
 credentials come from boto3's usual chain and the endpoint from
 ``--s3-endpoint-url``, ``TRAILBOSS_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``.
 """
@@ -98,6 +99,24 @@ class ObjectStore:
                     out.write(chunk)
         except (ClientError, BotoCoreError) as error:
             raise _store_error(uri, error, version) from error
+
+    def read_range(self, uri: str, start: int, stop: int) -> bytes:
+        """Bytes [start, stop) of an object (one ranged GET)."""
+        bucket, key = split_uri(uri)
+        answer = self._call("get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{stop - 1}")
+        data: bytes = answer["Body"].read()
+        return data
+
+    def read_end(self, uri: str, count: int) -> tuple[bytes, int]:
+        """The last `count` bytes of an object (all of a shorter one) and its
+        size, from one GET: a Parquet file says at its end where its columns are."""
+        bucket, key = split_uri(uri)
+        answer = self._call("get_object", Bucket=bucket, Key=key, Range=f"bytes=-{count}")
+        data: bytes = answer["Body"].read()
+        # "bytes 120-127/128"; a server that ignores the range sends the whole object.
+        total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+        size = int(total) if total.isdigit() else len(data)
+        return data[-count:], size
 
     def read(self, uri: str) -> bytes:
         bucket, key = split_uri(uri)

@@ -1,5 +1,6 @@
 """The current window: prediction logs of one served version, spooled to local
-disk, read back one column at a time.
+disk, read back one column at a time. Only the columns a check measures are
+fetched (see `fetch`), with the two that say which rows count.
 
 Layout written by the model server:
 ``{prefix}/deployment={namespace}.{name}/version={version}/date={YYYY-MM-DD}/hour={HH}/part-*.parquet``
@@ -12,7 +13,7 @@ or after the check's time belong to a later window.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trailboss.drift.columns import CategoricalCurrent, NumericCurrent, categorical_reference
+from trailboss.drift.fetch import fetch_columns
 from trailboss.drift.stats import Floats
 from trailboss.drift.store import ObjectStore, join
 from trailboss.drift.tables import as_floats, category_counts
 
 Mask = np.ndarray[tuple[int], np.dtype[np.bool_]]
 BOOKKEEPING = ("request_id", "timestamp", "model", "version", "outcome")
+ROW_FILTER = ("timestamp", "outcome")
+"""The columns that say which rows count; fetched whatever a check measures."""
 
 
 def hour_prefixes(
@@ -121,17 +125,25 @@ class Window:
 
 
 def spool(
-    store: ObjectStore, prefixes: list[str], start: dt.datetime, end: dt.datetime, workdir: Path
+    store: ObjectStore,
+    prefixes: list[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    workdir: Path,
+    columns: Collection[str],
 ) -> Window:
-    """Download the window's Parquet files and mark the rows that count."""
+    """Fetch the window's Parquet files, with of their data only `columns`
+    and the row filter's, and mark the rows that count. Every file's column
+    names come from its footer, so a column the profile lacks is still seen."""
     window = Window()
+    fetched = {*ROW_FILTER, *columns}
     for prefix in prefixes:
         for uri in store.keys(prefix):
             if not uri.endswith(".parquet"):
                 continue
             path = workdir / f"{len(window.files) + len(window.skipped):06d}.parquet"
-            store.download(uri, path)
             try:
+                fetch_columns(store, uri, path, fetched)
                 window.files.append(open_log(path, start, end))
             except (pa.ArrowException, OSError, ValueError) as error:
                 window.skipped[uri] = str(error)

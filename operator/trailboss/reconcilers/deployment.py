@@ -308,12 +308,15 @@ def _canary_backend(turn: Served, traffic: Traffic) -> str | None:
     must find ready pods rather than the next version's, still starting."""
     status: DeploymentStatus = turn.status
     wanted = status.canary_version or status.stable_version
-    if _by_replica_ratio(turn):
-        return wanted
     current = traffic.canary_selects
     if current is None or current == wanted:
         return wanted
-    if traffic.route is None or traffic.route.sends_canary_nothing():
+    if _by_replica_ratio(turn):
+        if not traffic.routed_before:
+            return wanted
+        # Switching back from a route: this pass deletes it, but the Gateway may
+        # route by it a little longer, so `<name>-canary` moves on the next pass.
+    elif traffic.route is None or traffic.route.sends_canary_nothing():
         return wanted
     turn.requeue(rollout.POD_POLL_SECONDS)
     return current
