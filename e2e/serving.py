@@ -8,6 +8,7 @@ it fails a share of requests exactly as a subtly broken model would.
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import json
 import math
@@ -32,8 +33,18 @@ SHIFTED = ("f1", "f2")
 
 
 def publish_model(env: dict[str, str], uri: str, error_share: float = 0.0) -> None:
-    """Train a tiny classifier, save it as an MLflow model (wrapped with faults
-    when ``error_share`` > 0) and upload the directory to ``uri``."""
+    """Upload to ``uri`` a tiny classifier saved as an MLflow model (wrapped with
+    faults when ``error_share`` > 0). Every test gets its own copy in S3; the
+    directories are built once per process, since building one takes seconds."""
+    _upload(env, _built_model(error_share), uri)
+
+
+_BUILT = tempfile.TemporaryDirectory(prefix="trailboss-e2e-models-")
+"""Model directories built by this process, removed when it exits."""
+
+
+@functools.cache
+def _built_model(error_share: float) -> Path:
     import mlflow.sklearn
     import numpy as np
     import pandas as pd
@@ -41,17 +52,20 @@ def publish_model(env: dict[str, str], uri: str, error_share: float = 0.0) -> No
 
     from trailboss.serving.faults import Faults, save_faulty_model
 
-    rng = np.random.default_rng(7)
-    frame = pd.DataFrame(rng.normal(size=(200, len(FEATURES))), columns=FEATURES)
-    model = LogisticRegression().fit(frame, (frame["f0"] + frame["f1"] > 0).astype(int))
-    with tempfile.TemporaryDirectory() as scratch:
-        base = Path(scratch) / "base"
-        mlflow.sklearn.save_model(model, str(base), input_example=frame.head(2))
-        served = base
-        if error_share > 0:
-            served = Path(scratch) / "faulty"
-            save_faulty_model(str(served), str(base), Faults(error_share=error_share))
-        _upload(env, served, uri)
+    base = Path(_BUILT.name) / "base"
+    if not base.exists():
+        rng = np.random.default_rng(7)
+        frame = pd.DataFrame(rng.normal(size=(200, len(FEATURES))), columns=FEATURES)
+        model = LogisticRegression().fit(frame, (frame["f0"] + frame["f1"] > 0).astype(int))
+        # Named requirements: MLflow's own inference imports the model in a
+        # subprocess, most of the time a save takes.
+        mlflow.sklearn.save_model(model, str(base), input_example=frame.head(2),
+                                  pip_requirements=["scikit-learn", "mlflow"])  # fmt: skip
+    if error_share <= 0:
+        return base
+    faulty = Path(_BUILT.name) / f"faulty-{error_share}"
+    save_faulty_model(str(faulty), str(base), Faults(error_share=error_share))
+    return faulty
 
 
 def _upload(env: dict[str, str], directory: Path, uri: str) -> None:

@@ -340,11 +340,21 @@ def upload_model(
             serialization_format="cloudpickle",
             signature=signature,
             input_example=example,
+            pip_requirements=_requirements(),
         )
         retry.call(
             "S3 (upload the model)",
             lambda: tracking.log_artifacts(run_id, local, artifact_path=artifact_path),
         )
+
+
+def _requirements() -> list[str]:
+    """What serving the model needs, pinned to what trained it. Named rather than
+    left to MLflow, whose inference loads the model in a subprocess to see what it
+    imports: most of the time a save takes."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "cloudpickle")]
 
 
 def exit_code(error: Exception) -> int:

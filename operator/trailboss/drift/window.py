@@ -22,7 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trailboss.drift.columns import CategoricalCurrent, NumericCurrent, categorical_reference
+from trailboss.drift.columns import (
+    CategoricalCurrent,
+    NumericCurrent,
+    categorical_reference,
+    sorted_current,
+)
 from trailboss.drift.fetch import fetch_columns
 from trailboss.drift.stats import Floats
 from trailboss.drift.store import ObjectStore, join
@@ -74,22 +79,19 @@ class Window:
         return set().union(*(f.columns for f in self.files)) - set(BOOKKEEPING)
 
     def numeric(self, column: str) -> NumericCurrent | None:
-        """Valid values of a column across the window, sorted; None when no file has it."""
+        """Valid values of a column across the window, sorted; None when no file has it.
+        Missing values and text that is not a number count as invalid (NaN)."""
         if not any(column in f.columns for f in self.files):
             return None
         values: Floats = np.empty(self.rows)
-        filled, invalid, infinite = 0, 0, 0
-        for part in self._parts(column):
-            floats, _ = (np.full(part[1], np.nan), 0) if part[0] is None else as_floats(part[0])
-            finite = floats[np.isfinite(floats)]
-            overflowed = int(np.isinf(floats).sum())
-            infinite += overflowed
-            invalid += floats.size - finite.size - overflowed
-            values[filled : filled + finite.size] = finite
-            filled += finite.size
-        kept = values[:filled]
-        kept.sort()
-        return NumericCurrent(kept, invalid, infinite)
+        filled = 0
+        for array, rows in self._parts(column):
+            if array is not None:
+                values[filled : filled + rows] = as_floats(array)[0]
+            else:
+                values[filled : filled + rows] = np.nan
+            filled += rows
+        return sorted_current(values)
 
     def categorical(self, column: str) -> CategoricalCurrent | None:
         """Rows per category across the window; None when no file has it."""
