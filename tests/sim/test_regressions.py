@@ -195,3 +195,20 @@ def test_a_switch_back_to_the_replica_ratio_keeps_the_canary_for_the_route_the_g
         lambda: _next_version(m),
         m.quiesce,
     )
+
+
+def test_a_switch_back_to_the_replica_ratio_after_the_canary_went_lets_its_pods_go(
+    simulation: DeploymentSimulation,
+) -> None:
+    """v2's canary behind a route loses its ModelVersion, then the router goes back to
+    the replica ratio: `<name>` selects every version's pods from then on, so the
+    canary Service must not keep v2's for the route the Gateway may still hold."""
+    m = simulation
+    m.start(**{**START, "router": "HTTPRoute"})
+    _replay(
+        m,
+        lambda: m.advance_time(seconds=10),
+        lambda: m.delete_version(version="v2"),
+        lambda: m.set_router(kind="ReplicaRatio"),
+        m.quiesce,
+    )

@@ -312,10 +312,14 @@ def _canary_backend(turn: Served, traffic: Traffic) -> str | None:
     if current is None or current == wanted:
         return wanted
     if _by_replica_ratio(turn):
-        if not traffic.routed_before:
+        if not traffic.routed_before or wanted == status.stable_version:
             return wanted
         # Switching back from a route: this pass deletes it, but the Gateway may
         # route by it a little longer, so `<name>-canary` moves on the next pass.
+        # It holds the stable meanwhile, never another version: `<name>` now
+        # selects every version's pods, and the stable's are the ones it may serve.
+        if current != status.stable_version:
+            return status.stable_version
     elif traffic.route is None or traffic.route.sends_canary_nothing():
         return wanted
     turn.requeue(rollout.POD_POLL_SECONDS)
