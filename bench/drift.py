@@ -30,11 +30,11 @@ from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
 from trailboss.drift import stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,
-    NumericCurrent,
     NumericReference,
     Reference,
     categorical_reference,
     numeric_reference,
+    sorted_current,
 )
 from trailboss.drift.tables import category_counts
 
@@ -69,16 +69,13 @@ def make_data(rng: np.random.Generator, args: argparse.Namespace) -> dict[str, A
 
 
 def trailboss_check(data: dict[str, Any], refs: dict[str, Reference]) -> tuple[float, DriftStatus]:
-    """What the Job does per column once it has read it: drop invalid values,
-    sort, measure; then the verdicts."""
+    """What the Job does per column once it has read it into an array of its
+    own: sort, set the invalid values apart, measure; then the verdicts."""
     spec = MonitoringSpec()
     started = time.perf_counter()
     features: list[FeatureDrift] = []
     for i, name in enumerate(data["numeric"]):
-        column = data["cur"][i]
-        finite = column[np.isfinite(column)]
-        finite.sort()
-        cur = NumericCurrent(finite, column.size - finite.size)
+        cur = sorted_current(data["cur"][i].copy())
         features.append(verdict.check_feature(spec, name, refs[name], cur))
     for name in data["categorical"]:
         counts, missing = category_counts(data["cur_codes"][name])
