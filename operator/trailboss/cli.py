@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from trailboss import logs
     from trailboss.runtime import run_operator
-    from trailboss.settings import Settings
+    from trailboss.settings import SettingRefused, Settings
 
     overrides: dict[str, object] = {}
     if args.all_namespaces:
@@ -93,7 +93,11 @@ def _run(args: argparse.Namespace) -> int:
             overrides[name] = getattr(args, name)
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.configure(args.log_format, verbose=args.verbose)
-    run_operator(settings, verbose=args.verbose)
+    try:
+        run_operator(settings, verbose=args.verbose)
+    except SettingRefused as refused:
+        print(f"trailboss run: {refused}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import kopf
 
-from trailboss.settings import Settings
+from trailboss.settings import Settings, refuse_test_settings
 
 
 def run_operator(settings: Settings, *, verbose: bool = False) -> None:
+    refuse_test_settings(settings, os.environ)
     import trailboss.handlers as handlers  # registers the kopf handlers
 
     handlers.install(settings)

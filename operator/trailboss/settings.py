@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -73,9 +74,33 @@ class Settings(BaseSettings):
     drift check pod. Secrets are namespaced: each must exist in the namespace
     of the Deployment or ModelVersion whose pods pull with it."""
 
+    time_scale_annotations: bool = False
+    """Honour each object's ``trailboss.dev/time-scale`` annotation, which shortens
+    its spec durations: for tests of an operator run outside a cluster, and
+    refused in one (see ``refuse_test_settings``)."""
+
     @field_validator("namespaces", "image_pull_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [ns.strip() for ns in value.split(",") if ns.strip()]
         return value
+
+
+IN_CLUSTER = "KUBERNETES_SERVICE_HOST"
+"""Set by the kubelet in every container of a pod: the operator runs in a cluster."""
+
+
+def refuse_test_settings(settings: Settings, environ: Mapping[str, str]) -> None:
+    """A setting made for tests stops the operator before it starts in a cluster:
+    there, a user's annotation would cut the cooldowns and deadlines that
+    protect their production traffic."""
+    if settings.time_scale_annotations and environ.get(IN_CLUSTER):
+        raise SettingRefused(
+            "TRAILBOSS_TIME_SCALE_ANNOTATIONS is for tests of an operator run outside a "
+            "cluster, and this one runs in a pod; unset it (the Helm chart never sets it)"
+        )
+
+
+class SettingRefused(Exception):
+    """A setting the operator will not start with where it runs."""

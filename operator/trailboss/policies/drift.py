@@ -17,7 +17,7 @@ from trailboss.api.deployment import (
     FeatureStatus,
     MonitoringSpec,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.api.modelversion import ModelVersionSpec
 
 PROFILE_DIR = "reference-profile"
@@ -195,7 +195,7 @@ def seconds_until_due(last: DriftStatus | None, interval: str, now: dt.datetime)
     if not tried:
         return 0.0
     elapsed = (now - max(tried)).total_seconds()
-    return max(0.0, duration_seconds(interval) - elapsed)
+    return max(0.0, spec_seconds(interval) - elapsed)
 
 
 def verdict_of(status: DriftStatus) -> tuple[str, str]:

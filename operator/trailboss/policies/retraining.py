@@ -17,7 +17,7 @@ from trailboss.api.deployment import (
     RetrainingSpec,
     RetrainingStatus,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.policies import cron
 
 DRIFT, SCHEDULE, MANUAL = "Drift", "Schedule", "Manual"
@@ -106,7 +106,7 @@ def hold(
         )
     last = status.last_retraining
     if last is not None and last.triggered_at is not None:
-        left = duration_seconds(spec.cooldown) - _since(spec, last, trigger, now)
+        left = spec_seconds(spec.cooldown) - _since(spec, last, trigger, now)
         if left > 0:
             return Hold(
                 DeploymentReason.COOLDOWN,
@@ -148,7 +148,7 @@ def overdue(spec: RetrainingSpec, record: RetrainingStatus, now: dt.datetime) ->
     """Whether a retraining in progress has run past spec.retraining.runDeadline."""
     if record.triggered_at is None:
         return False
-    return (now - record.triggered_at).total_seconds() > duration_seconds(spec.run_deadline)
+    return (now - record.triggered_at).total_seconds() > spec_seconds(spec.run_deadline)
 
 
 def in_progress(
@@ -165,4 +165,4 @@ def in_progress(
         return record.phase == RUNNING
     if finished:
         return False
-    return created is None or (now - created).total_seconds() <= duration_seconds(spec.run_deadline)
+    return created is None or (now - created).total_seconds() <= spec_seconds(spec.run_deadline)

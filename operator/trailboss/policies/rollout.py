@@ -17,7 +17,7 @@ from trailboss.api.deployment import (
     RolloutSpec,
     RolloutStep,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 
 DEFAULT_STEPS = (
     RolloutStep(weight=10, pause="1m"),
@@ -226,10 +226,10 @@ def hold_seconds(step: RolloutStep, analysis: AnalysisSpec | None) -> float:
     """How long a step holds once its pods are ready: its pause and, under analysis,
     at least one full interval, so a measurement covers the weight really served
     rather than only the moment it began."""
-    pause = duration_seconds(step.pause) if step.pause else 0.0
+    pause = spec_seconds(step.pause) if step.pause else 0.0
     if analysis is None:
         return pause
-    return max(pause, duration_seconds(analysis.interval))
+    return max(pause, spec_seconds(analysis.interval))
 
 
 def stable_within(
@@ -239,7 +239,7 @@ def stable_within(
     ``window``: a rollback to it is immediate. ``history`` holds the stable versions,
     oldest first, each stable until the next one was promoted; what counts is when a
     version stopped being stable, however long ago it became stable."""
-    horizon = now - dt.timedelta(seconds=duration_seconds(window))
+    horizon = now - dt.timedelta(seconds=spec_seconds(window))
     successors: list[PromotedVersion | None] = [*history[1:], None]
     for entry, successor in zip(history, successors, strict=True):
         until = successor.promoted_at if successor is not None else now

@@ -27,7 +27,7 @@ from trailboss.api.deployment import (
     RolloutStrategy,
     TrafficRouterKind,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import deployment_drift as drift
@@ -360,7 +360,7 @@ def _retire_servers(
     selects) keeps its pods; unless ``routed``, `<name>` selects every version's pods."""
     status: DeploymentStatus = turn.status
     now = turn.svc.clock()
-    delay = duration_seconds(turn.obj.spec.rollout.scale_down_delay)
+    delay = spec_seconds(turn.obj.spec.rollout.scale_down_delay)
     live = {status.stable_version, status.canary_version, held}
     pods = {} if routed else _retiring_pods(turn, servers)
     keep = []

@@ -25,7 +25,7 @@ from trailboss.api.deployment import (
     DriftStatus,
     MonitoringSpec,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.builders import drift as jobs
 from trailboss.builders.serving import Owner
 from trailboss.clients.storage import StoreUnavailable
@@ -200,7 +200,7 @@ def _closed(turn: Served, result: str) -> None:
     """A check is done either way: count it once written, and wait an interval."""
     namespace, name = turn.namespace, turn.name
     turn.after_write(lambda: metrics.DRIFT_CHECKS.labels(namespace, name, result).inc())
-    turn.requeue(duration_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
+    turn.requeue(spec_seconds(turn.obj.spec.monitoring.interval))  # type: ignore[union-attr]
 
 
 def _export(turn: Served) -> None:

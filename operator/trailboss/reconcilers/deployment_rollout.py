@@ -28,7 +28,7 @@ from trailboss.api.deployment import (
     RolloutStep,
     RolloutStrategy,
 )
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.clients.prometheus import QueryFailed
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers.turn import Turn
@@ -232,7 +232,7 @@ def _wait_for_pods(turn: Rollout, now: dt.datetime) -> None:
     if status.pods_not_ready_since is None:
         status.pods_not_ready_since = now
     deadline = turn.obj.spec.rollout.progress_deadline
-    if (now - status.pods_not_ready_since).total_seconds() > duration_seconds(deadline):
+    if (now - status.pods_not_ready_since).total_seconds() > spec_seconds(deadline):
         abort(
             turn,
             DeploymentReason.PROGRESS_DEADLINE_EXCEEDED,
@@ -248,7 +248,7 @@ def _analyse(turn: Rollout, now: dt.datetime) -> bool:
     analysis = turn.obj.spec.rollout.analysis
     assert analysis is not None
     status: DeploymentStatus = turn.status
-    interval = duration_seconds(analysis.interval)
+    interval = spec_seconds(analysis.interval)
     mine = _this_step(status)
     last = mine[-1].measured_at if mine else None
     if last is None or (now - last).total_seconds() >= interval:
@@ -287,7 +287,7 @@ def _hold_inconclusive(turn: Rollout, now: dt.datetime) -> bool:
     status: DeploymentStatus = turn.status
     since = status.inconclusive_since or now
     deadline = turn.obj.spec.rollout.progress_deadline
-    if (now - since).total_seconds() > duration_seconds(deadline):
+    if (now - since).total_seconds() > spec_seconds(deadline):
         abort(
             turn,
             DeploymentReason.ANALYSIS_INCONCLUSIVE,

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from trailboss import metrics
 from trailboss.api.common import API_VERSION, CommonStatus, Resource, explain
 from trailboss.api.conditions import find
+from trailboss.api.durations import TIME_SCALE_ANNOTATION, parse_time_scale, time_scale
 from trailboss.builders.patch import merge_patch
 from trailboss.clients.kube import Conflict
 from trailboss.reconcilers.common import INVALID_SPEC, Backoff, ObjectLocks, Services
@@ -163,7 +164,8 @@ class Driver(Generic[R]):
 
     def _advance(self, turn: Turn[R]) -> Result:
         try:
-            self.kind.advance(turn)
+            with time_scale(_time_scale(turn)):
+                self.kind.advance(turn)
         except Exception as error:  # every error becomes a condition, never a crash loop
             return self._settle_error(turn, error)
         self.backoff.succeeded(turn.uid)
@@ -307,3 +309,15 @@ def _lenient_status(raw: dict[str, Any]) -> CommonStatus:
         return CommonStatus.model_validate(raw)
     except ValidationError:
         return CommonStatus()
+
+
+def _time_scale(turn: Turn[Any]) -> float:
+    """The object's ``trailboss.dev/time-scale``, where the operator runs for tests."""
+    text = (turn.meta.get("annotations") or {}).get(TIME_SCALE_ANNOTATION)
+    if text is None or not turn.svc.settings.time_scale_annotations:
+        return 1.0
+    try:
+        return parse_time_scale(text)
+    except ValueError as error:
+        log.warning("%s/%s: %s; durations are left as written", turn.namespace, turn.name, error)
+        return 1.0

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from trailboss import metrics
 from trailboss.api.conditions import is_true
-from trailboss.api.durations import duration_seconds
+from trailboss.api.durations import spec_seconds
 from trailboss.api.trainingrun import (
     COMPLETE,
     FAILED,
@@ -179,7 +179,7 @@ def _dataset_missing(turn: Run, dataset: DatasetSpec, error: DataNotFound) -> No
     then fail: a run must not wait forever for a URI nobody will ever write."""
     timeout = dataset.wait_timeout
     left = policy.dataset_wait_left(
-        turn.meta.get("creationTimestamp"), turn.svc.clock(), duration_seconds(timeout)
+        turn.meta.get("creationTimestamp"), turn.svc.clock(), spec_seconds(timeout)
     )
     if left <= 0:
         raise Failed(
