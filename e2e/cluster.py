@@ -289,7 +289,7 @@ class Operator:
             # Tests may shorten an object's durations (trailboss.dev/time-scale).
             "TRAILBOSS_TIME_SCALE_ANNOTATIONS": "true",
         }
-        env.pop("KUBERNETES_SERVICE_HOST", None)  # it runs outside the cluster, wherever pytest runs
+        env.pop("KUBERNETES_SERVICE_HOST", None)  # outside the cluster, wherever pytest runs
         self.proc = subprocess.Popen(
             [self.python, "-m", "trailboss.cli", "run", *self._scope()],
             env=env,
