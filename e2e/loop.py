@@ -27,7 +27,6 @@ import yaml
 from e2e.cluster import ROOT, Cluster, ready, wait_for
 from e2e.lifecycle import s3, seed_dataset, split
 from e2e.serving import Load, share
-from trailboss.api.durations import TIME_SCALE_ANNOTATION
 
 EXAMPLE = ROOT / "examples" / "trainingrun-churn.yaml"
 LABEL = "target"
@@ -63,9 +62,6 @@ class Setting:
     rows_per_request: int = 10
     deadline: float = 900.0
     """The client stops by itself after this many seconds."""
-    time_scale: float | None = None
-    """`trailboss.dev/time-scale` of the Deployment: its intervals, pauses and
-    cooldowns pass this much faster where the operator honours it (tests)."""
 
 
 # ----------------------------------------------------------------------------- data
@@ -142,21 +138,13 @@ def error_rate(model: str) -> str:
     )
 
 
-def _scaled(scale: float | None) -> dict[str, Any]:
-    return {} if scale is None else {"annotations": {TIME_SCALE_ANNOTATION: str(scale)}}
-
-
 def deployment(setting: Setting, retrain: dict[str, str]) -> dict[str, Any]:
     """Serve the newest Validated version, roll out by canary gated on the error
     rate, check drift every interval and retrain after two drifted checks."""
     return {
         "apiVersion": "trailboss.dev/v1alpha1",
         "kind": "Deployment",
-        "metadata": {
-            "name": setting.deployment,
-            "namespace": setting.namespace,
-            **_scaled(setting.time_scale),
-        },
+        "metadata": {"name": setting.deployment, "namespace": setting.namespace},
         "spec": {
             "model": setting.model,
             "versionPolicy": {"latest": "Validated"},
