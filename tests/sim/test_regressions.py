@@ -212,3 +212,15 @@ def test_a_switch_back_to_the_replica_ratio_after_the_canary_went_lets_its_pods_
         lambda: m.set_router(kind="ReplicaRatio"),
         m.quiesce,
     )
+
+
+def test_a_switch_to_the_replica_ratio_keeps_the_stable_the_route_still_sends_to(
+    simulation: DeploymentSimulation,
+) -> None:
+    """One replica, v2's canary at its one step of 100 % behind a route, then the
+    replica ratio: the stable's pod stays while a route still sends requests to it."""
+    m = simulation
+    m.start(**{**START, "router": "HTTPRoute", "steps": "100", "analysis": "10s"})
+    _replay(
+        m, lambda: m.advance_time(seconds=10), lambda: m.set_router(kind="ReplicaRatio"), m.quiesce
+    )

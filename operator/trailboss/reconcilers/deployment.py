@@ -270,6 +270,8 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffi
             canary.replicas if canary is not None else 0,
         )
     if status.stable_version is not None:
+        if traffic.routed_before and _by_replica_ratio(turn):
+            stable_replicas = _held_for_the_route(turn, servers, stable_replicas)
         _serve(turn, status.stable_version, stable_replicas, servers)
     if status.canary_version is not None:
         _serve(turn, status.canary_version, canary_replicas, servers)
@@ -284,6 +286,17 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffi
     return apply_traffic(
         turn, status.stable_version, status.canary_version, route_weight, backend, routed=routed
     )
+
+
+def _held_for_the_route(turn: Served, servers: dict[str, Server], wanted: int) -> int:
+    """The stable's pods in the pass that switches back from a route: this pass
+    deletes the route, but the Gateway may send the stable its share by it a
+    little longer, so the stable gives up pods on the next pass, not this one."""
+    running = servers.get(turn.status.stable_version or "")
+    if running is None or running.replicas <= wanted:
+        return wanted
+    turn.requeue(rollout.POD_POLL_SECONDS)
+    return running.replicas
 
 
 def _routed(turn: Served, servers: dict[str, Server], traffic: Traffic) -> bool:
