@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from trailboss.builders.labels import OPERATOR_INSTANCE_LABEL
+
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "e2e" / "stack" / "stack.py"
 GROUP, VERSION = "trailboss.dev", "v1alpha1"
@@ -202,13 +204,22 @@ def local_stack_env() -> dict[str, str]:
     return read_env_file(stack_dir() / "env")
 
 
-def scrape_operator(port: int) -> None:
+def scrape_operator(port: int, name: str = "operator") -> None:
     """Point the local stack's Prometheus at an operator on loopback: the same
     file-based target `stack.py start-operator` writes (Prometheus watches it)."""
     targets = stack_dir() / "prometheus" / "targets"
     targets.mkdir(parents=True, exist_ok=True)
     group = [{"targets": [f"127.0.0.1:{port}"], "labels": {"component": "operator"}}]
-    (targets / "operator.json").write_text(json.dumps(group) + "\n")
+    (targets / f"{name}.json").write_text(json.dumps(group) + "\n")
+
+
+def stop_scraping(name: str) -> None:
+    (stack_dir() / "prometheus" / "targets" / f"{name}.json").unlink(missing_ok=True)
+
+
+def own_labels(namespace: str) -> dict[str, str]:
+    """Labels that hand an object to the `own_operator` of the test in ``namespace``."""
+    return {OPERATOR_INSTANCE_LABEL: namespace}
 
 
 def free_port() -> int:
@@ -227,8 +238,12 @@ class Operator:
         log_dir: Path,
         python: str | None = None,
         namespaces: tuple[str, ...] = (),
+        instance: str | None = None,
     ) -> None:
         self.env = env
+        self.instance = instance
+        """Its ``TRAILBOSS_OPERATOR_INSTANCE``: an operator of one test's own, which
+        handles only that test's labelled objects and so is not shared."""
         self.log_dir = log_dir
         self.python = python or sys.executable
         self.namespaces = namespaces
@@ -274,7 +289,7 @@ class Operator:
         return True
 
     def start(self) -> None:
-        SharedComponents.check("starting the operator")
+        self._check("starting the operator")
         self.starts += 1
         log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
         # This checkout's operator, whichever checkout the interpreter's editable
@@ -288,6 +303,7 @@ class Operator:
             "TRAILBOSS_LIVENESS_PORT": str(self.liveness_port),
             # Tests may shorten an object's durations (trailboss.dev/time-scale).
             "TRAILBOSS_TIME_SCALE_ANNOTATIONS": "true",
+            **({"TRAILBOSS_OPERATOR_INSTANCE": self.instance} if self.instance else {}),
         }
         env.pop("KUBERNETES_SERVICE_HOST", None)  # outside the cluster, wherever pytest runs
         self.proc = subprocess.Popen(
@@ -316,13 +332,13 @@ class Operator:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no last status write."""
-        SharedComponents.check("killing the operator")
+        self._check("killing the operator")
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        SharedComponents.check("stopping the operator")
+        self._check("stopping the operator")
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -330,6 +346,10 @@ class Operator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def _check(self, what: str) -> None:
+        if self.instance is None:
+            SharedComponents.check(what)
 
     def log_tail(self, lines: int = 60) -> str:
         path = self.log_dir / f"operator-{self.starts}.log"

@@ -23,11 +23,13 @@ from e2e.cluster import (
     Cluster,
     Operator,
     SharedComponents,
+    scrape_operator,
     stack_command,
+    stop_scraping,
     unique,
     wait_for,
 )
-from e2e.session import S3_SECRET, SharedStack, cluster_for
+from e2e.session import S3_SECRET, SharedStack, cluster_for, operator_env
 
 SHARED = pytest.StashKey[SharedStack]()
 WORKER_INPUT = "trailboss_e2e"
@@ -146,6 +148,45 @@ def running_operator(operator: Operator) -> Operator:
         with SharedComponents.restoring():
             operator.start()
     return operator
+
+
+@pytest.fixture
+def own_operator(
+    request: pytest.FixtureRequest, cluster: Cluster, namespace: str
+) -> Iterator[Operator]:
+    """An operator of this test's own, beside the run's: it handles only objects
+    labelled ``trailboss.dev/operator-instance: <namespace>`` (see `own_labels`), so
+    the test may kill and restart it while the others run. Like the run's, it
+    watches every namespace: one watched by name stops being served once it is
+    being deleted, and its objects' finalizers would stay."""
+    log_dir = Path(request.config.rootpath) / "build" / "e2e-operator" / namespace
+    log_dir.mkdir(parents=True, exist_ok=True)
+    op = Operator(operator_env(cluster.env), log_dir, instance=namespace)
+    op.start()
+    local = not cluster.env.get("TRAILBOSS_E2E_EXTERNAL")
+    if local:
+        scrape_operator(op.metrics_port, name=f"operator-{namespace}")
+    yield op
+    try:
+        if not op.alive:
+            op.start()
+        _delete_trailboss_objects(cluster, namespace)  # while their operator runs
+    finally:
+        op.stop()
+        if local:
+            stop_scraping(f"operator-{namespace}")
+
+
+def _delete_trailboss_objects(cluster: Cluster, namespace: str) -> None:
+    kinds = ("deployments", "trainingruns", "modelversions")
+    for plural in kinds:
+        for obj in cluster.list(namespace, plural):
+            cluster.delete(namespace, plural, obj["metadata"]["name"])
+    wait_for(
+        f"the Trailboss objects in {namespace} to go",
+        lambda: not any(cluster.list(namespace, plural) for plural in kinds),
+        120,
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import ROOT, Cluster, Operator, ready, wait_for
+from e2e.cluster import ROOT, Cluster, Operator, own_labels, ready, wait_for
 from e2e.serving import (
     Load,
     model_version,
@@ -84,8 +84,24 @@ def _infer_url(cluster: Cluster, namespace: str, model: str) -> str:
 
 @pytest.fixture
 def serving(cluster: Cluster, namespace: str, models: dict[str, str]) -> Iterator[Load]:
+    yield from _serve(cluster, namespace, models, labels={})
+
+
+@pytest.fixture
+def own_serving(
+    cluster: Cluster, namespace: str, models: dict[str, str], own_operator: Operator
+) -> Iterator[Load]:
+    """`serving`, with the Deployment handled by the test's own operator."""
+    yield from _serve(cluster, namespace, models, labels=own_labels(namespace))
+
+
+def _serve(
+    cluster: Cluster, namespace: str, models: dict[str, str], labels: dict[str, str]
+) -> Iterator[Load]:
     logs = {"predictionLogs": f"s3://mlflow/e2e/{namespace}/predictions"}
-    cluster.create(namespace, _deployment(models, "v1", monitoring=logs))
+    deployment = _deployment(models, "v1", monitoring=logs)
+    deployment["metadata"]["labels"] = labels
+    cluster.create(namespace, deployment)
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
     assert status["stableVersion"] == "v1"
     with Load(_infer_url(cluster, namespace, models["model"])) as load:
@@ -254,10 +270,11 @@ def _label(cluster: Cluster, namespace: str, version: str) -> None:
     cluster.kubectl("-n", namespace, "label", "modelversions.trailboss.dev", version, "team=churn")
 
 
-@pytest.mark.disruptive
 def test_kill_9_during_a_rollout_resumes_from_status(
-    cluster: Cluster, namespace: str, serving: Load, running_operator: Operator
+    cluster: Cluster, namespace: str, own_serving: Load, own_operator: Operator
 ) -> None:
+    """kill -9 of the operator at three points of a rollout: its own, so the
+    others run on."""
     _set_version(cluster, namespace, "v2")
     seen_steps: list[int] = []
     for _ in range(3):  # kill at three points of the rollout
@@ -265,9 +282,9 @@ def test_kill_9_during_a_rollout_resumes_from_status(
             namespace, "deployments", "churn").get("canaryWeight") not in (None, *seen_steps),
             120)  # fmt: skip
         seen_steps.append(cluster.status(namespace, "deployments", "churn")["canaryWeight"])
-        running_operator.kill()
+        own_operator.kill()
         time.sleep(2)
-        running_operator.start()
+        own_operator.start()
         if seen_steps[-1] == 50:
             break
     status = cluster.wait_phase(namespace, "deployments", "churn", {"Healthy", "Degraded"}, 240)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.cluster import Cluster, Operator, ready, wait_for
+from e2e.cluster import Cluster, Operator, own_labels, ready, wait_for
 from e2e.lifecycle import (
     mlflow,
     runs_tagged,
@@ -199,17 +199,19 @@ def test_deleting_a_running_run_deletes_its_job_and_kills_its_mlflow_run(
     )
 
 
-@pytest.mark.disruptive
 def test_sigkill_during_runs_duplicates_neither_jobs_nor_mlflow_runs(
-    cluster: Cluster, namespace: str, running_operator: Operator
+    cluster: Cluster, namespace: str, own_operator: Operator
 ) -> None:
+    """kill -9 of the operator while it creates Jobs: its own, so the others run on."""
     names = [f"restart-{i}" for i in range(6)]
     for name in names:
-        cluster.create(namespace, training_run(name, command=QUICK))
+        run = training_run(name, command=QUICK)
+        run["metadata"]["labels"] = own_labels(namespace)
+        cluster.create(namespace, run)
     wait_for("some Jobs to exist", lambda: len(cluster.jobs(namespace)) >= 2, 60, interval=0.1)
-    running_operator.kill()
+    own_operator.kill()
     time.sleep(1)
-    running_operator.start()
+    own_operator.start()
     for name in names:
         status = cluster.wait_phase(namespace, "trainingruns", name, {"Succeeded", "Failed"}, 300)
         assert status["phase"] == "Succeeded", (name, status)

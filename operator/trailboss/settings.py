@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trailboss import __version__
@@ -20,6 +20,7 @@ REQUEUE_WORKERS = 4
 CONNECTIONS = WORKERS + REQUEUE_WORKERS
 """Connections each client keeps to its server: one per thread that may call it,
 so no reconcile waits for a connection or opens one that is then thrown away."""
+LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 """A container's imagePullPolicy."""
 
@@ -73,7 +74,24 @@ class Settings(BaseSettings):
     """Pull secrets (comma-separated names) of every model server, profile and
     drift check pod. Secrets are namespaced: each must exist in the namespace
     of the Deployment or ModelVersion whose pods pull with it."""
+    prometheus_url: str | None = None
+    """The platform's Prometheus, for rollout analysis. A Deployment that names no
+    Secret of its own (spec.rollout.analysis.prometheusAuth) and whose prometheusUrl
+    is under this URL (same scheme, host, port and path prefix) is sent the token
+    of ``prometheus_token_file``; no other URL ever is, since any user who may
+    write a Deployment chooses its URL."""
+    prometheus_token_file: str | None = None
+    """File with the operator's bearer token for ``prometheus_url``, read at every
+    analysis, so that a rotated token takes effect (the chart mounts it from a
+    Secret). A path, not the token: settings hold no credentials."""
+    prometheus_ca_file: str | None = None
+    """File of PEM certificates that alone are trusted to verify ``prometheus_url``
+    over https (for a Deployment whose own Secret has no ``ca.crt``)."""
 
+    operator_instance: Annotated[str | None, Field(pattern=LABEL_VALUE, max_length=63)] = None
+    """Handle only objects labelled ``trailboss.dev/operator-instance`` with this
+    value; none: only objects without that label. Several operators so share a
+    cluster, each with its own objects."""
     time_scale_annotations: bool = False
     """Honour each object's ``trailboss.dev/time-scale`` annotation, which shortens
     its spec durations: for tests of an operator run outside a cluster, and
@@ -85,6 +103,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [ns.strip() for ns in value.split(",") if ns.strip()]
         return value
+
+    @field_validator("prometheus_url", "prometheus_token_file", "prometheus_ca_file")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _prometheus_files_need_its_url(self) -> Settings:
+        if self.prometheus_url is None and (self.prometheus_token_file or self.prometheus_ca_file):
+            raise ValueError(
+                "TRAILBOSS_PROMETHEUS_TOKEN_FILE and TRAILBOSS_PROMETHEUS_CA_FILE are for the "
+                "Prometheus that TRAILBOSS_PROMETHEUS_URL names; set it too"
+            )
+        if self.prometheus_url is not None and not self.prometheus_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(
+                f"TRAILBOSS_PROMETHEUS_URL must be an http:// or https:// URL, not "
+                f"{self.prometheus_url!r}"
+            )
+        return self
 
 
 IN_CLUSTER = "KUBERNETES_SERVICE_HOST"

@@ -14,7 +14,7 @@ from typing import Any
 from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.clients.kube import Conflict
-from trailboss.clients.prometheus import QueryFailed, single_value
+from trailboss.clients.prometheus import Credentials, Endpoint, QueryFailed, single_value
 from trailboss.clients.storage import DataNotFound, Listing, StoreUnavailable, digest
 from trailboss.clients.tracking import (
     RegistryVersion,
@@ -301,11 +301,18 @@ class FakePrometheus:
         """Queries Prometheus refuses (a bad query), with its error."""
         self.down = False
         self.asked: list[str] = []
+        self.endpoints: list[Endpoint] = []
+        """Where each query went, with what credentials and CA bundle."""
+        self.requires: Credentials | None = None
+        """Credentials Prometheus demands (a 401 for any others); none: open to all."""
 
-    def query(self, base_url: str, promql: str) -> float | None:
+    def query(self, endpoint: Endpoint, promql: str) -> float | None:
         self.asked.append(promql)
+        self.endpoints.append(endpoint)
         if self.down:
-            raise QueryFailed(f"Prometheus at {base_url} is unreachable: connection refused")
+            raise QueryFailed(f"Prometheus at {endpoint.url} is unreachable: connection refused")
+        if self.requires is not None and endpoint.credentials != self.requires:
+            raise QueryFailed(f"Prometheus at {endpoint.url} refused the credentials (401)")
         if promql in self.refused:
             raise QueryFailed(f"Prometheus refused the query (400): {self.refused[promql]}")
         if promql in self.bodies:
@@ -350,10 +357,11 @@ class ShapedPrometheus(FakePrometheus):
         super().__init__()
         self.respond: Callable[[str], dict[str, Any] | None] | None = None
 
-    def query(self, base_url: str, promql: str) -> float | None:
+    def query(self, endpoint: Endpoint, promql: str) -> float | None:
         known = promql in self.bodies or promql in self.refused or promql in self.answers
         body = None if self.down or known or self.respond is None else self.respond(promql)
         if body is None:
-            return super().query(base_url, promql)
+            return super().query(endpoint, promql)
         self.asked.append(promql)
+        self.endpoints.append(endpoint)
         return single_value(body)

@@ -10,7 +10,7 @@ from kopf import Resource
 from tests.unit.factories import OWNER, context, training_spec
 from trailboss.api.deployment import DeploymentSpec
 from trailboss.builders import drift, serving, training
-from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL
+from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_INSTANCE_LABEL
 from trailboss.handlers.startup import configure
 
 JOBS = Resource("batch", "v1", "jobs", kind="Job")
@@ -32,17 +32,29 @@ def test_apps_deployments_are_filtered_to_model_servers() -> None:
     assert _selectors(SERVERS) == [serving.DEPLOYMENT_LABEL]
 
 
-@pytest.mark.parametrize(
-    "resource",
-    [
-        Resource("trailboss.dev", "v1alpha1", "deployments", kind="Deployment"),
-        Resource("trailboss.dev", "v1alpha1", "trainingruns", kind="TrainingRun"),
-        Resource("trailboss.dev", "v1alpha1", "modelversions", kind="ModelVersion"),
-        Resource("", "v1", "pods", kind="Pod"),
-    ],
-)
-def test_the_operators_own_kinds_are_not_filtered(resource: Resource) -> None:
-    assert _selectors(resource) == []
+OWN_KINDS = [
+    Resource("trailboss.dev", "v1alpha1", "deployments", kind="Deployment"),
+    Resource("trailboss.dev", "v1alpha1", "trainingruns", kind="TrainingRun"),
+    Resource("trailboss.dev", "v1alpha1", "modelversions", kind="ModelVersion"),
+]
+
+
+@pytest.mark.parametrize("resource", OWN_KINDS)
+def test_the_operators_own_kinds_are_filtered_only_by_operator_instance(
+    resource: Resource,
+) -> None:
+    """The default operator gets every object without the instance label; one
+    started as an instance, only those labelled with it."""
+    assert _selectors(resource) == [f"!{OPERATOR_INSTANCE_LABEL}"]
+    settings = kopf.OperatorSettings()
+    configure(settings, None, "canary")
+    assert settings.watching.label_selectors.collect(resource) == [
+        f"{OPERATOR_INSTANCE_LABEL}=canary"
+    ]
+
+
+def test_pods_are_not_filtered() -> None:
+    assert _selectors(Resource("", "v1", "pods", kind="Pod")) == []
 
 
 def test_every_job_the_operator_makes_passes_the_filter() -> None:

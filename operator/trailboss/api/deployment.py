@@ -28,6 +28,7 @@ from trailboss.api.common import (
     S3Uri,
 )
 from trailboss.api.constraints import ObjectNameRule, Rule, checked, enforce, finite, model_rules
+from trailboss.api.corev1 import LocalObjectReference
 from trailboss.api.durations import duration_seconds
 from trailboss.api.fields import Arguments, Cron, FeatureName, Image, LabelValue
 from trailboss.api.trainingrun import TrainingRunSpec
@@ -258,11 +259,37 @@ _AT_LEAST_10S = Rule(
 )
 
 
+_QUERY_TIMEOUT = Rule(
+    "duration(self) >= duration('1s') && duration(self) <= duration('60s')",
+    "must be between 1s and 60s: long enough for a busy Prometheus, short enough "
+    "not to hold up the operator",
+    lambda timeout: 1 <= duration_seconds(timeout) <= 60,
+)
+
+
+class PrometheusAuth(ApiModel):
+    """Credentials for a Prometheus that requires authentication."""
+
+    secret_ref: LocalObjectReference
+    """A Secret in the Deployment's namespace with either the key `token` (sent as a
+    bearer token) or the keys `username` and `password` (basic auth), and optionally
+    `ca.crt`: PEM certificates that alone are trusted to verify an https
+    prometheusUrl. It is read at every analysis interval, so a rotated Secret takes
+    effect at the next measurement. A missing Secret or key is recorded as an Error
+    measurement naming it. The operator needs `get` on Secrets (the chart grants it)."""
+
+
 class AnalysisSpec(ApiModel):
     """Prometheus analysis run during each rollout step."""
 
     prometheus_url: Annotated[str, Field(pattern=PROMETHEUS_URL, max_length=512)]
-    """Prometheus base URL, e.g. `http://prometheus.monitoring:9090`."""
+    """Prometheus base URL, e.g. `http://prometheus.monitoring:9090`. It is never
+    followed to a redirect."""
+    prometheus_auth: PrometheusAuth | None = None
+    """How to authenticate to Prometheus. Without it no credentials are sent, except
+    to the platform's Prometheus the operator is installed with (chart value
+    `prometheus.url`): a prometheusUrl with its scheme, host and port, under its
+    path, is sent the operator's own token and verified with its CA bundle."""
     queries: Annotated[
         list[AnalysisQuery], Field(min_length=1, max_length=8), checked(_QUERIES_TOTAL)
     ]
@@ -270,6 +297,9 @@ class AnalysisSpec(ApiModel):
     interval: Annotated[Duration, checked(_AT_LEAST_10S)] = "1m"
     """How often the queries run (at least 10s). Every step holds at least this long
     after its pods are ready, so that a measurement covers it."""
+    timeout: Annotated[Duration, checked(_QUERY_TIMEOUT)] = "10s"
+    """How long one query may take, 1s to 60s: a query Prometheus has not answered by
+    then is an Error measurement (and Prometheus is asked to stop evaluating it)."""
     failure_limit: Annotated[int, Field(ge=0, le=100)] = 2
     """Failed measurements tolerated in a rollout; one more aborts it. Lowered
     mid-rollout below the failures already counted, it aborts the rollout at once."""

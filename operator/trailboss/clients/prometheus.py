@@ -1,35 +1,242 @@
-"""Prometheus's HTTP API, as rollout analysis uses it: one instant query, one number."""
+"""Prometheus's HTTP API, as rollout analysis uses it: one instant query, one number,
+from a Prometheus that may ask for a bearer token or basic auth and serve https
+with a certificate of a private CA."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
+import os
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from trailboss.settings import CONNECTIONS
+
 TIMEOUT_SECONDS = 10.0
+LARGEST_ANSWER = 1 << 20
+"""Bytes of an answer read at most: one number takes a few hundred, and a query
+that returns more than this is not one number anyway."""
+PROMETHEUS_HOSTS = 32
+"""Prometheus servers whose connections are kept at once."""
 
 
 class QueryFailed(Exception):
     """The query could not be answered: Prometheus unreachable, or the query refused."""
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """Who the operator is to one Prometheus: a bearer token, a user name and
+    password (basic auth), or nobody. Their repr leaves the secrets out."""
+
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def authorization(self) -> str | None:
+        """The Authorization header they make, if any."""
+        if self.token is not None:
+            return f"Bearer {self.token}"
+        if self.username is not None and self.password is not None:
+            return "Basic " + _basic(self.username, self.password)
+        return None
+
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets: a server may echo a request back in an error."""
+        secrets = [self.token, self.password]
+        if self.username is not None and self.password is not None:
+            secrets.append(_basic(self.username, self.password))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _basic(username: str, password: str) -> str:
+    # UTF-8, as RFC 7617 asks; requests' own basic auth would send Latin-1.
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to ask one Prometheus."""
+
+    url: str
+    credentials: Credentials = Credentials()
+    ca_bundle: str | None = field(default=None, repr=False)
+    """PEM certificates that alone are trusted for an https URL; none: the system's."""
+    ca_origin: str = "the CA bundle"
+    """Where ``ca_bundle`` came from, for the errors about it."""
+    timeout: float = TIMEOUT_SECONDS
+
+
+class _Authorization(AuthBase):
+    """Sets the credentials' header, if any. Always given, so that requests never
+    reaches for a ~/.netrc entry of its own."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.header = credentials.authorization()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.header is not None:
+            request.headers["Authorization"] = self.header
+        return request
+
+
 class Prometheus:
-    def query(self, base_url: str, promql: str) -> float | None:
+    """One HTTP session for every Prometheus, with a connection per reconciling
+    thread to each. Connections verified against different CA bundles are pooled
+    apart (urllib3 keys its pools by the bundle)."""
+
+    def __init__(self) -> None:
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=PROMETHEUS_HOSTS, pool_maxsize=CONNECTIONS)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._ca_files = _CaFiles()
+
+    def query(self, endpoint: Endpoint, promql: str) -> float | None:
         """The query's single value now; None when it returns no data. A result of
-        several series is refused: a bound on "one of them" would mean nothing."""
-        url = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        several series is refused: a bound on "one of them" would mean nothing.
+        No error names the token or password, even where Prometheus echoes them."""
         try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as answer:
-                body: dict[str, Any] = json.load(answer)
-        except urllib.error.HTTPError as error:
-            message = f"Prometheus refused the query ({error.code}): {_error(error)}"
-            raise QueryFailed(message) from error
-        except (OSError, ValueError) as error:
-            raise QueryFailed(f"Prometheus at {base_url} is unreachable: {error}") from error
-        return single_value(body)
+            return single_value(self._ask(endpoint, promql))
+        except QueryFailed as failed:
+            raise QueryFailed(endpoint.credentials.redact(str(failed))) from None
+
+    def _ask(self, endpoint: Endpoint, promql: str) -> Any:
+        verify: bool | str = True
+        if endpoint.ca_bundle is not None:
+            verify = self._ca_files.path(endpoint.ca_bundle, endpoint.ca_origin)
+        url = f"{endpoint.url.rstrip('/')}/api/v1/query"
+        # Prometheus's own timeout stops the evaluation when the operator stops
+        # waiting. In seconds: Prometheus reads "1.5" but not "1.5s".
+        params = {"query": promql, "timeout": f"{endpoint.timeout:g}"}
+        try:
+            with self._session.get(
+                url,
+                params=params,
+                auth=_Authorization(endpoint.credentials),
+                timeout=endpoint.timeout,
+                verify=verify,
+                allow_redirects=False,
+                stream=True,
+            ) as answer:
+                body = _read_at_most(answer, LARGEST_ANSWER)
+        except requests.RequestException as error:
+            raise QueryFailed(_unreachable(endpoint, error)) from None
+        _check_status(endpoint, answer, body)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise QueryFailed(f"Prometheus's answer is not JSON: {body!r:.200}") from None
+
+
+def _read_at_most(answer: requests.Response, limit: int) -> bytes:
+    body = bytearray()
+    for chunk in answer.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise QueryFailed(
+                f"Prometheus's answer is larger than {limit} bytes; aggregate the query "
+                "to one series (e.g. sum(...))"
+            )
+    return bytes(body)
+
+
+def _unreachable(endpoint: Endpoint, error: requests.RequestException) -> str:
+    where = f"Prometheus at {endpoint.url}"
+    if isinstance(error, requests.Timeout):
+        return (
+            f"{where} did not answer within {endpoint.timeout:g}s (spec.rollout.analysis.timeout)"
+        )
+    cause = _cause(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        trusted = endpoint.ca_origin if endpoint.ca_bundle is not None else "the system's CAs"
+        return f"{where} failed TLS verification against {trusted}: {cause}"
+    return f"{where} is unreachable: {cause}"
+
+
+def _cause(error: requests.RequestException) -> str:
+    """The innermost reason, without urllib3's wrapping (pool, retries, the URL)."""
+    reason: object = error.args[0] if error.args else error
+    reason = getattr(reason, "reason", reason)
+    return f"{reason}"[:300]
+
+
+def _check_status(endpoint: Endpoint, answer: requests.Response, body: bytes) -> None:
+    status = answer.status_code
+    if status == 200:
+        return
+    if answer.is_redirect:
+        raise QueryFailed(
+            f"Prometheus at {endpoint.url} answered with a redirect ({status}) to "
+            f"{answer.headers.get('Location')!s:.200}; set spec.rollout.analysis.prometheusUrl "
+            "to where it points (credentials are never sent on)"
+        )
+    if status in (401, 403):
+        raise QueryFailed(_denied(endpoint, status, answer.reason))
+    raise QueryFailed(f"Prometheus refused the query ({status}): {_error(body, answer.reason)}")
+
+
+def _denied(endpoint: Endpoint, status: int, reason: str) -> str:
+    where = f"Prometheus at {endpoint.url}"
+    if endpoint.credentials.authorization() is None:
+        return (
+            f"{where} requires authentication ({status} {reason}); name a Secret with a "
+            "token, or a username and password, in spec.rollout.analysis.prometheusAuth"
+        )
+    return f"{where} refused the credentials ({status} {reason})"
+
+
+def _error(body: bytes, reason: str) -> str:
+    try:
+        return str(json.loads(body).get("error", reason))[:300]
+    except (ValueError, AttributeError):
+        return reason
+
+
+class _CaFiles:
+    """CA bundles as files, which is how requests takes them: one per bundle, named
+    by its digest, in a directory of this process (under /tmp, writable in the
+    chart's read-only pod). A bundle is checked once, when its file is written."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._directory: Path | None = None
+
+    def path(self, pem: str, origin: str) -> str:
+        digest = hashlib.sha256(pem.encode()).hexdigest()
+        with self._lock:
+            try:
+                if self._directory is None:
+                    self._directory = Path(tempfile.mkdtemp(prefix="trailboss-ca-"))
+                path = self._directory / f"{digest}.pem"
+                if not path.exists():
+                    _check_bundle(pem, origin)
+                    written = path.with_suffix(".tmp")
+                    written.write_text(pem)
+                    os.replace(written, path)
+            except OSError as error:
+                raise QueryFailed(f"could not keep {origin} in a file: {error}") from None
+        return str(path)
+
+
+def _check_bundle(pem: str, origin: str) -> None:
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as error:
+        raise QueryFailed(f"{origin} is not a PEM CA bundle: {error}") from None
 
 
 def single_value(body: Any) -> float | None:
@@ -69,10 +276,3 @@ def _read(body: Any) -> float | None:
 def _number(text: str) -> float | None:
     value = float(text)
     return None if math.isnan(value) else value
-
-
-def _error(error: urllib.error.HTTPError) -> str:
-    try:
-        return str(json.loads(error.read()).get("error", error.reason))[:300]
-    except (OSError, ValueError):
-        return str(error.reason)

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any, Protocol
 
 from trailboss.api.trainingrun import DatasetPin
+from trailboss.clients.prometheus import Endpoint
 from trailboss.clients.storage import Listing
 from trailboss.clients.tracking import RegistryVersion, RunInfo
 
@@ -98,4 +99,4 @@ class StorageClient(Protocol):
 
 
 class MetricsQuery(Protocol):
-    def query(self, base_url: str, promql: str) -> float | None: ...
+    def query(self, endpoint: Endpoint, promql: str) -> float | None: ...

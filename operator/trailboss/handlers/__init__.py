@@ -31,7 +31,7 @@ def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup()
 def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     svc = services()
-    configure(settings, svc.settings.peering)
+    configure(settings, svc.settings.peering, svc.settings.operator_instance)
     # One queue of "come back at T" for every kind.
     requeue = Requeue(workers=REQUEUE_WORKERS)
     trainingrun_reconciler.driver.requeue = requeue

@@ -14,7 +14,7 @@ from trailboss import metrics
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.drift import DRIFT_CHECK_LABEL
 from trailboss.builders.serving import DEPLOYMENT_LABEL
-from trailboss.handlers.owners import owner
+from trailboss.handlers.owners import mine, owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import deployment
 
@@ -22,14 +22,14 @@ RESOURCE = (GROUP, VERSION, "deployments")
 RESYNC_SECONDS = 30.0
 
 
-@kopf.on.create(*RESOURCE)
-@kopf.on.resume(*RESOURCE)
-@kopf.on.update(*RESOURCE)
+@kopf.on.create(*RESOURCE, when=mine)
+@kopf.on.resume(*RESOURCE, when=mine)
+@kopf.on.update(*RESOURCE, when=mine)
 def reconcile(body: kopf.Body, **_: Any) -> None:
     deployment.reconcile(dict(body), services())
 
 
-@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, when=mine)
 def resync(body: kopf.Body, **_: Any) -> None:
     # Safety net: rollout pauses and analysis intervals come back through the
     # reconciler's requeue at their exact time.
@@ -74,7 +74,7 @@ class DeploymentsByModel:
 BY_MODEL = DeploymentsByModel()
 
 
-@kopf.on.event(*RESOURCE)
+@kopf.on.event(*RESOURCE, when=mine)
 async def deployment_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
     BY_MODEL.seen(body, gone=type == "DELETED")
 
@@ -84,7 +84,9 @@ async def model_version_changed(body: kopf.Body, type: str | None, **_: Any) -> 
     """A ModelVersion appeared or changed phase: a version policy may pick it.
 
     Async on purpose: the map of Deployments is read on the event loop, where it
-    is updated. The reconciles themselves block, so they run in a thread."""
+    is updated. The reconciles themselves block, so they run in a thread. Every
+    ModelVersion counts, whichever operator handles it: the map holds only this
+    operator's Deployments."""
     if type is None:  # the initial listing; the Deployments' own resume covers it
         return
     meta = body["metadata"]
@@ -117,7 +119,7 @@ def _reconcile_owner(body: kopf.Body) -> None:
         deployment.reconcile_latest(*found, services())
 
 
-@kopf.on.delete(*RESOURCE, optional=True)
+@kopf.on.delete(*RESOURCE, optional=True, when=mine)
 def deleted(body: kopf.Body, **_: Any) -> None:
     """Children go by garbage collection; the operator forgets the object and
     its series (traffic, analysis, rollouts, drift)."""

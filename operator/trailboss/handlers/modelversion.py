@@ -8,7 +8,7 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.drift import PROFILE_LABEL
-from trailboss.handlers.owners import owner
+from trailboss.handlers.owners import mine, owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import modelversion, modelversion_deletion
 
@@ -17,12 +17,12 @@ RESYNC_SECONDS = 60.0
 FINAL = ("Validated", "Rejected", "Failed")
 
 
-def unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in FINAL
+def unfinished(status: kopf.Status, meta: Any, **_: Any) -> bool:
+    return mine(meta) and status.get("phase") not in FINAL
 
 
-@kopf.on.create(*RESOURCE)
-@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE, when=mine)
+@kopf.on.resume(*RESOURCE, when=mine)
 def reconcile(body: kopf.Body, **_: Any) -> None:
     modelversion.reconcile(dict(body), services())
 
@@ -44,7 +44,7 @@ def profile_job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
         modelversion.reconcile_latest(*found, services())
 
 
-@kopf.on.delete(*RESOURCE)
+@kopf.on.delete(*RESOURCE, when=mine)
 def deleted(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     svc = services()
     try:

@@ -6,14 +6,17 @@ import random
 
 import kopf
 
-from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL
+from trailboss.api.common import GROUP
+from trailboss.builders.labels import MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_INSTANCE_LABEL
 from trailboss.builders.serving import DEPLOYMENT_LABEL
 from trailboss.settings import KOPF_WORKERS, WORKERS
 
 FINALIZER = "trailboss.dev/finalizer"
 
 
-def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
+def configure(
+    settings: kopf.OperatorSettings, peering: str | None, instance: str | None = None
+) -> None:
     """Identity set once: finalizer, where kopf keeps its own bookkeeping."""
     settings.persistence.finalizer = FINALIZER
     # Progress and diff-base live in annotations so kopf never writes into
@@ -35,6 +38,7 @@ def configure(settings: kopf.OperatorSettings, peering: str | None) -> None:
     settings.execution.max_workers = WORKERS
     _bound_the_backlog(settings)
     _watch_only_own_children(settings)
+    _watch_only_own_objects(settings, instance)
 
 
 def _bound_the_backlog(settings: kopf.OperatorSettings) -> None:
@@ -60,3 +64,16 @@ def _watch_only_own_children(settings: kopf.OperatorSettings) -> None:
         return
     selectors["batch", "v1", "jobs"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     selectors["apps", "v1", "deployments"] = DEPLOYMENT_LABEL
+
+
+def _watch_only_own_objects(settings: kopf.OperatorSettings, instance: str | None) -> None:
+    """The API server sends only this operator's Deployments, TrainingRuns and
+    ModelVersions (``trailboss.dev/operator-instance``): kopf then never keeps its
+    bookkeeping on another operator's objects, where two operators' writes would
+    conflict. The handlers' ``mine`` filter does the same on older kopf."""
+    selectors = getattr(settings.watching, "label_selectors", None)
+    if selectors is None:
+        return
+    wanted = f"{OPERATOR_INSTANCE_LABEL}={instance}" if instance else f"!{OPERATOR_INSTANCE_LABEL}"
+    for plural in ("deployments", "trainingruns", "modelversions"):
+        selectors[GROUP, plural] = wanted

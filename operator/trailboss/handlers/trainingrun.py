@@ -8,7 +8,7 @@ import kopf
 
 from trailboss.api.common import GROUP, VERSION
 from trailboss.builders.labels import TRAININGRUN_LABEL
-from trailboss.handlers.owners import owner
+from trailboss.handlers.owners import mine, owner
 from trailboss.handlers.services import services
 from trailboss.reconcilers import trainingrun, trainingrun_tracking
 
@@ -17,13 +17,13 @@ RESYNC_SECONDS = 60.0
 UNFINISHED = ("Succeeded", "Failed")
 
 
-def unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in UNFINISHED
+def unfinished(status: kopf.Status, meta: Any, **_: Any) -> bool:
+    return mine(meta) and status.get("phase") not in UNFINISHED
 
 
-@kopf.on.create(*RESOURCE)
-@kopf.on.resume(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec.suspend")
+@kopf.on.create(*RESOURCE, when=mine)
+@kopf.on.resume(*RESOURCE, when=mine)
+@kopf.on.update(*RESOURCE, field="spec.suspend", when=mine)
 def reconcile(body: kopf.Body, **_: Any) -> None:
     trainingrun.reconcile(dict(body), services())
 
@@ -45,7 +45,7 @@ def job_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
         trainingrun.job_changed(found, dict(body), type == "DELETED", services())
 
 
-@kopf.on.delete(*RESOURCE, retries=5, backoff=5)
+@kopf.on.delete(*RESOURCE, retries=5, backoff=5, when=mine)
 def deleted(body: kopf.Body, **_: Any) -> None:
     """The Job goes by garbage collection; the MLflow run is marked KILLED.
     After five failed tries the finalizer is released anyway."""

@@ -27,7 +27,7 @@ from trailboss.api.deployment import (
     RetrainingStatus,
 )
 from trailboss.builders import retraining as builder
-from trailboss.builders.labels import label_value
+from trailboss.builders.labels import label_value, same_operator
 from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
 from trailboss.policies import cron
 from trailboss.policies import retraining as policy
@@ -69,12 +69,12 @@ def _start(turn: Served, spec: RetrainingSpec, trigger: policy.Trigger) -> None:
     policy_labels = (
         turn.obj.spec.version_policy.match_labels if turn.obj.spec.version_policy else {}
     )
-    manifest = builder.training_run(
+    manifest = same_operator(builder.training_run(
         deployment=turn.name, namespace=turn.namespace, uid=turn.uid, number=number,
         template=template, reason=trigger.reason, trigger=trigger.key,
         drift_score=trigger.drift_score, replaces=status.stable_version,
         version_labels=dict(policy_labels),
-    )  # fmt: skip
+    ), turn.meta)  # fmt: skip
     name = manifest["metadata"]["name"]
     turn.svc.kube.create(manifest)  # already there after a restart: that is this run
     now = turn.svc.clock()

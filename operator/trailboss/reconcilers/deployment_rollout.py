@@ -29,8 +29,9 @@ from trailboss.api.deployment import (
     RolloutStrategy,
 )
 from trailboss.api.durations import spec_seconds
-from trailboss.clients.prometheus import QueryFailed
+from trailboss.clients.prometheus import Endpoint, QueryFailed
 from trailboss.policies import rollout as policy
+from trailboss.reconcilers import prometheus_access
 from trailboss.reconcilers.turn import Turn
 
 ANALYSIS_HISTORY = 20
@@ -307,12 +308,9 @@ def _measure(turn: Rollout, now: dt.datetime) -> None:
         "deployment": turn.name,
     }
     round_ = []
+    where = _where_to_ask(turn)
     for query in analysis.queries:
-        promql = policy.render(query.query, values)
-        try:
-            value, error = turn.svc.prometheus.query(analysis.prometheus_url, promql), None
-        except QueryFailed as failed:
-            value, error = None, str(failed)
+        value, error = _ask(turn, where, policy.render(query.query, values))
         result = policy.measure(
             query,
             value,
@@ -329,6 +327,27 @@ def _measure(turn: Rollout, now: dt.datetime) -> None:
         _export(turn, result)
     status.analysis_consecutive_errors = max(status.analysis_errors_in_a_row.values(), default=0)
     status.inconclusive_since = policy.inconclusive_since(status.inconclusive_since, round_, now)
+
+
+def _where_to_ask(turn: Rollout) -> Endpoint | str:
+    """Prometheus with this pass's credentials, or why it cannot be asked (a
+    missing Secret or key), which every query of the pass records as its error."""
+    analysis = turn.obj.spec.rollout.analysis
+    assert analysis is not None
+    try:
+        return prometheus_access.endpoint(turn.svc, turn.namespace, analysis)
+    except prometheus_access.NoAccess as missing:
+        return str(missing)
+
+
+def _ask(turn: Rollout, where: Endpoint | str, promql: str) -> tuple[float | None, str | None]:
+    """The query's value, or the error that kept it from one."""
+    if isinstance(where, str):
+        return None, where
+    try:
+        return turn.svc.prometheus.query(where, promql), None
+    except QueryFailed as failed:
+        return None, str(failed)
 
 
 def _export(turn: Rollout, result: AnalysisResult) -> None:

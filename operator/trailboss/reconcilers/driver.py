@@ -24,6 +24,7 @@ from trailboss import metrics
 from trailboss.api.common import API_VERSION, CommonStatus, Resource, explain
 from trailboss.api.conditions import find
 from trailboss.api.durations import TIME_SCALE_ANNOTATION, parse_time_scale, time_scale
+from trailboss.builders.labels import handled_by
 from trailboss.builders.patch import merge_patch
 from trailboss.clients.kube import Conflict
 from trailboss.reconcilers.common import INVALID_SPEC, Backoff, ObjectLocks, Services
@@ -95,6 +96,8 @@ class Driver(Generic[R]):
         ``seen``: children as the watch event that asked for this reconcile delivered
         them, by kind, so the kind need not read them again."""
         uid = str(body["metadata"]["uid"])
+        if not handled_by(body["metadata"], svc.settings.operator_instance):
+            return Ended(Result.SKIPPED)  # another operator's (a child's event led here)
         with self.locks(uid) as mine:
             if not mine or body["metadata"].get("deletionTimestamp"):
                 ended = Ended(Result.SKIPPED)

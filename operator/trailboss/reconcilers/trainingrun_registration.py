@@ -6,7 +6,7 @@ from __future__ import annotations
 from trailboss.api.common import API_VERSION
 from trailboss.api.trainingrun import TrainingReason, TrainingRun, TrainingRunStatus
 from trailboss.builders import training
-from trailboss.builders.labels import SOURCE_RUN_UID_LABEL
+from trailboss.builders.labels import SOURCE_RUN_UID_LABEL, same_operator
 from trailboss.builders.registration import build_model_version
 from trailboss.reconcilers.outcomes import Waiting
 from trailboss.reconcilers.turn import Turn
@@ -19,8 +19,11 @@ def register(turn: Run) -> None:
     status: TrainingRunStatus = turn.status
     if status.model_version is not None:
         return
-    manifest = build_model_version(
-        training.Owner(turn.name, turn.namespace, turn.uid), turn.obj.spec, status
+    manifest = same_operator(
+        build_model_version(
+            training.Owner(turn.name, turn.namespace, turn.uid), turn.obj.spec, status
+        ),
+        turn.meta,
     )
     name = manifest["metadata"]["name"]
     if turn.svc.kube.create(manifest) is None:
