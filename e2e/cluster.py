@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -217,14 +219,69 @@ def stop_scraping(name: str) -> None:
     (stack_dir() / "prometheus" / "targets" / f"{name}.json").unlink(missing_ok=True)
 
 
+class OwnMlflow:
+    """`mlflow server` as a process of one test's own, on the stack's MLflow host
+    (pods reach it there) with a registry in ``data`` and artifacts in the stack's
+    S3, so the test can stop it without touching the stack's MLflow."""
+
+    def __init__(self, stack_env: dict[str, str], data: Path) -> None:
+        host = urllib.parse.urlsplit(stack_env["MLFLOW_TRACKING_URI"]).hostname or "127.0.0.1"
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self.env = {**stack_env, "MLFLOW_TRACKING_URI": self.url}
+        """The stack's environment with this server for MLflow."""
+        self.data = data
+        self.data.mkdir(parents=True, exist_ok=True)
+        self._host = host
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        command = [
+            *(sys.executable, "-m", "mlflow", "server"),
+            *("--host", self._host, "--port", str(self.port)),
+            *("--backend-store-uri", f"sqlite:///{self.data / 'mlflow.db'}"),
+            *("--default-artifact-root", "s3://mlflow/", "--no-serve-artifacts"),
+            *("--workers", "1"),
+        ]
+        env = {
+            **os.environ,
+            **self.env,
+            "MLFLOW_S3_ENDPOINT_URL": self.env.get("AWS_ENDPOINT_URL_S3", ""),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+        log = (self.data / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for(f"MLflow at {self.url}", self._healthy, 120, interval=1)
+
+    def stop(self) -> None:
+        """Down as an outage is: the server and its workers, at once."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"MLflow exited; see {self.data / 'server.log'}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+
 def own_labels(namespace: str) -> dict[str, str]:
     """Labels that hand an object to the `own_operator` of the test in ``namespace``."""
     return {OPERATOR_INSTANCE_LABEL: namespace}
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
 

@@ -22,6 +22,7 @@ from e2e.cluster import (
     ROOT,
     Cluster,
     Operator,
+    OwnMlflow,
     SharedComponents,
     scrape_operator,
     stack_command,
@@ -161,7 +162,9 @@ def own_operator(
     being deleted, and its objects' finalizers would stay."""
     log_dir = Path(request.config.rootpath) / "build" / "e2e-operator" / namespace
     log_dir.mkdir(parents=True, exist_ok=True)
-    op = Operator(operator_env(cluster.env), log_dir, instance=namespace)
+    tracking = _own_mlflow_if_asked(request)
+    env = operator_env(tracking.env if tracking else cluster.env)
+    op = Operator(env, log_dir, instance=namespace)
     op.start()
     local = not cluster.env.get("TRAILBOSS_E2E_EXTERNAL")
     if local:
@@ -170,6 +173,8 @@ def own_operator(
     try:
         if not op.alive:
             op.start()
+        if tracking is not None:
+            tracking.start()  # a registry deletion waits for it
         _delete_trailboss_objects(cluster, namespace)  # while their operator runs
     finally:
         op.stop()
@@ -187,6 +192,26 @@ def _delete_trailboss_objects(cluster: Cluster, namespace: str) -> None:
         lambda: not any(cluster.list(namespace, plural) for plural in kinds),
         120,
     )
+
+
+def _own_mlflow_if_asked(request: pytest.FixtureRequest) -> OwnMlflow | None:
+    if "own_mlflow" not in request.fixturenames:
+        return None
+    tracking: OwnMlflow = request.getfixturevalue("own_mlflow")
+    return tracking
+
+
+@pytest.fixture
+def own_mlflow(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OwnMlflow]:
+    """An MLflow server of this test's own, with its own registry and the stack's S3
+    for artifacts, for the test's `own_operator` (which then uses it): the test may
+    stop and start it while the others run on the stack's."""
+    if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
+        pytest.skip("an MLflow server of the test's own needs the local stack")
+    tracking = OwnMlflow(cluster.env, tmp_path / "mlflow")
+    tracking.start()
+    yield tracking
+    tracking.stop()
 
 
 @pytest.fixture

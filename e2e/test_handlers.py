@@ -14,28 +14,24 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
-from e2e.cluster import Cluster, Operator, ready, wait_for
+from e2e.cluster import Cluster, own_labels, ready, wait_for
 from e2e.lifecycle import training_run
 from e2e.session import operator_env
 from trailboss.api.common import API_VERSION
 from trailboss.clients.kube import Conflict, Kube, load_config
 
-# The session's operator stops while kopf runs the handlers in this process.
-pytestmark = pytest.mark.disruptive
-
 FINALIZER = "trailboss.dev/finalizer"
 DIFF_BASE = "trailboss.dev/last-handled-configuration"
 
 
-def _in_process(
-    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
-) -> KopfRunner:
-    """The handlers under kopf's test runner, watching only this test's namespace.
-    The session's operator process is stopped meanwhile: one operator per object."""
-    operator.stop()
+def _in_process(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) -> KopfRunner:
+    """The handlers under kopf's test runner, as the operator instance named after
+    this test's namespace: only the objects labelled `own_labels(namespace)` are its,
+    and the run's operator never sees them (one operator per object)."""
     for key, value in operator_env(cluster.env).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TRAILBOSS_METRICS_PORT", "0")
+    monkeypatch.setenv("TRAILBOSS_OPERATOR_INSTANCE", namespace)
     import trailboss.handlers as handlers
     from trailboss.settings import Settings
 
@@ -44,12 +40,27 @@ def _in_process(
     return KopfRunner(args, timeout=60)
 
 
+def _own(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    body["metadata"]["labels"] = own_labels(namespace)
+    return body
+
+
+def _delete_all(cluster: Cluster, namespace: str, plural: str) -> None:
+    """Delete the test's objects while its handlers still run: they hold finalizers
+    that no other operator would release."""
+    for obj in cluster.list(namespace, plural):
+        cluster.delete(namespace, plural, obj["metadata"]["name"])
+    wait_for(f"the {plural} to go", lambda: not cluster.list(namespace, plural), 60)
+
+
 @pytest.fixture
 def handlers_in_process(
-    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[KopfRunner]:
-    with _in_process(cluster, namespace, operator, monkeypatch) as runner:
+    with _in_process(cluster, namespace, monkeypatch) as runner:
         yield runner
+        _delete_all(cluster, namespace, "trainingruns")
+        _delete_all(cluster, namespace, "deployments")
     assert runner.exception is None, runner.output
 
 
@@ -57,7 +68,7 @@ def test_startup_settings_and_finalizer_on_a_real_object(
     cluster: Cluster, namespace: str, handlers_in_process: KopfRunner
 ) -> None:
     missing = f"s3://datasets/{namespace}/nowhere.csv"
-    cluster.create(namespace, training_run("waits", dataset=missing))
+    cluster.create(namespace, _own(training_run("waits", dataset=missing), namespace))
 
     def settled_in() -> dict[str, Any] | None:
         obj = cluster.get(namespace, "trainingruns", "waits") or {}
@@ -80,11 +91,12 @@ def test_startup_settings_and_finalizer_on_a_real_object(
 
 
 def test_status_writes_remove_fields_and_refuse_stale_versions(
-    cluster: Cluster, namespace: str, operator: Operator
+    cluster: Cluster, namespace: str
 ) -> None:
-    operator.stop()  # no operator writes the object between the writes compared here
     kube = Kube(load_config(cluster.env["KUBECONFIG"]))
-    cluster.create(namespace, training_run("status-writes"))
+    # An operator instance that does not run: no operator writes the object
+    # between the writes compared here.
+    cluster.create(namespace, _own(training_run("status-writes"), namespace))
     name = "status-writes"
     # Each write is given the version read just before it, so only the stale write
     # below can conflict.
@@ -114,21 +126,22 @@ def test_status_writes_remove_fields_and_refuse_stale_versions(
 
 
 def test_a_startup_backlog_larger_than_kopfs_workers_is_all_handled(
-    cluster: Cluster, namespace: str, operator: Operator, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # kopf handles a bounded number of objects at once; the others wait their
     # turn. Here 2 at a time, for 4 Deployments and 4 TrainingRuns that exist
     # before the operator starts, as after an upgrade or a failover.
     monkeypatch.setattr("trailboss.handlers.startup.KOPF_WORKERS", 2)
-    operator.stop()
     missing = f"s3://datasets/{namespace}/nowhere.csv"
     for i in range(4):
-        cluster.create(namespace, training_run(f"backlog-{i}", dataset=missing))
-        cluster.create(namespace, _unservable_deployment(f"backlog-{i}"))
-    with _in_process(cluster, namespace, operator, monkeypatch) as runner:
+        cluster.create(namespace, _own(training_run(f"backlog-{i}", dataset=missing), namespace))
+        cluster.create(namespace, _own(_unservable_deployment(f"backlog-{i}"), namespace))
+    with _in_process(cluster, namespace, monkeypatch) as runner:
         for i in range(4):
             cluster.wait_reason(namespace, "trainingruns", f"backlog-{i}", "DatasetNotFound", 120)
             cluster.wait_reason(namespace, "deployments", f"backlog-{i}", "VersionNotFound", 60)
+        _delete_all(cluster, namespace, "trainingruns")
+        _delete_all(cluster, namespace, "deployments")
     assert runner.exception is None, runner.output
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, Operator, ready, wait_for
+from e2e.cluster import Cluster, Operator, OwnMlflow, own_labels, ready, wait_for
 from e2e.lifecycle import mlflow, s3, split, versions_tagged
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -116,28 +116,30 @@ def test_artifact_that_appears_late_converges(cluster: Cluster, namespace: str) 
     )
 
 
-@pytest.mark.disruptive
 def test_registry_outage_during_registration_converges_without_duplicates(
     cluster: Cluster,
     namespace: str,
     artifact: str,
-    mlflow_outage: Any,
-    running_operator: Operator,
+    own_mlflow: OwnMlflow,
+    own_operator: Operator,
 ) -> None:
+    """The registry down (the test's own, so the others run on) as a version is made."""
     model = f"outage-{namespace}"
-    mlflow_outage.stop()
-    cluster.create(namespace, _model_version("v1", model, artifact, {"accuracy": 0.9}))
+    own_mlflow.stop()
+    version = _model_version("v1", model, artifact, {"accuracy": 0.9})
+    version["metadata"]["labels"] = own_labels(namespace)
+    cluster.create(namespace, version)
     cluster.wait_reason(namespace, "modelversions", "v1", "RegistryUnavailable", 90)
     # It keeps retrying through the outage and stays Pending, naming the cause.
     waits = (
-        running_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
+        own_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
         or 0.0
     )
     wait_for(
         "two more retries during the outage",
         lambda: (
             (
-                running_operator.metric(
+                own_operator.metric(
                     "trailboss_reconcile_total", kind="ModelVersion", result="wait"
                 )
                 or 0.0
@@ -148,14 +150,13 @@ def test_registry_outage_during_registration_converges_without_duplicates(
     )
     during = cluster.status(namespace, "modelversions", "v1")
     assert (during["phase"], ready(during)["reason"]) == ("Pending", "RegistryUnavailable")
-    mlflow_outage.start()
+    own_mlflow.start()
     status = cluster.wait_phase(
         namespace, "modelversions", "v1", {"Validated", "Rejected", "Failed"}, 300
     )
     assert status["phase"] == "Validated"
-    assert (
-        len(versions_tagged(cluster.env, model, cluster.uid(namespace, "modelversions", "v1"))) == 1
-    )
+    uid = cluster.uid(namespace, "modelversions", "v1")
+    assert len(versions_tagged(own_mlflow.env, model, uid)) == 1
 
 
 def test_deletion_policies(cluster: Cluster, namespace: str, artifact: str) -> None:
@@ -184,17 +185,19 @@ def test_deletion_policies(cluster: Cluster, namespace: str, artifact: str) -> N
     assert gone["registryVersion"] not in remaining
 
 
-@pytest.mark.disruptive
 def test_release_annotation_lets_deletion_through_while_the_registry_is_down(
-    cluster: Cluster, namespace: str, artifact: str, mlflow_outage: Any
+    cluster: Cluster, namespace: str, artifact: str, own_mlflow: OwnMlflow, own_operator: Operator
 ) -> None:
+    """The registry down (the test's own, so the others run on) as a version is deleted."""
     model = f"release-{namespace}"
-    cluster.create(namespace, _model_version("stuck", model, artifact, {}, deletionPolicy="Delete"))
+    version = _model_version("stuck", model, artifact, {}, deletionPolicy="Delete")
+    version["metadata"]["labels"] = own_labels(namespace)
+    cluster.create(namespace, version)
     assert (
         cluster.wait_phase(namespace, "modelversions", "stuck", {"Validated", "Failed"})["phase"]
         == "Validated"
     )
-    mlflow_outage.stop()
+    own_mlflow.stop()
     cluster.delete(namespace, "modelversions", "stuck")
     wait_for(
         "the finalizer to report the registry outage",

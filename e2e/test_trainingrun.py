@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from kubernetes import client
 
-from e2e.cluster import Cluster, Operator, own_labels, ready, wait_for
+from e2e.cluster import Cluster, Operator, OwnMlflow, own_labels, ready, wait_for
 from e2e.lifecycle import (
     mlflow,
     runs_tagged,
@@ -247,20 +246,22 @@ def test_fifty_runs_created_at_once_all_converge(cluster: Cluster, namespace: st
     assert len(runs) == 50
 
 
-@pytest.mark.disruptive
 def test_tracking_outage_holds_the_run_until_mlflow_is_back(
-    cluster: Cluster, namespace: str, mlflow_outage: Any
+    cluster: Cluster, namespace: str, own_mlflow: OwnMlflow, own_operator: Operator
 ) -> None:
-    mlflow_outage.stop()
-    cluster.create(namespace, training_run("patient", command=QUICK))
+    """MLflow down (the test's own, so the others run on) before a run starts."""
+    own_mlflow.stop()
+    run = training_run("patient", command=QUICK)
+    run["metadata"]["labels"] = own_labels(namespace)
+    cluster.create(namespace, run)
     cluster.wait_reason(namespace, "trainingruns", "patient", "TrackingServerUnavailable", 90)
     assert "MLflow at" in ready(cluster.status(namespace, "trainingruns", "patient"))["message"]
     assert cluster.jobs(namespace) == []
-    mlflow_outage.start()
+    own_mlflow.start()
     status = cluster.wait_phase(namespace, "trainingruns", "patient", {"Succeeded", "Failed"}, 300)
     assert status["phase"] == "Succeeded"
     uid = cluster.uid(namespace, "trainingruns", "patient")
-    assert len(runs_tagged(cluster.env, uid)) == 1
+    assert len(runs_tagged(own_mlflow.env, uid)) == 1
 
 
 def test_distributed_run_gets_an_indexed_job_service_and_rendezvous_env(
