@@ -224,3 +224,25 @@ def test_a_switch_to_the_replica_ratio_keeps_the_stable_the_route_still_sends_to
     _replay(
         m, lambda: m.advance_time(seconds=10), lambda: m.set_router(kind="ReplicaRatio"), m.quiesce
     )
+
+
+def test_a_canary_behind_a_route_keeps_its_pods_until_the_gateway_holds_its_smaller_weight(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Ten pods behind a route; v3 replaced v2 (paused, so never promoted), then the
+    strategy goes back to a canary at 10 %: v3's pods may go down to one only once
+    the Gateway routes by the 10 %, not while it still sends v3 everything."""
+    m = simulation
+    m.start(**{**START, "replicas": 10, "router": "HTTPRoute"})
+    _replay(
+        m,
+        lambda: m.advance_time_long(seconds=120),
+        lambda: m.pause(paused=True),
+        lambda: _next_version(m),
+        lambda: m.advance_time_long(seconds=120),
+        lambda: m.set_steps(steps="", strategy="Replace"),
+        lambda: m.advance_time_long(seconds=120),
+        lambda: m.pause(paused=False),
+        lambda: m.set_steps(steps="", strategy="Canary"),
+        lambda: m.advance_time_long(seconds=120),
+    )

@@ -269,6 +269,8 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffi
             stable.ready if stable is not None else 0,
             canary.replicas if canary is not None else 0,
         )
+    elif status.canary_version is not None:
+        canary_replicas = _canary_held_for_the_gateway(turn, servers, traffic, canary_replicas)
     if status.stable_version is not None:
         if traffic.routed_before and _by_replica_ratio(turn):
             stable_replicas = _held_for_the_route(turn, servers, stable_replicas)
@@ -286,6 +288,26 @@ def _reconcile_servers(turn: Served, servers: dict[str, Server], traffic: Traffi
     return apply_traffic(
         turn, status.stable_version, status.canary_version, route_weight, backend, routed=routed
     )
+
+
+def _canary_held_for_the_gateway(
+    turn: Served, servers: dict[str, Server], traffic: Traffic, wanted: int
+) -> int:
+    """The canary's pods behind a route: fewer only once the Gateway holds a route
+    whose canary weight they carry. A lower weight written this pass reaches the
+    Gateway some time later, and until then it sends the canary its old share."""
+    running = servers.get(turn.status.canary_version or "")
+    if running is None or running.replicas <= wanted:
+        return wanted
+    route = traffic.route
+    held = route.weights if route is not None and (route.held or not route.reported) else None
+    if held is None:
+        turn.requeue(rollout.POD_POLL_SECONDS)
+        return running.replicas
+    _, needed = _replicas(turn, held.get("canary", 0))
+    if needed > wanted:
+        turn.requeue(rollout.POD_POLL_SECONDS)
+    return min(running.replicas, max(wanted, needed))
 
 
 def _held_for_the_route(turn: Served, servers: dict[str, Server], wanted: int) -> int:
