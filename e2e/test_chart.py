@@ -143,7 +143,12 @@ def test_clusterwide_operator_may_do_exactly_the_expected(
             "can-i-operator-clusterwide.txt"
         )
     sa = clusterwide.service_account
-    assert not can_i(cluster, sa, "get", "secrets", "kube-system")
+    # A Secret a Deployment names for its Prometheus analysis is read by name;
+    # no Secret is ever listed, watched or written.
+    assert can_i(cluster, sa, "get", "secrets", "default")
+    assert not can_i(cluster, sa, "list", "secrets", "kube-system")
+    assert not can_i(cluster, sa, "watch", "secrets", "default")
+    assert not can_i(cluster, sa, "create", "secrets", "default")
     assert not can_i(cluster, sa, "create", "pods", "default")
     assert not can_i(cluster, sa, "create", "deployments.trailboss.dev", "default")
 
