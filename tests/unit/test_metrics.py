@@ -7,10 +7,14 @@ import copy
 import importlib.metadata
 import itertools
 import platform
+import subprocess
+import sys
+from functools import cache
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from prometheus_client.parser import text_string_to_metric_families
 
 import trailboss
 from tests.unit.fakes import FakeKube, services
@@ -166,3 +170,52 @@ def test_a_deployment_waiting_for_its_first_version_is_counted_without_a_phase(
     }  # fmt: skip
     deployment.forget(f"{namespace}-dep")
     assert _objects(namespace, "Deployment") == {}
+
+
+# What each process serves on /metrics, scraped in a fresh interpreter so that
+# nothing a test registers, and no process-wide switch another module flips,
+# changes the answer. The operator process imports every handler; a model server
+# imports only the server.
+EXPOSITION = {
+    "operator": (
+        "import trailboss.handlers\n"
+        "from prometheus_client import REGISTRY, generate_latest\n"
+        "print(generate_latest(REGISTRY).decode())\n"
+    ),
+    "model server": (
+        "import trailboss.serving.server\n"
+        "from prometheus_client import generate_latest\n"
+        "from trailboss.serving.metrics import ServerMetrics\n"
+        "print(generate_latest(ServerMetrics('churn', 'churn-v1').registry).decode())\n"
+    ),
+}
+SERIES_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+@cache
+def scraped(process: str) -> str:
+    """The exposition text a fresh ``process`` serves on /metrics."""
+    result = subprocess.run(
+        [sys.executable, "-c", EXPOSITION[process]],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return result.stdout
+
+
+def exported_series() -> dict[str, set[str]]:
+    """Metric family -> the series names Prometheus stores for it, over every
+    process the project runs."""
+    return {
+        family.name: {family.name + suffix for suffix in SERIES_SUFFIXES.get(family.type, ("",))}
+        for process in EXPOSITION
+        for family in text_string_to_metric_families(scraped(process))
+    }
+
+
+@pytest.mark.parametrize("process", list(EXPOSITION))
+def test_no_created_series_is_exported(process: str) -> None:
+    """prometheus_client adds a `_created` series to every counter and histogram
+    by default; nothing reads them and they double what Prometheus stores."""
+    text = scraped(process)
+    assert "trailboss_" in text
+    assert [line for line in text.splitlines() if "_created" in line] == []

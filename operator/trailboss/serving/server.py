@@ -81,9 +81,6 @@ def confined_writes(tmp_dir: str | None) -> Iterator[str]:
 
 def serve(settings: ServeSettings, verbose: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; exits 1 when the model cannot be loaded."""
-    from prometheus_client import disable_created_metrics
-
-    disable_created_metrics()  # type: ignore[no-untyped-call]  # halves the series Prometheus scrapes from every pod
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
