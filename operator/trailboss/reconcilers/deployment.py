@@ -299,8 +299,7 @@ def _canary_held_for_the_gateway(
     running = servers.get(turn.status.canary_version or "")
     if running is None or running.replicas <= wanted:
         return wanted
-    route = traffic.route
-    held = route.weights if route is not None and (route.held or not route.reported) else None
+    held = traffic.route.taken_weights() if traffic.route is not None else None
     if held is None:
         turn.requeue(rollout.POD_POLL_SECONDS)
         return running.replicas

@@ -119,10 +119,16 @@ class Route:
         these, since it may still route by the previous ones."""
         return self.weights if self.held else None
 
+    def taken_weights(self) -> dict[str, int] | None:
+        """The weights the Gateway is taken to route by: these once it accepted
+        them, or at once when it reports no status (there is nothing to wait for);
+        None while it may still route by the previous ones."""
+        return self.weights if self.held or not self.reported else None
+
     def sends_canary_nothing(self) -> bool:
-        """Whether `<name>-canary` gets no weight and the Gateway holds that: it
-        accepted the route, or it reports no status, so there is nothing to wait for."""
-        return self.weights.get("canary", 0) == 0 and (self.held or not self.reported)
+        """Whether `<name>-canary` gets no weight and the Gateway holds that."""
+        taken = self.taken_weights()
+        return taken is not None and taken.get("canary", 0) == 0
 
 
 @dataclass(frozen=True)
