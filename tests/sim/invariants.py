@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from tests.sim.world import MODEL, NAME, Pass, TrainingRecord, World, stamp
+from tests.sim.world import MODEL, NAME, Pass, TrainingRecord, World, stamp, training
 from trailboss import metrics
 from trailboss.api.deployment import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
 from trailboss.api.durations import duration_seconds
@@ -317,8 +317,7 @@ def retraining_bounded(world: World) -> None:
         slot = _slot(run) if reason == "Schedule" else None
         record = TrainingRecord(name, reason, world.now, slot=slot)
         running = [
-            r for r in world.training_runs()
-            if r["metadata"]["name"] != name and not (r.get("status") or {}).get("phase")
+            r for r in world.training_runs() if r["metadata"]["name"] != name and training(r)
         ]  # fmt: skip
         previous = max(world.trainings.values(), key=lambda r: r.created, default=None)
         world.trainings[name] = record

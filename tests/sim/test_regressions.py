@@ -246,3 +246,37 @@ def test_a_canary_behind_a_route_keeps_its_pods_until_the_gateway_holds_its_smal
         lambda: m.set_steps(steps="", strategy="Canary"),
         lambda: m.advance_time_long(seconds=120),
     )
+
+
+def test_a_training_run_past_its_deadline_is_suspended_before_its_slot_is_taken_again(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Manual retrains every few hours while no TrainingRun ever finishes: each
+    run past spec.retraining.runDeadline is suspended, so the runs that still
+    train never exceed maxConcurrentRuns, even once status no longer keeps the
+    records of the oldest ones."""
+    m = simulation
+    m.start(**{**START, "retraining": True})
+
+    def hours(n: float) -> Callable[[], None]:
+        return lambda: m.advance_time_long(seconds=int(n * 3600))
+
+    _replay(
+        m,
+        *[m.retrain] * 5, hours(3), m.retrain, m.retrain, hours(0.5), m.retrain, m.retrain,
+        hours(3), m.retrain, hours(1), hours(2 / 60), m.retrain, hours(3), hours(3), hours(3),
+        m.retrain, hours(3), hours(3), hours(0.5), m.retrain, hours(1),
+    )  # fmt: skip
+
+
+def test_a_training_run_past_its_deadline_whose_record_status_no_longer_keeps_is_suspended(
+    simulation: DeploymentSimulation,
+) -> None:
+    """Twelve runs at once, status keeps ten records: the two oldest, past their
+    deadline, are suspended too before their slots are taken again."""
+    m = simulation
+    m.start(**{**START, "retraining": True})
+    m.set_retraining(on_drift=False, schedule=None, cooldown="10m", max_runs=12)
+    m.holds_now()
+    retrain = [m.retrain, lambda: m.advance_time_long(seconds=60)]
+    _replay(m, *retrain * 12, lambda: m.advance_time_long(seconds=25 * 3600), *retrain * 20)

@@ -97,13 +97,30 @@ def _copy(obj: dict[str, Any]) -> dict[str, Any]:
     return copied
 
 
+def training(run: dict[str, Any]) -> bool:
+    """Whether a TrainingRun still trains: not finished, and not suspended (its
+    Job keeps no pods, as the TrainingRun reconciler has it)."""
+    if (run.get("spec") or {}).get("suspend"):
+        return False
+    return not (run.get("status") or {}).get("phase")
+
+
 def stamp(when: dt.datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
 class SimKube(FakeKube):
-    """FakeKube with a fast copy, no write history, and finalizers: a deleted
-    object with finalizers stays, marked, until the last one is removed."""
+    """FakeKube with a fast copy, no write history, finalizers (a deleted object
+    with finalizers stays, marked, until the last one is removed) and the
+    creationTimestamp the API server sets, on the world's clock."""
+
+    def __init__(self, clock: Callable[[], dt.datetime]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        meta = {**manifest["metadata"], "creationTimestamp": stamp(self.clock())}
+        return super().create({**manifest, "metadata": meta})
 
     def put(self, body: dict[str, Any]) -> dict[str, Any]:
         obj = clone(body)
@@ -133,7 +150,10 @@ class SimKube(FakeKube):
         key = (manifest["kind"], meta["namespace"], meta["name"])
         if key not in self.objects:
             self.creations += 1
-            return self.put({**manifest, "metadata": {**meta, "generation": 1}})
+            created = stamp(self.clock())
+            return self.put(
+                {**manifest, "metadata": {**meta, "generation": 1, "creationTimestamp": created}}
+            )
         obj = self.objects[key]
         # Most applies change nothing: compare first, and copy only what changed.
         applied = manifest.get("spec") or {}
@@ -232,7 +252,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.namespace = f"sim-{self.number}"
-        self.kube = SimKube()
+        self.kube = SimKube(clock=lambda: self.now)
         self.tracking = SimTracking()
         self.prometheus = ShapedPrometheus()
         self.prometheus.respond = self._answer
@@ -579,7 +599,7 @@ class World:
     def finish_training(self, outcome: str) -> None:
         """The oldest unfinished TrainingRun ends: Failed, or Succeeded with a
         ModelVersion that is Validated, Rejected or stays Pending."""
-        waiting = [r for r in self.training_runs() if not (r.get("status") or {}).get("phase")]
+        waiting = [r for r in self.training_runs() if training(r)]
         if not waiting:
             return
         run = min(waiting, key=lambda r: r["metadata"]["name"])

@@ -151,18 +151,15 @@ def overdue(spec: RetrainingSpec, record: RetrainingStatus, now: dt.datetime) ->
     return (now - record.triggered_at).total_seconds() > spec_seconds(spec.run_deadline)
 
 
-def in_progress(
-    record: RetrainingStatus | None,
-    finished: bool,
-    created: dt.datetime | None,
-    spec: RetrainingSpec,
-    now: dt.datetime,
-) -> bool:
+def in_progress(record: RetrainingStatus | None, finished: bool, suspended: bool) -> bool:
     """Whether one TrainingRun of this Deployment holds a slot of maxConcurrentRuns:
     as its record says while status keeps one; past that, until it finished or
-    its run deadline (counted from its creation) passed."""
+    was suspended (a suspended TrainingRun's Job keeps no pods)."""
     if record is not None:
         return record.phase == RUNNING
-    if finished:
-        return False
-    return created is None or (now - created).total_seconds() <= spec_seconds(spec.run_deadline)
+    return not (finished or suspended)
+
+
+def run_overdue(created: dt.datetime | None, spec: RetrainingSpec, now: dt.datetime) -> bool:
+    """Whether a TrainingRun, created at ``created``, has run past spec.retraining.runDeadline."""
+    return created is not None and (now - created).total_seconds() > spec_seconds(spec.run_deadline)

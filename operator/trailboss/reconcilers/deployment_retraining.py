@@ -205,9 +205,7 @@ def _overdue(turn: Served, record: RetrainingStatus, spec: RetrainingSpec) -> Re
     run = turn.svc.kube.get(API_VERSION, "TrainingRun", turn.namespace, name) or {}
     phase = (run.get("status") or {}).get("phase")
     if phase not in ("Succeeded", "Failed") and run:
-        turn.svc.kube.patch(
-            API_VERSION, "TrainingRun", turn.namespace, name, {"spec": {"suspend": True}}
-        )
+        _suspend(turn, name)
         what = f"TrainingRun {name} did not finish (suspended it)"
     elif record.model_version is None:
         what = f"TrainingRun {name} registered no ModelVersion (see its spec.register)"
@@ -224,6 +222,12 @@ def _overdue(turn: Served, record: RetrainingStatus, spec: RetrainingSpec) -> Re
     return done
 
 
+def _suspend(turn: Served, name: str) -> None:
+    turn.svc.kube.patch(
+        API_VERSION, "TrainingRun", turn.namespace, name, {"spec": {"suspend": True}}
+    )
+
+
 def _unsettled(turn: Served, version: str) -> str:
     found = turn.svc.kube.get(API_VERSION, "ModelVersion", turn.namespace, version) or {}
     phase = (found.get("status") or {}).get("phase")
@@ -234,7 +238,10 @@ def _unsettled(turn: Served, version: str) -> str:
 
 def _in_progress(turn: Served, spec: RetrainingSpec) -> int:
     """Retrainings in progress: every TrainingRun of this Deployment, not only the
-    ones status still keeps, that has neither finished nor run past its deadline."""
+    ones status still keeps, that has neither finished nor run past its deadline.
+    One past its deadline that status no longer keeps (more runs at once than
+    status keeps records, or status lost) is suspended here, as a kept one is
+    when its record is closed: its slot is free only once it trains no more."""
     kept = {r.training_run: r for r in turn.status.retrainings}
     selector = {builder.RETRAINED_BY_LABEL: label_value(turn.name)}
     runs = turn.svc.kube.list(API_VERSION, "TrainingRun", turn.namespace, selector)
@@ -248,8 +255,14 @@ def _in_progress(turn: Served, spec: RetrainingSpec) -> int:
             continue
         phase = (run.get("status") or {}).get("phase")
         finished = phase == "Failed" or (phase == "Succeeded" and _settled(turn, run))
-        created = _timestamp(meta.get("creationTimestamp"))
-        count += policy.in_progress(kept.get(meta["name"]), finished, created, spec, now)
+        suspended = bool((run.get("spec") or {}).get("suspend"))
+        record = kept.get(meta["name"])
+        unkept = record is None and not (finished or suspended)
+        if unkept and policy.run_overdue(_timestamp(meta.get("creationTimestamp")), spec, now):
+            _suspend(turn, meta["name"])
+            _overdue_event(turn, meta["name"], spec)
+            suspended = True
+        count += policy.in_progress(record, finished, suspended)
     listed = {str(o["metadata"]["name"]) for o in runs}
     unlisted = [  # created in this pass, or not yet visible in the list
         r
@@ -257,6 +270,15 @@ def _in_progress(turn: Served, spec: RetrainingSpec) -> int:
         if r.phase == policy.RUNNING and r.training_run not in listed
     ]
     return count + len(unlisted)
+
+
+def _overdue_event(turn: Served, name: str, spec: RetrainingSpec) -> None:
+    turn.event(
+        DeploymentReason.RETRAINING_FAILED,
+        f"retraining {name}: TrainingRun {name} did not finish within "
+        f"spec.retraining.runDeadline ({spec.run_deadline}) of its start (suspended it)",
+        warning=True,
+    )
 
 
 def _settled(turn: Served, run: dict[str, Any]) -> bool:
