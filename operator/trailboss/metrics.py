@@ -114,6 +114,13 @@ DRIFT_CHECKS = Counter(
     "Drift checks completed, by result (the DriftMonitoring condition's reason).",
     ["namespace", "deployment", "result"],
 )
+DRIFT_CHECK_SECONDS = Histogram(
+    "trailboss_drift_check_duration_seconds",
+    "Time from a drift check Job's creation until its result (or failure) was recorded, "
+    "by outcome (Completed, Failed).",
+    ["namespace", "deployment", "outcome"],
+    buckets=(5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
 RETRAINING_TRIGGERS = Counter(
     "trailboss_retraining_triggers_total",
     "Retraining runs started, by reason (Drift, Schedule, Manual).",
@@ -195,15 +202,17 @@ def export_traffic(namespace: str, deployment: str, weights: dict[tuple[str, str
             _traffic_series[(namespace, deployment)] = set(weights)
 
 
-_ROLLOUT_SERIES: tuple[tuple[Gauge | Counter, tuple[str, ...]], ...] = (
+_ROLLOUT_SERIES: tuple[tuple[Gauge | Counter | Histogram, tuple[str, ...]], ...] = (
     (ANALYSIS_VALUE, ("query",)),
     (ANALYSIS_MEASUREMENTS, ("query", "phase")),
     (ROLLOUTS, ("result",)),
+    (DRIFT_CHECKS, ("result",)),
+    (DRIFT_CHECK_SECONDS, ("outcome",)),
 )
 
 
 def forget_deployment(namespace: str, deployment: str) -> None:
-    """The Deployment is gone: its traffic, analysis and rollout series go too."""
+    """The Deployment is gone: its traffic, analysis, rollout and drift check series go too."""
     export_traffic(namespace, deployment, {})
     for collector, rest in _ROLLOUT_SERIES:
         for labels in _series_of(collector, rest, namespace, deployment):
@@ -212,7 +221,7 @@ def forget_deployment(namespace: str, deployment: str) -> None:
 
 
 def _series_of(
-    collector: Gauge | Counter, rest: tuple[str, ...], namespace: str, deployment: str
+    collector: Gauge | Counter | Histogram, rest: tuple[str, ...], namespace: str, deployment: str
 ) -> set[tuple[str, ...]]:
     """The values of labels ``rest`` of the series ``collector`` holds for one Deployment."""
     found = set()

@@ -13,7 +13,7 @@ from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
-from trailboss.clients.kube import Conflict
+from trailboss.clients.kube import Conflict, Forbidden
 from trailboss.clients.prometheus import Credentials, Endpoint, QueryFailed, single_value
 from trailboss.clients.storage import DataNotFound, Listing, StoreUnavailable, digest
 from trailboss.clients.tracking import (
@@ -42,6 +42,7 @@ class FakeKube:
         self.warnings: list[tuple[str, str]] = []  # the events of type Warning
         self.cluster_events: list[dict[str, Any]] = []  # Events other components post
         self.creations = 0
+        self.forbidden: set[str] = set()  # kinds the operator's role may not read
         self._versions = itertools.count(1)
 
     def put(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +62,8 @@ class FakeKube:
         return found
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind in self.forbidden:
+            raise Forbidden(f"get {kind} {name} in namespace {namespace}: Forbidden")
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found else None
 

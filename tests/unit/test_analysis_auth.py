@@ -141,6 +141,20 @@ def test_a_secret_that_stays_missing_aborts_the_rollout_naming_it() -> None:
     )
 
 
+def test_an_install_without_secret_reads_names_the_chart_value_and_the_fix() -> None:
+    """Installed with rbac.readSecrets: false, the API server refuses the read: the
+    measurement says so instead of a traceback, and no request goes out."""
+    world = rolling(analysis())
+    put_secret(world, token="t0k")
+    world.kube.forbidden.add("Secret")
+    phase, message = last(world.settle())
+    assert phase == "Error"
+    assert message is not None
+    assert "may not read Secret prom-auth" in message
+    assert "rbac.readSecrets: true" in message
+    assert world.prometheus.asked == []
+
+
 def test_a_secret_created_late_is_read_at_the_next_pass() -> None:
     world = rolling(analysis())
     assert last(world.settle())[0] == "Error"

@@ -216,6 +216,14 @@ def test_rbac_reads_secrets_only_by_name_and_grants_no_wildcards(values: list[st
 
 
 @needs_helm
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={a,b}"]])
+def test_an_install_without_secret_reads_grants_no_secret_at_all(values: list[str]) -> None:
+    table = grants(render(*values, "--set", "rbac.readSecrets=false"))
+    assert not [grant for grant in table if grant[2] == "secrets"]
+    assert any(grant[2] == "secrets" for grant in grants(render(*values)))
+
+
+@needs_helm
 def test_clusterwide_rbac_is_exactly_what_the_operator_uses() -> None:
     table = grants(render())
     expected = {
@@ -445,11 +453,11 @@ def test_alerts_query_metrics_the_operator_exports() -> None:
 
 
 @needs_helm
-def test_network_policy_allows_dns_api_server_mlflow_s3_and_scrapes() -> None:
+def test_network_policy_allows_dns_api_server_mlflow_s3_prometheus_and_scrapes() -> None:
     policy = only(render("--set", "networkPolicy.enabled=true"), "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     egress_ports = [{p["port"] for p in rule["ports"]} for rule in policy["spec"]["egress"]]
-    assert egress_ports == [{53}, {443, 6443}, {5000}, {443, 9000}]
+    assert egress_ports == [{53}, {443, 6443}, {5000}, {443, 9000}, {9090}]
     assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}]
 
 

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
+from trailboss import metrics
 from trailboss.builders import drift as jobs
 from trailboss.reconcilers import deployment, modelversion
 
@@ -234,3 +235,39 @@ def test_no_check_runs_before_the_version_has_a_profile() -> None:
     condition = _condition(status, "DriftMonitoring")
     assert (condition["status"], condition["reason"]) == ("False", "ReferenceProfileMissing")
     assert "ReferenceProfileReady" in condition["message"]
+
+
+def _duration(outcome: str) -> tuple[float, float]:
+    labels = {"outcome": outcome}
+    count = _gauge("trailboss_drift_check_duration_seconds_count", **labels) or 0.0
+    total = _gauge("trailboss_drift_check_duration_seconds_sum", **labels) or 0.0
+    return count, total
+
+
+def test_how_long_each_check_took_is_observed_once_by_outcome() -> None:
+    """From the Job's creation until its result was read: a completed check 40 s
+    after its Job was made, a failed one 20 s after; each counted once."""
+    world = Monitored()
+    completed, failed = _duration("Completed"), _duration("Failed")
+    world.reconcile()
+    (first,) = world.checks()
+    world.kube.objects[("Job", NS, first)]["metadata"]["creationTimestamp"] = (
+        world.now.isoformat().replace("+00:00", "Z")
+    )
+    world.result(first, drifted=False)
+    _finish(world.kube, first)
+    world.reconcile(40)
+    world.reconcile(10)  # the same finished Job seen again
+    assert _duration("Completed") == (completed[0] + 1, completed[1] + 40)
+
+    world.reconcile(300)
+    (second,) = [name for name in world.checks() if name != first]
+    world.kube.objects[("Job", NS, second)]["metadata"]["creationTimestamp"] = (
+        world.now.isoformat().replace("+00:00", "Z")
+    )
+    _finish(world.kube, second, failed=True)
+    world.reconcile(20)
+    assert _duration("Failed") == (failed[0] + 1, failed[1] + 20)
+
+    metrics.forget_deployment(NS, "churn")  # the Deployment is gone: so are its series
+    assert _duration("Completed") == (0.0, 0.0)

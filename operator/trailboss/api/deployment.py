@@ -276,7 +276,8 @@ class PrometheusAuth(ApiModel):
     `ca.crt`: PEM certificates that alone are trusted to verify an https
     prometheusUrl. It is read at every analysis interval, so a rotated Secret takes
     effect at the next measurement. A missing Secret or key is recorded as an Error
-    measurement naming it. The operator needs `get` on Secrets (the chart grants it)."""
+    measurement naming it. The operator needs `get` on Secrets (the chart grants it unless
+    rbac.readSecrets is false)."""
 
 
 class AnalysisSpec(ApiModel):

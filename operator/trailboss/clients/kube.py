@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import ForbiddenError, NotFoundError
 
 FIELD_MANAGER = "trailboss"
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ def _plain(_client: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 class Conflict(Exception):
     """The object changed since it was read (HTTP 409): read it again and retry."""
+
+
+class Forbidden(Exception):
+    """The API server refused a read (HTTP 403): the operator's role does not grant it."""
 
 
 def load_config(kubeconfig: str | None = None) -> client.ApiClient:
@@ -254,6 +258,10 @@ class Kube:
             )
         except NotFoundError:
             return None
+        except ForbiddenError as error:
+            raise Forbidden(
+                f"get {kind} {name} in namespace {namespace}: {error.reason}"
+            ) from error
 
     def list(
         self, api_version: str, kind: str, namespace: str, labels: dict[str, str] | None = None

@@ -13,6 +13,7 @@ operator merges the N parts into the one result.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from trailboss import metrics
@@ -114,6 +115,7 @@ def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], numbe
             if document is None:
                 raise ValueError(f"Job {name} completed but wrote no {result}")
             _record(turn, policy.status_from_result(document), number)
+            _timed(turn, seen.created, "Completed")
             return
         except StoreUnavailable as error:
             turn.set_condition(
@@ -130,6 +132,16 @@ def _finish(turn: Served, monitoring: MonitoringSpec, job: dict[str, Any], numbe
             f"the next check runs in {monitoring.interval}"
         )
     _failed(turn, message, number)
+    _timed(turn, seen.created, "Failed")
+
+
+def _timed(turn: Served, created: dt.datetime | None, outcome: str) -> None:
+    """How long the check took, from its Job's creation to its result read here."""
+    if created is None:
+        return
+    took = max(0.0, (turn.svc.clock() - created).total_seconds())
+    labels = (turn.namespace, turn.name, outcome)
+    turn.after_write(lambda: metrics.DRIFT_CHECK_SECONDS.labels(*labels).observe(took))
 
 
 def _result(turn: Served, job: dict[str, Any], result: str) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from trailboss.api.deployment import AnalysisSpec
 from trailboss.api.durations import duration_seconds
+from trailboss.clients.kube import Forbidden
 from trailboss.clients.prometheus import Credentials, Endpoint
 from trailboss.policies.prometheus_access import under_platform
 from trailboss.reconcilers.common import Services
@@ -51,7 +52,15 @@ def _is_the_platforms(settings: Settings, url: str) -> bool:
 
 def _secret_data(svc: Services, namespace: str, name: str) -> dict[str, str]:
     """The keys of the Secret that analysis reads, as text."""
-    secret = svc.kube.get("v1", "Secret", namespace, name)
+    try:
+        secret = svc.kube.get("v1", "Secret", namespace, name)
+    except Forbidden:
+        raise NoAccess(
+            f"the operator may not read Secret {name} ({SECRET_REF}) in namespace "
+            f"{namespace}: it was installed without Secret reads (chart value "
+            "rbac.readSecrets: false). Set rbac.readSecrets: true, or grant it get on that "
+            f"Secret with a Role in {namespace}"
+        ) from None
     if secret is None:
         raise NoAccess(f"Secret {name} ({SECRET_REF}) does not exist in namespace {namespace}")
     data: dict[str, Any] = secret.get("data") or {}
