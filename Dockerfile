@@ -1,18 +1,27 @@
 # syntax=docker/dockerfile:1
-# Build: a venv with trailboss and its runtime dependencies only.
-FROM python:3.11-slim AS build
+# The one base image of every stage. For reproducible builds pin it by digest, here or
+# with --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest> (the digest
+# `docker buildx imagetools inspect python:3.11-slim` prints).
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# Build: a venv with trailboss and its runtime dependencies only, exactly as locked in
+# requirements/ (`make lock`): every package pinned and checked against its hashes.
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/trailboss
+COPY requirements/operator.txt /src/requirements/
+RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/operator.txt
 COPY pyproject.toml README.md /src/
 COPY operator /src/operator
-RUN /opt/trailboss/bin/pip install /src
+RUN /opt/trailboss/bin/pip install --no-deps /src
 
 # Model server image (`docker build --target serve .`): the same venv plus the serve extra.
 # One ModelVersion per pod; the only writes go to TMPDIR (mount an emptyDir at /tmp).
 FROM build AS build-serve
-RUN /opt/trailboss/bin/pip install '/src[serve]'
+COPY requirements/serve.txt /src/requirements/
+RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/serve.txt
 
-FROM python:3.11-slim AS serve
+FROM ${PYTHON_IMAGE} AS serve
 LABEL org.opencontainers.image.title="trailboss-serve" \
       org.opencontainers.image.description="Trailboss model server: MLflow and v2 inference, per-version metrics, prediction logs" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -28,7 +37,7 @@ ENTRYPOINT ["trailboss", "serve"]
 
 # Run: the venv on a slim base, as a non-root user, read-only root filesystem friendly.
 # The last stage is the default target: the operator.
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="trailboss" \
       org.opencontainers.image.description="Kubernetes operator for the ML model lifecycle" \
       org.opencontainers.image.licenses="Apache-2.0"

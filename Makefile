@@ -42,8 +42,14 @@ test: $(STAMP) stack-build promtool ## Every tier (unit, integration, e2e), then
 	$(PY) -m tests.report $(RESULTS); exit $$failed
 
 .PHONY: unit
+# The suite records the client calls the operator makes on the fakes as it runs; the RBAC
+# test then derives the chart's grants from that recording instead of running them again.
 unit: $(STAMP) ## Pure tests, no server: API, builders, policies, reconcilers on fakes, simulation
-	$(PY) -m pytest tests/unit tests/sim -n auto --junitxml=$(RESULTS)/unit.xml
+	@rm -rf $(RESULTS)/kube-calls
+	TRAILBOSS_KUBE_CALLS=$(RESULTS)/kube-calls $(PY) -m pytest tests/unit tests/sim -n auto \
+	  -p tests.unit.kube_calls --ignore tests/unit/test_rbac_derived.py --junitxml=$(RESULTS)/unit.xml
+	TRAILBOSS_KUBE_CALLS_FROM=$(RESULTS)/kube-calls $(PY) -m pytest tests/unit/test_rbac_derived.py \
+	  --junitxml=$(RESULTS)/unit-rbac.xml
 
 .PHONY: integration
 integration: $(STAMP) ## Tests that start local servers (the model server, MLflow's scoring app); no cluster
@@ -90,10 +96,36 @@ OPERATOR_VENV := .venv-operator
 .PHONY: operator-venv
 operator-venv: $(OPERATOR_VENV)/.installed ## A venv with only the operator's runtime dependencies, as in the image
 
-$(OPERATOR_VENV)/.installed: pyproject.toml
+$(OPERATOR_VENV)/.installed: pyproject.toml requirements/operator.txt
 	@test -x $(OPERATOR_VENV)/bin/python || $(PYTHON) -m venv $(OPERATOR_VENV)
-	$(OPERATOR_VENV)/bin/python -m pip install --quiet -e .
+	$(OPERATOR_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/operator.txt
+	$(OPERATOR_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+##@ Releasing
+
+# The images install exactly these pins (with their hashes), for Linux and Python 3.11
+# as in the Dockerfile's base image; `make lock` after a change of the dependencies in
+# pyproject.toml, and a unit test fails until then.
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes \
+  --python-version 3.11 --python-platform linux --no-header --annotation-style line
+
+.PHONY: lock
+lock: $(STAMP) ## Pin the images' dependencies: requirements/operator.txt and requirements/serve.txt
+	$(LOCK) -o requirements/operator.txt
+	$(LOCK) --extra serve -o requirements/serve.txt
+
+.PHONY: chart-publish
+chart-publish: stack-build ## Lint, package and push the chart, versioned like the operator: OCI=oci://<registry>/<path> [PUSH_FLAGS=--plain-http]
+	@test -n "$(OCI)" || { echo "set OCI=oci://<registry>/<path>"; exit 2; }
+	HELM=$(HELM) VERSION=$(VERSION) deploy/publish-chart.sh $(OCI) $(PUSH_FLAGS)
+
+# Each image's pins installed into a clean venv, as its Dockerfile stage does, and
+# each entry point of that image started: what can be checked of the images without
+# a container engine.
+.PHONY: image-venvs
+image-venvs: ## Install each image's lock into a clean venv and start its entry points
+	bash deploy/image-venvs.sh
 
 # Evidently only for the comparison, in its own venv: never a Trailboss dependency.
 BENCH_VENV := .venv-bench

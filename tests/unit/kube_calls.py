@@ -47,13 +47,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+import pytest
+
 from trailboss.clients.protocols import KubeClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = ROOT / "operator" / "trailboss"
 TESTS = ROOT / "tests"
 NOT_THE_OPERATOR = (OPERATOR / "commands", OPERATOR / "cli.py", OPERATOR / "clients" / "kube.py")
-RECORD_TO = "TRAILBOSS_KUBE_CALLS"  # where the plugin writes the calls it saw
+RECORD_TO = "TRAILBOSS_KUBE_CALLS"
+"""The directory where the plugin writes the calls it saw, a file per process
+(each pytest-xdist worker records its share)."""
 
 CLIENT_METHODS = sorted(
     name for name, _ in inspect.getmembers(KubeClient, inspect.isfunction) if name[0] != "_"
@@ -389,17 +393,39 @@ def _recording(method: Callable[..., Any], name: str, calls: list[Call]) -> Call
 
 
 _CALLS: list[Call] = []
+_RECORDED: set[Path] = set()
+"""The test modules whose calls count: those that run the operator on the fakes
+(a whole-suite run records only their calls, as a run of them alone does)."""
 
 
 def pytest_configure(config: Any) -> None:
     from tests.unit.fakes import FakeKube
 
+    _RECORDED.update(modules_on_the_fakes(skip=TESTS / "unit" / "test_rbac_derived.py"))
+    calls: list[Call] = []
     for name in CLIENT_METHODS:
-        setattr(FakeKube, name, _recording(getattr(FakeKube, name), name, _CALLS))
+        setattr(FakeKube, name, _recording(getattr(FakeKube, name), name, calls))
+    config.stash[_SEEN] = calls
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: Any, nextitem: Any) -> Iterator[None]:
+    calls = item.config.stash[_SEEN]
+    before = len(calls)
+    yield
+    if Path(item.path) in _RECORDED:
+        _CALLS.extend(calls[before:])
+    del calls[before:]
 
 
 def pytest_unconfigure(config: Any) -> None:
-    Path(os.environ[RECORD_TO]).write_text(json.dumps([c.__dict__ for c in _CALLS]))
+    directory = Path(os.environ[RECORD_TO])
+    directory.mkdir(parents=True, exist_ok=True)
+    process = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (directory / f"{process}.json").write_text(json.dumps([c.__dict__ for c in _CALLS]))
+
+
+_SEEN = pytest.StashKey[list[Call]]()
 
 
 _USES = re.compile(r"^from (?:\.|tests\.unit\.)(fakes|test_\w+) import", re.MULTILINE)
@@ -416,6 +442,8 @@ def modules_on_the_fakes(skip: Path) -> list[Path]:
     return sorted(here / f"{m}.py" for m in found - {"fakes", skip.stem})
 
 
-def read_calls(path: Path) -> Iterator[Call]:
-    for item in json.loads(path.read_text()):
-        yield Call(**item)
+def read_calls(directory: Path) -> Iterator[Call]:
+    """The calls recorded in ``directory``, by every process of the run."""
+    for path in sorted(directory.glob("*.json")):
+        for item in json.loads(path.read_text()):
+            yield Call(**item)
