@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from e2e.stack.localstack.settings import BIN_DIR, BUCKETS
 from trailboss.builders.labels import OPERATOR_INSTANCE_LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,8 +222,8 @@ def stop_scraping(name: str) -> None:
 
 class OwnMlflow:
     """`mlflow server` as a process of one test's own, on the stack's MLflow host
-    (pods reach it there) with a registry in ``data`` and artifacts in the stack's
-    S3, so the test can stop it without touching the stack's MLflow."""
+    (pods reach it there) with a registry in ``data`` and artifacts in the S3 of
+    ``stack_env``, so the test can stop it without touching the stack's MLflow."""
 
     def __init__(self, stack_env: dict[str, str], data: Path) -> None:
         host = urllib.parse.urlsplit(stack_env["MLFLOW_TRACKING_URI"]).hostname or "127.0.0.1"
@@ -272,6 +273,83 @@ class OwnMlflow:
                 return bool(answer.status == 200)
         except OSError:
             return False
+
+
+class OwnS3:
+    """An S3 server of one test's own (MinIO when the stack built it, moto
+    otherwise), on the stack's S3 host (pods reach it there), with the stack's
+    credentials and buckets, so the test can stop it without touching the
+    stack's S3."""
+
+    def __init__(self, stack_env: dict[str, str], data: Path) -> None:
+        url = urllib.parse.urlsplit(stack_env["AWS_ENDPOINT_URL_S3"])
+        self._host = url.hostname or "127.0.0.1"
+        self.port = free_port(self._host)
+        self.url = f"{url.scheme}://{self._host}:{self.port}"
+        self.env = {**stack_env, "AWS_ENDPOINT_URL_S3": self.url}
+        """The stack's environment with this server for S3."""
+        self.data = data
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        minio = Path(self.env.get("TRAILBOSS_STACK_BIN") or BIN_DIR) / "minio"
+        address = f"{self._host}:{self.port}"
+        if minio.is_file():
+            command = [str(minio), "server", str(self.data / "minio"), "--address", address,
+                       "--console-address", f"127.0.0.1:{free_port()}", "--quiet"]  # fmt: skip
+        else:
+            command = [sys.executable, "-m", "moto.server", "-H", self._host, "-p", str(self.port)]
+        env = {
+            **os.environ,
+            "MINIO_ROOT_USER": self.env["AWS_ACCESS_KEY_ID"],
+            "MINIO_ROOT_PASSWORD": self.env["AWS_SECRET_ACCESS_KEY"],
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "MINIO_REGION": self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        }
+        log = (self.data / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for(f"S3 at {self.url}", self._healthy, 60, interval=0.5)
+        self._create_buckets()  # moto keeps nothing across a restart; MinIO keeps them
+
+    def stop(self) -> None:
+        """Down as an outage is: at once."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def _client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.url,
+            region_name=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+        )  # fmt: skip
+
+    def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"S3 exited; see {self.data / 'server.log'}")
+        try:
+            self._client().list_buckets()
+        except Exception:  # any failure means "not yet"; the log tells why
+            return False
+        return True
+
+    def _create_buckets(self) -> None:
+        s3 = self._client()
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for bucket in sorted(set(BUCKETS) - existing):
+            s3.create_bucket(Bucket=bucket)
 
 
 def own_labels(namespace: str) -> dict[str, str]:

@@ -23,9 +23,9 @@ from e2e.cluster import (
     Cluster,
     Operator,
     OwnMlflow,
+    OwnS3,
     SharedComponents,
     scrape_operator,
-    stack_command,
     stop_scraping,
     unique,
     wait_for,
@@ -163,7 +163,8 @@ def own_operator(
     log_dir = Path(request.config.rootpath) / "build" / "e2e-operator" / namespace
     log_dir.mkdir(parents=True, exist_ok=True)
     tracking = _own_mlflow_if_asked(request)
-    env = operator_env(tracking.env if tracking else cluster.env)
+    storage = _own_s3_if_asked(request)
+    env = operator_env(tracking.env if tracking else storage.env if storage else cluster.env)
     op = Operator(env, log_dir, instance=namespace)
     op.start()
     local = not cluster.env.get("TRAILBOSS_E2E_EXTERNAL")
@@ -173,6 +174,8 @@ def own_operator(
     try:
         if not op.alive:
             op.start()
+        if storage is not None:
+            storage.start()  # the test may have left it stopped
         if tracking is not None:
             tracking.start()  # a registry deletion waits for it
         _delete_trailboss_objects(cluster, namespace)  # while their operator runs
@@ -202,32 +205,40 @@ def _own_mlflow_if_asked(request: pytest.FixtureRequest) -> OwnMlflow | None:
 
 
 @pytest.fixture
-def own_mlflow(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OwnMlflow]:
-    """An MLflow server of this test's own, with its own registry and the stack's S3
-    for artifacts, for the test's `own_operator` (which then uses it): the test may
-    stop and start it while the others run on the stack's."""
+def own_mlflow(
+    request: pytest.FixtureRequest, cluster: Cluster, namespace: str, tmp_path: Path
+) -> Iterator[OwnMlflow]:
+    """An MLflow server of this test's own, with its own registry and the stack's
+    S3 (the test's `own_s3` when it asks for one) for artifacts, for the test's
+    `own_operator` (which then uses it): the test may stop and start it while the
+    others run on the stack's."""
     if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
         pytest.skip("an MLflow server of the test's own needs the local stack")
-    tracking = OwnMlflow(cluster.env, tmp_path / "mlflow")
+    storage = _own_s3_if_asked(request)
+    tracking = OwnMlflow(storage.env if storage else cluster.env, tmp_path / "mlflow")
     tracking.start()
     yield tracking
     tracking.stop()
 
 
 @pytest.fixture
-def mlflow_outage(cluster: Cluster) -> Iterator[Any]:
-    """Stop and start the local stack's MLflow server."""
+def own_s3(cluster: Cluster, tmp_path: Path) -> Iterator[OwnS3]:
+    """An S3 server of this test's own, with the stack's credentials and buckets,
+    for the test's `own_mlflow` (artifacts) and `own_operator` (datasets, model
+    checks, training pods): the test may stop and start it while the others run
+    on the stack's."""
     if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
-        pytest.skip("stopping MLflow needs the local stack")
+        pytest.skip("an S3 server of the test's own needs the local stack")
+    storage = OwnS3(cluster.env, tmp_path / "s3")
+    storage.start()
+    yield storage
+    storage.stop()
 
-    class Outage:
-        def stop(self) -> None:
-            assert stack_command("stop", "mlflow").returncode == 0
 
-        def start(self) -> None:
-            result = stack_command("start", "mlflow")
-            assert result.returncode == 0, result.stdout + result.stderr
+def _own_s3_if_asked(request: pytest.FixtureRequest) -> OwnS3 | None:
+    if "own_s3" not in request.fixturenames:
+        return None
+    storage: OwnS3 = request.getfixturevalue("own_s3")
+    return storage
 
-    outage = Outage()
-    yield outage
-    outage.start()
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.cluster import Cluster
+from e2e.cluster import Cluster, own_labels
 from e2e.serving import model_version, publish_model
 
 ERROR_SHARES = {"v1": 0.0, "v2": 0.0, "v3": 0.6}
@@ -14,16 +14,26 @@ ERROR_SHARES = {"v1": 0.0, "v2": 0.0, "v3": 0.6}
 
 
 @pytest.fixture
-def models(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """The model's name and the Prometheus that analyses its rollouts."""
+def models(request: pytest.FixtureRequest, cluster: Cluster, namespace: str) -> dict[str, str]:
+    """The model's name and the Prometheus that analyses its rollouts. A test
+    with an `own_operator` gets ModelVersions that operator handles, registered
+    in its `own_mlflow` when it has one."""
     prometheus = cluster.env.get("TRAILBOSS_PROMETHEUS_URL")
     if not prometheus:
         pytest.fail("the stack exports no TRAILBOSS_PROMETHEUS_URL: no Prometheus to analyse")
+    env, labels = cluster.env, {}
+    if "own_mlflow" in request.fixturenames:
+        env = request.getfixturevalue("own_mlflow").env
+    if "own_operator" in request.fixturenames:
+        request.getfixturevalue("own_operator")
+        labels = own_labels(namespace)
     model = f"serve-{namespace}"
     for name, error_share in ERROR_SHARES.items():
         uri = f"s3://mlflow/e2e/{namespace}/{name}/model"
-        publish_model(cluster.env, uri, error_share)
-        cluster.create(namespace, model_version(name, model, uri))
+        publish_model(env, uri, error_share)
+        version = model_version(name, model, uri)
+        version["metadata"]["labels"] = labels
+        cluster.create(namespace, version)
     for name in ERROR_SHARES:
         cluster.wait_phase(namespace, "modelversions", name, {"Validated"}, 180)
     return {"model": model, "prometheus": prometheus}

@@ -1,20 +1,23 @@
-"""The Helm chart installed on the stack's real API server, with RBAC enforced:
-what the operator's ServiceAccount may do, what users with the built-in roles may
-do, the CRDs' life cycle, and `helm test`."""
+"""The Helm chart as users get it, packaged and pushed to an OCI registry (the CNCF
+distribution registry on loopback), installed from ``oci://`` on the stack's real API
+server with RBAC enforced: what the operator's ServiceAccount may do, what users with
+the built-in roles may do, the CRDs' life cycle, and `helm test`."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from subprocess import CompletedProcess, run
+from subprocess import CompletedProcess, Popen, run
 
 import pytest
+import yaml
 
-from e2e.cluster import ROOT, RUN_LOCALLY, Cluster, Operator, unique, wait_for
+from e2e.cluster import ROOT, RUN_LOCALLY, Cluster, Operator, free_port, unique, wait_for
 from e2e.lifecycle import training_run
 
 # The module-scoped set-up below is built once: one worker runs the whole file.
@@ -26,11 +29,87 @@ HELM_HOME = "/tmp/trailboss-e2e-helm"  # no user's helm repositories or plugins
 CRDS = ("trainingruns.trailboss.dev", "modelversions.trailboss.dev", "deployments.trailboss.dev")
 
 
+def _stack_binary(cluster: Cluster, name: str) -> str:
+    bin_dir = cluster.env.get("TRAILBOSS_STACK_BIN")
+    return str(Path(bin_dir) / name) if bin_dir else (shutil.which(name) or name)
+
+
+def _helm_homes() -> dict[str, str]:
+    return {f"HELM_{d}_HOME": f"{HELM_HOME}/{d.lower()}" for d in ("CACHE", "CONFIG", "DATA")}
+
+
+def helm(cluster: Cluster, *args: str, check: bool = True) -> CompletedProcess[str]:
+    result = run(
+        [_stack_binary(cluster, "helm"), "--kubeconfig", cluster.env["KUBECONFIG"], *args],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, **_helm_homes()},
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}{result.stderr}"
+    return result
+
+
+@dataclass
+class Published:
+    """The chart in an OCI registry: what `helm install` and `helm upgrade` take."""
+
+    ref: str  # oci://host:port/charts/trailboss
+    version: str
+
+    @property
+    def args(self) -> list[str]:
+        return [self.ref, "--version", self.version, "--plain-http"]  # a loopback registry
+
+
+@pytest.fixture(scope="module")
+def published(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    """The chart published as a release publishes it (`deploy/publish-chart.sh`:
+    lint, package, push) to a registry of this module's own."""
+    registry = _stack_binary(cluster, "registry")
+    if not Path(registry).is_file():
+        pytest.fail(f"no OCI registry at {registry}: `make stack-build` builds it")
+    work = tmp_path_factory.mktemp("oci")
+    address = f"127.0.0.1:{free_port()}"
+    (work / "config.yml").write_text(json.dumps({  # YAML is a superset of JSON
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(work / "data")}},
+        "http": {"addr": address},
+    }))  # fmt: skip
+    with (work / "registry.log").open("wb") as log:
+        server = Popen([registry, "serve", str(work / "config.yml")], stdout=log, stderr=log)
+    try:
+        wait_for(f"the OCI registry at {address}", lambda: _answers(address, server), 30)
+        pushed = run(
+            [str(ROOT / "deploy" / "publish-chart.sh"), f"oci://{address}/charts", "--plain-http"],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "HELM": _stack_binary(cluster, "helm"), **_helm_homes()},
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        version = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
+        ref = f"oci://{address}/charts/trailboss"
+        assert pushed.stdout.strip() == f"{ref} --version {version}"
+        yield Published(ref, version)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _answers(address: str, server: Popen[bytes]) -> bool:
+    assert server.poll() is None, "the OCI registry exited; see its registry.log"
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
 @dataclass
 class Release:
     name: str
     namespace: str
     cluster: Cluster
+    chart: Published
     team: str = ""  # the one namespace it watches, if any
 
     @property
@@ -38,25 +117,15 @@ class Release:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
     def helm(self, *args: str, check: bool = True) -> CompletedProcess[str]:
-        bin_dir = self.cluster.env.get("TRAILBOSS_STACK_BIN")
-        helm = str(Path(bin_dir) / "helm") if bin_dir else (shutil.which("helm") or "helm")
-        result = run(
-            [helm, "--kubeconfig", self.cluster.env["KUBECONFIG"], "-n", self.namespace, *args],
-            capture_output=True, text=True, timeout=300, check=False,
-            env={**os.environ, **{f"HELM_{d}_HOME": f"{HELM_HOME}/{d.lower()}"
-                                  for d in ("CACHE", "CONFIG", "DATA")}},
-        )  # fmt: skip
-        if check:
-            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}{result.stderr}"
-        return result
+        return helm(self.cluster, "-n", self.namespace, *args, check=check)
 
 
-def install(cluster: Cluster, name: str, *values: str) -> Release:
-    release = Release(name, unique("e2e-chart"), cluster)
+def install(cluster: Cluster, chart: Published, name: str, *values: str) -> Release:
+    release = Release(name, unique("e2e-chart"), cluster, chart)
     tracking = cluster.env.get("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     try:
         release.helm(
-            "install", name, str(CHART), "--create-namespace", "--wait", "--timeout", "3m",
+            "install", name, *chart.args, "--create-namespace", "--wait", "--timeout", "3m",
             "--set", f"mlflow.trackingUri={tracking}", *values,
         )  # fmt: skip
     except AssertionError:
@@ -72,10 +141,10 @@ def uninstall(release: Release) -> None:
 
 
 @pytest.fixture(scope="module")
-def clusterwide(cluster: Cluster, crds: list[str]) -> Iterator[Release]:
+def clusterwide(cluster: Cluster, crds: list[str], published: Published) -> Iterator[Release]:
     """The default install. The CRDs exist already (applied with kubectl), so the
     release takes them over, as when a user moves their CRDs under the chart."""
-    release = install(cluster, "trailboss-all", "--take-ownership")
+    release = install(cluster, published, "trailboss-all", "--take-ownership")
     yield release
     uninstall(release)
 
@@ -85,8 +154,10 @@ def namespaced(cluster: Cluster, clusterwide: Release) -> Iterator[Release]:
     """A release watching one namespace; the CRDs stay with the first release."""
     team = unique("e2e-team")
     cluster.kubectl("create", "namespace", team)
-    release = install(cluster, "trailboss-team", "--set", f"watchNamespaces={{{team}}}",
-                      "--set", "crds.enabled=false")  # fmt: skip
+    release = install(
+        cluster, clusterwide.chart, "trailboss-team",
+        "--set", f"watchNamespaces={{{team}}}", "--set", "crds.enabled=false",
+    )  # fmt: skip
     release.team = team
     yield release
     uninstall(release)
@@ -282,15 +353,17 @@ def test_helm_test_checks_the_live_operator(
         json.dumps({"test": {"podLabels": {RUN_LOCALLY: "true"}}}),
     ]
     clusterwide.helm(
-        "upgrade", "trailboss-all", str(CHART), *values, "--set", f"test.metricsUrl={url}"
-    )
+        "upgrade", "trailboss-all", *clusterwide.chart.args, *values,
+        "--set", f"test.metricsUrl={url}",
+    )  # fmt: skip
     passed = clusterwide.helm("test", "trailboss-all", "--timeout", "2m", check=False)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Phase:          Succeeded" in passed.stdout
     closed = "http://127.0.0.1:9/metrics"
     clusterwide.helm(
-        "upgrade", "trailboss-all", str(CHART), *values, "--set", f"test.metricsUrl={closed}"
-    )
+        "upgrade", "trailboss-all", *clusterwide.chart.args, *values,
+        "--set", f"test.metricsUrl={closed}",
+    )  # fmt: skip
     failed = clusterwide.helm("test", "trailboss-all", "--timeout", "2m", check=False)
     assert failed.returncode != 0
     assert "failed" in (failed.stdout + failed.stderr).lower()

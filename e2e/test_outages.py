@@ -17,16 +17,14 @@ exit code 75 and are replaced by the Job without counting against the limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, Operator, ready, stack_command, wait_for
+from e2e.cluster import Cluster, Operator, OwnMlflow, OwnS3, own_labels, ready, wait_for
 from e2e.lifecycle import TRAINER, runs_tagged, seed_dataset, training_run, versions_tagged
 
-pytestmark = [pytest.mark.usefixtures("running_operator"), pytest.mark.disruptive]
 OUTAGE_SECONDS = 60
 BUDGETS = {"patient": "300", "brief": "20"}  # TRAILBOSS_RETRY_SECONDS of the trainer
 # The pod is Running a few seconds before the trainer's first call, so the outage
@@ -35,30 +33,22 @@ COMMAND = ["sh", "-c", f"sleep 5 && exec python {TRAINER}"]
 
 
 class Outages:
-    """Stops and starts the local stack's servers; everything stopped comes back."""
+    """Stops and starts the test's own MLflow and S3 (the others run on the stack's)."""
 
-    def __init__(self) -> None:
-        self.stopped: set[str] = set()
+    def __init__(self, servers: dict[str, OwnMlflow | OwnS3]) -> None:
+        self.servers = servers
 
     def stop(self, component: str) -> float:
-        assert stack_command("stop", component).returncode == 0
-        self.stopped.add(component)
+        self.servers[component].stop()
         return time.monotonic()
 
     def start(self, component: str) -> None:
-        result = stack_command("start", component)
-        assert result.returncode == 0, result.stdout + result.stderr
-        self.stopped.discard(component)
+        self.servers[component].start()
 
 
 @pytest.fixture
-def outages(cluster: Cluster) -> Iterator[Outages]:
-    if cluster.env.get("TRAILBOSS_E2E_EXTERNAL"):
-        pytest.skip("stopping MLflow and S3 needs the local stack")
-    outages = Outages()
-    yield outages
-    for component in sorted(outages.stopped):
-        outages.start(component)
+def outages(own_mlflow: OwnMlflow, own_s3: OwnS3) -> Outages:
+    return Outages({"mlflow": own_mlflow, "s3": own_s3})
 
 
 def _wave(cluster: Cluster, namespace: str, wave: int, dataset: str) -> list[str]:
@@ -72,6 +62,7 @@ def _wave(cluster: Cluster, namespace: str, wave: int, dataset: str) -> list[str
             register={"validation": {"minimums": {"accuracy": 0.8}}},
         )
         run["spec"]["backoffLimit"] = 0
+        run["metadata"]["labels"] = own_labels(namespace)
         cluster.create(namespace, run)
         names.append(run["metadata"]["name"])
     return names
@@ -120,12 +111,16 @@ def _log_since(operator: Operator, offset: int) -> str:
 
 
 def test_a_minute_without_mlflow_then_without_s3_loses_and_repeats_nothing(
-    cluster: Cluster, namespace: str, running_operator: Operator, outages: Outages
+    cluster: Cluster,
+    namespace: str,
+    own_mlflow: OwnMlflow,
+    own_operator: Operator,
+    outages: Outages,
 ) -> None:
-    env = cluster.env
+    env = own_mlflow.env  # the test's own MLflow and S3, which it stops; the others run on
     dataset = f"s3://datasets/{namespace}/churn.csv"
     seed_dataset(env, dataset)
-    log_offset = _operator_log(running_operator).stat().st_size
+    log_offset = _operator_log(own_operator).stat().st_size
 
     first = _wave(cluster, namespace, 1, dataset)
     _wait_training(cluster, namespace, first)
@@ -150,22 +145,24 @@ def test_a_minute_without_mlflow_then_without_s3_loses_and_repeats_nothing(
     # The outages did reach training: some pods gave up with the contract's exit
     # code (75) and were replaced, none counted against `backoffLimit: 0`.
     assert 75 in _exit_codes(cluster, namespace)
-    _assert_nothing_twice(cluster, namespace, runs)
-    tracebacks = _log_since(running_operator, log_offset).count("Traceback")
-    assert tracebacks == 0, running_operator.log_tail(120)
+    _assert_nothing_twice(cluster, env, namespace, runs)
+    tracebacks = _log_since(own_operator, log_offset).count("Traceback")
+    assert tracebacks == 0, own_operator.log_tail(120)
 
 
-def _assert_nothing_twice(cluster: Cluster, namespace: str, runs: list[str]) -> None:
+def _assert_nothing_twice(
+    cluster: Cluster, env: dict[str, str], namespace: str, runs: list[str]
+) -> None:
     """One Job, one MLflow run and one registry version per TrainingRun."""
     labels = [j.metadata.labels or {} for j in cluster.jobs(namespace)]
     training_jobs = [owner for job in labels if (owner := job.get("trailboss.dev/trainingrun"))]
     assert sorted(training_jobs) == sorted(runs)  # the others profile the new versions
     for name in runs:
         uid = cluster.uid(namespace, "trainingruns", name)
-        assert len(runs_tagged(cluster.env, uid)) == 1, name
+        assert len(runs_tagged(env, uid)) == 1, name
         version: dict[str, Any] = cluster.wait_phase(
             namespace, "modelversions", name, {"Validated", "Rejected", "Failed"}, 180
         )
         assert version["phase"] == "Validated", (name, version)
         mv_uid = cluster.uid(namespace, "modelversions", name)
-        assert len(versions_tagged(cluster.env, "churn", mv_uid)) == 1, name
+        assert len(versions_tagged(env, "churn", mv_uid)) == 1, name

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from e2e.cluster import Cluster, wait_for
+from e2e.cluster import Cluster, Operator, OwnMlflow, own_labels, wait_for
 from e2e.lifecycle import mlflow
 from e2e.serving import Load, served_versions, share
 from e2e.test_deployment import REPLICAS, _deployment, _infer_url, _set_version
 
-pytestmark = pytest.mark.usefixtures("running_operator")
+pytestmark = pytest.mark.usefixtures("running_operator")  # and the alias test its own
 pytest_plugins = ("e2e.rollout_models",)  # the `models` fixture
 
 
@@ -77,19 +77,24 @@ def _at_weight(cluster: Cluster, namespace: str, weight: int) -> bool:
     )
 
 
-@pytest.mark.disruptive
 def test_an_mlflow_outage_under_an_alias_policy_still_aborts_a_bad_canary(
-    cluster: Cluster, namespace: str, models: dict[str, str], mlflow_outage: Any
+    cluster: Cluster,
+    namespace: str,
+    own_mlflow: OwnMlflow,
+    own_operator: Operator,
+    models: dict[str, str],
 ) -> None:
-    """The alias moves to bad v3; once its canary runs MLflow stops: the target
-    cannot be resolved, yet analysis goes on and aborts v3 back to v1."""
-    model, registry = models["model"], mlflow(cluster.env)
+    """The alias moves to bad v3; once its canary runs MLflow (the test's own)
+    stops: the target cannot be resolved, yet analysis goes on and aborts v3
+    back to v1."""
+    model, registry = models["model"], mlflow(own_mlflow.env)
     number = {n: cluster.status(namespace, "modelversions", n)["registryVersion"]
               for n in ("v1", "v3")}  # fmt: skip
     registry.set_registered_model_alias(model, "champion", number["v1"])
     spec = _deployment(models, "v1")
     del spec["spec"]["modelVersion"]
     spec["spec"]["versionPolicy"] = {"alias": "champion"}
+    spec["metadata"]["labels"] = own_labels(namespace)
     cluster.create(namespace, spec)
     cluster.wait_phase(namespace, "deployments", "churn", {"Healthy"}, 240)
     with Load(_infer_url(cluster, namespace, model)) as load:
@@ -98,7 +103,7 @@ def test_an_mlflow_outage_under_an_alias_policy_still_aborts_a_bad_canary(
         wait_for("v3's canary serving its first step",
                  lambda: _status(cluster, namespace).get("canaryVersion") == "v3"
                  and _at_weight(cluster, namespace, 25), 180)  # fmt: skip
-        mlflow_outage.stop()
+        own_mlflow.stop()
         status = cluster.wait_phase(namespace, "deployments", "churn", {"Degraded"}, 240)
         assert (status["stableVersion"], status["abortedVersion"]) == ("v1", "v3")
         assert "error-rate" in _ready_message(status)
@@ -106,7 +111,6 @@ def test_an_mlflow_outage_under_an_alias_policy_still_aborts_a_bad_canary(
         time.sleep(10)  # an analysis interval: v3's traffic is gone by now
         assert share(load.since(aborted_at + 5), "v3") == 0.0
         assert load.failures(since=aborted_at + 5) == 0
-    mlflow_outage.start()
 
 
 def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 #
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy,
 #   kubectl, kwok, helm, prometheus, traefik (the Gateway API implementation),
-#   the Gateway API CRDs and (when it builds) the MinIO server.
+#   the Gateway API CRDs, the CNCF distribution registry (the chart is pushed to it
+#   and installed from oci://) and (when it builds) the MinIO server.
 #
 # Usage: e2e/stack/build.sh [tool ...]        (default: all tools)
 #
@@ -23,6 +24,7 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c    # go list -m github.com/mini
 PROMETHEUS_VERSION=v0.316.0                         # = Prometheus 3.16.0; go list -m -versions github.com/prometheus/prometheus
 TRAEFIK_VERSION=v3.6.12                             # v3.7.x needs modules the proxy does not serve (see README)
 GATEWAY_API_VERSION=v1.4.0                          # the one TRAEFIK_VERSION's go.mod requires
+REGISTRY_VERSION=v3.1.2                             # go list -m -versions github.com/distribution/distribution/v3
 
 # Bump when the way a tool is built changes, so cached binaries are rebuilt.
 RECIPE=1
@@ -33,7 +35,7 @@ STAMP_DIR=$BIN_DIR/.stamps
 MOD_DIR=$CACHE_DIR/modules   # the small wrapper modules the tools are built from
 LOG_DIR=$CACHE_DIR/build-logs
 ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kwok helm
-           prometheus traefik gateway-api-crds minio)
+           prometheus traefik gateway-api-crds registry minio)
 
 export CGO_ENABLED=0
 export GOFLAGS=-mod=mod
@@ -55,6 +57,7 @@ module_of() {
     prometheus) echo "github.com/prometheus/prometheus $PROMETHEUS_VERSION" ;;
     traefik) echo "github.com/traefik/traefik/v3 $TRAEFIK_VERSION" ;;
     gateway-api-crds) echo "sigs.k8s.io/gateway-api $GATEWAY_API_VERSION" ;;
+    registry) echo "github.com/distribution/distribution/v3 $REGISTRY_VERSION" ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -195,6 +198,27 @@ gateway_api_crds() {
   chmod 0644 "$BIN_DIR/gateway-api-crds/"*.yaml
 }
 
+# The OCI registry's command: upstream's root command, with only the filesystem
+# storage driver registered.
+registry_main() {
+  cat <<'GO'
+package main
+
+import (
+	"os"
+
+	"github.com/distribution/distribution/v3/registry"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+)
+
+func main() {
+	if err := registry.RootCmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+GO
+}
+
 # Prints "still building" every 30s so a long cold build is visibly alive.
 with_ticker() {
   local tool=$1; shift
@@ -293,6 +317,15 @@ build_tool() {
       x="-X github.com/traefik/traefik/v3/pkg/version.Version=$version"
       x+=" -X github.com/traefik/traefik/v3/pkg/version.BuildDate=$date"
       gobuild traefik "$MOD_DIR/traefik" github.com/traefik/traefik/v3/cmd/traefik "$x" || return 1
+      ;;
+    registry)
+      # Not upstream's cmd/registry, which links every storage driver (the Azure, GCS
+      # and AWS SDKs are most of its build): a main of our own with the filesystem
+      # driver, all a test registry on loopback stores charts in.
+      plain_wrapper "$MOD_DIR/registry" "$path" "$version" || return 1
+      registry_main >"$MOD_DIR/registry/main.go" || return 1
+      gobuild registry "$MOD_DIR/registry" . \
+        "-X github.com/distribution/distribution/v3/version.version=$version" || return 1
       ;;
     gateway-api-crds)
       gateway_api_crds || return 1
