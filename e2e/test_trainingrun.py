@@ -93,8 +93,12 @@ def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespa
     assert "simulated" in status["failure"]["message"]
     assert ready(status)["reason"] == "Failed"
     assert "exit code 3" in ready(status)["message"]
-    events = cluster.events(namespace, "broken")
-    assert any(e.reason == "Failed" and e.type == "Warning" for e in events)
+    # The Event is posted once status is written: a reader may see the phase first.
+    def warned() -> bool:
+        events = cluster.events(namespace, "broken")
+        return any(e.reason == "Failed" and e.type == "Warning" for e in events)
+
+    wait_for("a Warning event Failed on the run", warned, 30)
     assert "modelVersion" not in status
     runs = runs_tagged(cluster.env, cluster.uid(namespace, "trainingruns", "broken"))
     assert [r.info.status for r in runs] == ["FAILED"]
