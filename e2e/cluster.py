@@ -260,10 +260,7 @@ class OwnMlflow:
 
     def stop(self) -> None:
         """Down as an outage is: the server and its workers, at once."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        _kill_outright(self.proc)
 
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -319,10 +316,7 @@ class OwnS3:
 
     def stop(self) -> None:
         """Down as an outage is: at once."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+        _kill_outright(self.proc)
 
     def _client(self) -> Any:
         import boto3
@@ -350,6 +344,14 @@ class OwnS3:
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         for bucket in sorted(set(BUCKETS) - existing):
             s3.create_bucket(Bucket=bucket)
+
+
+def _kill_outright(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL to a server started in its own session and every process of it."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 def own_labels(namespace: str) -> dict[str, str]:
