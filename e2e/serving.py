@@ -200,6 +200,17 @@ def served_versions(cluster: Cluster, namespace: str, deployment: str = "churn")
     return {(d.metadata.labels or {})["trailboss.dev/model-version"] for d in found}
 
 
+def ready_pods(cluster: Cluster, namespace: str, version: str, deployment: str = "churn") -> int:
+    """Ready pods of one version's model server, as its Deployment (apps/v1) reports
+    them: what the operator decides from, where status.traffic is written a moment
+    after the decision acts."""
+    found = cluster.apps.list_namespaced_deployment(
+        namespace,
+        label_selector=f"trailboss.dev/deployment={deployment},trailboss.dev/model-version={version}",
+    ).items
+    return sum((d.status.ready_replicas or 0) for d in found)
+
+
 def v2_request(rows: list[list[float]], features: list[str] = FEATURES) -> str:
     """An Open Inference Protocol request: one named input tensor per feature."""
     return json.dumps(
