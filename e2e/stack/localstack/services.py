@@ -18,7 +18,7 @@ def mlflow(st: State) -> list[str]:
     return [
         *(sys.executable, "-m", "mlflow", "server"),
         *("--host", st.host("mlflow"), "--port", str(st.ports["mlflow"])),
-        *("--backend-store-uri", f"sqlite:///{P.data / 'mlflow' / 'mlflow.db'}"),
+        *("--backend-store-uri", f"sqlite:///{P.mlflow_db()}"),
         *("--default-artifact-root", "s3://mlflow/", "--no-serve-artifacts"),
         *("--workers", os.environ.get("TRAILBOSS_MLFLOW_WORKERS", "1")),
     ]

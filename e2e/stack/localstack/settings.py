@@ -52,6 +52,14 @@ class Paths:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def mlflow_db(self) -> Path:
+        """MLflow's SQLite store, one per MLflow release: a release refuses a database
+        another one migrated (either way), and two checkouts with different venvs may
+        share this stack directory."""
+        from importlib.metadata import version
+
+        return self.data / "mlflow" / version("mlflow") / "mlflow.db"
+
     def kubeconfig_for(self, user: str) -> Path:
         return self.root / "kubeconfigs" / f"{user}.kubeconfig"
 

@@ -77,7 +77,7 @@ def prepare(requested_s3: str) -> State:
         print(f"note: the pod network belongs to the stack in {network.owner()}; running without")
         st.pod_network = False
     preflight(st.pod_network)
-    for d in (P.run, P.logs, P.data / "mlflow", P.data / "etcd", P.root / "podlogs"):
+    for d in (P.run, P.logs, P.mlflow_db().parent, P.data / "etcd", P.root / "podlogs"):
         d.mkdir(parents=True, exist_ok=True)
     if not st.access_key:
         # Fixed for the life of the state directory; handed out by `env`, never in code.
