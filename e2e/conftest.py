@@ -240,5 +240,3 @@ def _own_s3_if_asked(request: pytest.FixtureRequest) -> OwnS3 | None:
         return None
     storage: OwnS3 = request.getfixturevalue("own_s3")
     return storage
-
-

@@ -132,16 +132,13 @@ def test_registry_outage_during_registration_converges_without_duplicates(
     cluster.wait_reason(namespace, "modelversions", "v1", "RegistryUnavailable", 90)
     # It keeps retrying through the outage and stays Pending, naming the cause.
     waits = (
-        own_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
-        or 0.0
+        own_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait") or 0.0
     )
     wait_for(
         "two more retries during the outage",
         lambda: (
             (
-                own_operator.metric(
-                    "trailboss_reconcile_total", kind="ModelVersion", result="wait"
-                )
+                own_operator.metric("trailboss_reconcile_total", kind="ModelVersion", result="wait")
                 or 0.0
             )
             >= waits + 2

@@ -93,6 +93,7 @@ def test_failing_trainer_reports_exit_code_and_message(cluster: Cluster, namespa
     assert "simulated" in status["failure"]["message"]
     assert ready(status)["reason"] == "Failed"
     assert "exit code 3" in ready(status)["message"]
+
     # The Event is posted once status is written: a reader may see the phase first.
     def warned() -> bool:
         events = cluster.events(namespace, "broken")
