@@ -67,11 +67,18 @@ simulate: $(STAMP) ## Simulate rollouts and retraining at length: SEQUENCES=2000
 
 # The tests that leave shared state alone run side by side on one stack and one operator
 # (E2E_WORKERS processes); those marked `disruptive` stop what the others share and run
-# after them, alone. The stack stays up between the two and goes down at the end unless it
-# was up before.
+# after them, alone. A stack already up is used as it is and stays up. Otherwise the run
+# brings up a clean one of its own in E2E_STACK_DIR (so that nothing an earlier demo or an
+# interrupted run left there serves, checks drift or retrains beside the tests) and takes it
+# down at the end.
+E2E_STACK_DIR ?= $(TRAILBOSS_CACHE)/test-stack
+
 .PHONY: e2e
 e2e: $(STAMP) stack-build promtool ## End-to-end on the local stack (or TRAILBOSS_E2E_KUBECONFIG): side by side, then the disruptive ones
 	@was_up=0; $(PY) e2e/stack/stack.py status >/dev/null 2>&1 && was_up=1; failed=0; \
+	if [ $$was_up = 0 ] && [ -z "$$TRAILBOSS_E2E_KUBECONFIG" ]; then \
+	  export TRAILBOSS_STACK_DIR=$(E2E_STACK_DIR); $(PY) e2e/stack/stack.py down --purge >/dev/null; \
+	  echo "a clean stack for the run in $(E2E_STACK_DIR)"; fi; \
 	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m "not disruptive" -n $(E2E_WORKERS) \
 	  --dist loadgroup --junitxml=$(RESULTS)/e2e.xml || failed=1; \
 	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m disruptive \

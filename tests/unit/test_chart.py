@@ -6,6 +6,8 @@ cache; they are skipped, saying so, when it is not there yet.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
+from yaml import CSafeLoader as SafeLoader
 
 import trailboss
 import trailboss.metrics  # registers the operator's metrics
@@ -60,9 +63,17 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def render(*args: str) -> list[Manifest]:
+    """The chart as `helm template` renders it with these arguments: each set of
+    arguments is rendered once per test process (many tests read the same render),
+    and every caller gets a copy of its own to change."""
+    return copy.deepcopy(_rendered(args))
+
+
+@functools.cache
+def _rendered(args: tuple[str, ...]) -> list[Manifest]:
     result = helm("template", "trailboss", str(CHART), "--namespace", "trailboss", *args)
     assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return [doc for doc in yaml.load_all(result.stdout, Loader=SafeLoader) if doc]
 
 
 def only(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest:
