@@ -208,7 +208,10 @@ def ready_pods(cluster: Cluster, namespace: str, version: str, deployment: str =
         namespace,
         label_selector=f"trailboss.dev/deployment={deployment},trailboss.dev/model-version={version}",
     ).items
-    return sum((d.status.ready_replicas or 0) for d in found)
+    ready = 0
+    for d in found:
+        ready += d.status.ready_replicas or 0
+    return ready
 
 
 def v2_request(rows: list[list[float]], features: list[str] = FEATURES) -> str:
