@@ -8,11 +8,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+POD_COMMANDS = frozenset({"serve", "profile", "drift"})
+"""The commands the pods the operator creates run. Each pod start pays for what the
+parser imports, so these skip the user commands (and the Kubernetes client they load)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(pod_command=words[0] if words and words[0] in POD_COMMANDS else None)
+    args = parser.parse_args(words)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -20,7 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(pod_command: str | None = None) -> argparse.ArgumentParser:
+    """Every command; with ``pod_command``, that one alone (see POD_COMMANDS)."""
+    if pod_command is not None:
+        parser = argparse.ArgumentParser(prog=_program())
+        _pod_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+        return parser
+
     from trailboss.commands import errors
     from trailboss.commands.version import VersionAction
 
@@ -63,13 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--docs", type=Path, help="also write (or --check) the API reference here")
     crds.set_defaults(func=_crds)
 
-    serve = sub.add_parser("serve", help="serve one model version (needs trailboss[serve])")
-    _serve_flags(serve)
-    serve.set_defaults(func=_serve)
-
-    from trailboss.drift.command import add_commands as add_drift_commands
-
-    add_drift_commands(sub)
+    _pod_commands(sub)
 
     from trailboss.commands import register, version
 
@@ -99,6 +105,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trailboss run: {refused}", file=sys.stderr)
         return 2
     return 0
+
+
+def _pod_commands(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="serve one model version (needs trailboss[serve])")
+    _serve_flags(serve)
+    serve.set_defaults(func=_serve)
+
+    from trailboss.drift.command import add_commands as add_drift_commands
+
+    add_drift_commands(sub)
 
 
 def kubectl_complete() -> None:

@@ -148,3 +148,18 @@ def test_racing_first_calls_import_mlflow_under_one_lock() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", ["serve", "profile", "drift"])
+def test_the_commands_pods_run_load_no_kubernetes_client(command: str) -> None:
+    """Every model server and drift Job starts with one of these: the user commands'
+    Kubernetes client is not theirs to load."""
+    script = f"import sys\nfrom trailboss import cli\ncli.main([{command!r}, '--help'])\n"
+    check = "\nimport sys; assert 'kubernetes' not in sys.modules, 'kubernetes imported'\n"
+    env = {**os.environ, "PYTHONPATH": str(OPERATOR)}
+    done = subprocess.run(
+        [sys.executable, "-c", f"try:\n    exec({script!r})\nexcept SystemExit:\n    pass{check}"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"usage: trailboss {command}" in done.stdout
