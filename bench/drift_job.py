@@ -3,14 +3,20 @@ drift` as subprocesses against an S3 server on loopback, with their peak memory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import resource
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 NOW = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
+CACHE = Path(os.environ.get("TRAILBOSS_CACHE") or Path.home() / ".cache" / "trailboss")
+KEY, SECRET = "bench-access", "bench-secret-key"  # MinIO wants 8 characters or more
 
 
 PEAK_REPORTING_CLI = """
@@ -140,27 +148,78 @@ def job(data: dict[str, Any], parts: int) -> tuple[list[dict[str, Any]], list[di
     """`trailboss profile` and `trailboss drift` as the Job runs them, against
     an S3 server on loopback; peak memory with few and with all features; then
     the check of all features split over 1, 2 and 4 pods."""
+    with s3_server() as endpoint:
+        return _job(data, parts, endpoint)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """MinIO as the stack runs it when `make stack-build` has built it, else moto
+    (one Python process: with several pods reading at once it is the bottleneck,
+    and the sharded wall times say more about it than about the check)."""
+    minio = CACHE / "bin" / "minio"
+    if not minio.is_file():
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        host, port = moto.get_host_and_port()
+        print(f"S3 for the drift Job: moto (no MinIO at {minio})")
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            moto.stop()
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-minio-") as data, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        env = dict(os.environ, MINIO_ROOT_USER=KEY, MINIO_ROOT_PASSWORD=SECRET, MINIO_BROWSER="off")
+        server = subprocess.Popen(
+            [str(minio), "server", data, "--address", f"127.0.0.1:{port}", "--quiet"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            _wait_live(f"http://127.0.0.1:{port}/minio/health/live", server)
+            print("S3 for the drift Job: MinIO")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def _wait_live(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"MinIO exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"MinIO did not answer {url} in 60 s")
+
+
+def _job(
+    data: dict[str, Any], parts: int, endpoint: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     env = dict(
         os.environ,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_ACCESS_KEY_ID=KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET,
         AWS_DEFAULT_REGION="us-east-1",
-        TRAILBOSS_S3_ENDPOINT_URL=f"http://{host}:{port}",
+        TRAILBOSS_S3_ENDPOINT_URL=endpoint,
     )
     client = boto3.client(
         "s3",
-        endpoint_url=env["TRAILBOSS_S3_ENDPOINT_URL"],
+        endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
     )
     client.create_bucket(Bucket="bench")
     reference = {n: data["ref"][n] for n in data["numeric"]} | data["ref_cat"]
@@ -197,5 +256,4 @@ def job(data: dict[str, Any], parts: int) -> tuple[list[dict[str, Any]], list[di
             }
         )
     shards = sharded(env, profile_uri, whole)
-    server.stop()
     return runs, shards

@@ -498,8 +498,8 @@ class MonitoringSpec(ApiModel):
     its own part; the operator merges the parts into one result, the same as
     one pod's, and a missing part fails the check. Each pod gets the drift
     Job's resources and holds one column of its own features at a time, so
-    N divides each pod's work and time, not its peak memory; every pod still
-    downloads the whole window to its ephemeral storage."""
+    N divides each pod's work, not its peak memory. Each pod fetches from the
+    window's Parquet files only its own features' columns (range reads)."""
 
 
 def _known_time_zone(name: str) -> bool:
