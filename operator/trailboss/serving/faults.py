@@ -63,7 +63,8 @@ class FaultInjectingModel(PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
-        self.inner = mlflow.pyfunc.load_model(context.artifacts["model"])
+        # The server checks the outer model's requirements; the inner one shares them.
+        self.inner = mlflow.pyfunc.load_model(context.artifacts["model"], suppress_warnings=True)
         self.faults = Faults.from_config(dict(context.model_config or {}))
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
