@@ -80,7 +80,7 @@ e2e: $(STAMP) stack-build promtool ## End-to-end on the local stack (or TRAILBOS
 	  export TRAILBOSS_STACK_DIR=$(E2E_STACK_DIR); $(PY) e2e/stack/stack.py down --purge >/dev/null; \
 	  echo "a clean stack for the run in $(E2E_STACK_DIR)"; fi; \
 	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m "not disruptive" -n $(E2E_WORKERS) \
-	  --dist loadgroup --junitxml=$(RESULTS)/e2e.xml || failed=1; \
+	  --dist loadgroup --no-loadscope-reorder --junitxml=$(RESULTS)/e2e.xml || failed=1; \
 	TRAILBOSS_E2E_KEEP_STACK=1 $(PY) -m pytest e2e -m disruptive \
 	  --junitxml=$(RESULTS)/e2e-disruptive.xml || failed=1; \
 	if [ $$was_up = 0 ] && [ -z "$$TRAILBOSS_E2E_KUBECONFIG" ]; then $(PY) e2e/stack/stack.py down >/dev/null; fi; \

@@ -58,6 +58,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in item.nodeid.split("/")[0]:
             item.add_marker(pytest.mark.e2e)
+    # Side by side, the run ends when its last test does: a long scenario started late
+    # is the run's tail, so the longest start first (a stable sort: the rest keep their
+    # order, and `make e2e` tells xdist to keep this one).
+    items.sort(key=_expected_seconds, reverse=True)
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("long")
+    return float(marker.args[0]) if marker is not None else 0.0
 
 
 def _is_worker(config: pytest.Config) -> bool:

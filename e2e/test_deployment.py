@@ -132,6 +132,7 @@ def _traffic_settled(cluster: Cluster, namespace: str) -> bool:
     return all(t["replicas"] == t["readyReplicas"] for t in traffic)
 
 
+@pytest.mark.long(130)
 def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     cluster: Cluster, namespace: str, serving: Load
 ) -> None:
@@ -155,6 +156,7 @@ def test_a_bad_version_is_rolled_back_by_prometheus_analysis(
     assert (still["phase"], still.get("canaryVersion")) == ("Degraded", None)
 
 
+@pytest.mark.long(200)
 def test_a_newer_version_mid_rollout_supersedes_the_canary(
     cluster: Cluster, namespace: str, models: dict[str, str], serving: Load
 ) -> None:
@@ -211,6 +213,7 @@ def _gateway(cluster: Cluster) -> tuple[str, str, str]:
     return namespace, name, url.rstrip("/")
 
 
+@pytest.mark.long(240)
 def test_httproute_router_follows_the_steps_and_rolls_back_a_bad_version(
     cluster: Cluster, namespace: str, models: dict[str, str]
 ) -> None:
@@ -240,6 +243,7 @@ def test_httproute_router_follows_the_steps_and_rolls_back_a_bad_version(
         assert share(load.since(aborted_at + 5), "v3") == 0.0
 
 
+@pytest.mark.long(120)
 def test_version_policy_rolls_out_a_newly_validated_version_and_never_a_rejected_one(
     cluster: Cluster, namespace: str, models: dict[str, str]
 ) -> None:
@@ -270,6 +274,7 @@ def _label(cluster: Cluster, namespace: str, version: str) -> None:
     cluster.kubectl("-n", namespace, "label", "modelversions.trailboss.dev", version, "team=churn")
 
 
+@pytest.mark.long(240)
 def test_kill_9_during_a_rollout_resumes_from_status(
     cluster: Cluster, namespace: str, own_serving: Load, own_operator: Operator
 ) -> None:

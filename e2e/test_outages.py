@@ -110,6 +110,7 @@ def _log_since(operator: Operator, offset: int) -> str:
         return log.read().decode(errors="replace")
 
 
+@pytest.mark.long(350)
 def test_a_minute_without_mlflow_then_without_s3_loses_and_repeats_nothing(
     cluster: Cluster,
     namespace: str,

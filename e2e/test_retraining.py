@@ -44,6 +44,7 @@ def _retraining_runs(cluster: Cluster, namespace: str, deployment: str) -> list[
     ]
 
 
+@pytest.mark.long(510)
 def test_drift_retrains_and_the_new_version_rolls_out_by_canary(
     cluster: Cluster, namespace: str
 ) -> None:

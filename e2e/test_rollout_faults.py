@@ -41,6 +41,7 @@ def _annotate(cluster: Cluster, namespace: str, key: str, value: str) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.long(140)
 def test_an_abort_under_the_replica_ratio_keeps_every_request_served(
     cluster: Cluster, namespace: str, serving: Load
 ) -> None:
@@ -79,6 +80,7 @@ def _at_weight(cluster: Cluster, namespace: str, weight: int) -> bool:
     )
 
 
+@pytest.mark.long(190)
 def test_an_mlflow_outage_under_an_alias_policy_still_aborts_a_bad_canary(
     cluster: Cluster,
     namespace: str,
@@ -124,6 +126,7 @@ def _ready_message(status: dict[str, Any]) -> str:
     return str(_condition(status, "Ready")["message"])
 
 
+@pytest.mark.long(180)
 def test_deleting_the_stable_versions_modelversion_keeps_serving(
     cluster: Cluster, namespace: str, models: dict[str, str], serving: Load
 ) -> None:
