@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from trailboss.api.deployment import FeatureDrift, FeatureType, MonitoringSpec
+from trailboss.api.durations import duration_seconds
 from trailboss.api.modelversion import ReferenceProfileStatus
 from trailboss.drift import build, verdict, window
 from trailboss.drift import profile as profiles
@@ -27,17 +27,6 @@ from trailboss.drift.fetch import fetch_columns
 from trailboss.drift.shard import Shard, features_of
 from trailboss.drift.store import ObjectStore, join, split_pin, split_uri
 from trailboss.policies.drift import PROFILE_STATUS
-
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """A Go-style duration (`90s`, `1h30m`) as a timedelta."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"window {text!r} is not a duration; write it like 30m, 1h or 1h30m")
-    return dt.timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
 def make_profile(
@@ -95,7 +84,7 @@ def run_check(
 ) -> dict[str, Any]:
     """One drift check: the result document written to S3 and printed; with a
     shard, that pod's features before their verdicts (see `shard.merge`)."""
-    start = now - parse_duration(spec.window)
+    start = now - dt.timedelta(seconds=duration_seconds(spec.window))
     with tempfile.TemporaryDirectory(prefix="trailboss-drift-") as tmp:
         workdir = Path(tmp)
         profile = _read_profile(store, target.profile_uri, workdir, shard)
