@@ -18,7 +18,8 @@ from e2e.cluster import Cluster, own_labels, ready, wait_for
 from e2e.lifecycle import training_run
 from e2e.session import operator_env
 from trailboss.api.common import API_VERSION
-from trailboss.clients.kube import Conflict, Kube, load_config
+from trailboss.clients.kube import Kube, load_config
+from trailboss.clients.protocols import Conflict
 
 FINALIZER = "trailboss.dev/finalizer"
 DIFF_BASE = "trailboss.dev/last-handled-configuration"

@@ -21,7 +21,8 @@ import pytest
 
 from tests.integration.servers import LOOPBACK, free_port
 from tests.unit.test_deployment_reconciler import NS, World, _mv
-from trailboss.clients.prometheus import Credentials, Endpoint, Prometheus, QueryFailed
+from trailboss.clients.prometheus import Prometheus
+from trailboss.clients.protocols import Credentials, Endpoint, QueryFailed
 
 CACHE = Path(os.environ.get("TRAILBOSS_CACHE") or Path.home() / ".cache" / "trailboss")
 USER, PASSWORD = "analysis", "correct horse battery staple"

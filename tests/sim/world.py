@@ -36,7 +36,7 @@ from trailboss.api.common import API_VERSION
 from trailboss.api.deployment import DeploymentSpec
 from trailboss.builders.patch import apply_merge_patch
 from trailboss.builders.serving import VERSION_LABEL
-from trailboss.clients.prometheus import QueryFailed
+from trailboss.clients.protocols import QueryFailed
 from trailboss.handlers import deployment as handlers
 from trailboss.reconcilers import deployment
 from trailboss.reconcilers.common import Services

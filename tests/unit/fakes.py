@@ -13,15 +13,22 @@ from typing import Any
 
 from trailboss.api.trainingrun import DatasetPin
 from trailboss.builders.patch import apply_merge_patch
-from trailboss.clients.kube import Conflict, Forbidden
-from trailboss.clients.prometheus import Credentials, Endpoint, QueryFailed, single_value
-from trailboss.clients.storage import DataNotFound, Listing, StoreUnavailable, digest
-from trailboss.clients.tracking import (
+from trailboss.clients.prometheus import single_value
+from trailboss.clients.protocols import (
+    Conflict,
+    Credentials,
+    DataNotFound,
+    Endpoint,
+    Forbidden,
+    Listing,
+    QueryFailed,
     RegistryVersion,
     RunInfo,
+    StoreUnavailable,
     TrackingRejected,
     TrackingUnavailable,
 )
+from trailboss.clients.storage import digest
 from trailboss.reconcilers.common import Services
 from trailboss.settings import Settings
 

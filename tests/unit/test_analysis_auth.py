@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from tests.unit.schema import openapi_schema, schema_errors
 from tests.unit.test_deployment_reconciler import ERRORS, NS, World, _mv, _ready
 from trailboss.api.deployment import Deployment
-from trailboss.clients.prometheus import Credentials, Endpoint
+from trailboss.clients.protocols import Credentials, Endpoint
 from trailboss.settings import Settings
 
 V2_ERRORS = 'sum(rate(errors{version="v2"}[1m]))'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import NOW, FakeKube, FakeStorage, services
-from trailboss.clients.tracking import TrackingRejected
+from trailboss.clients.protocols import TrackingRejected
 from trailboss.reconcilers import modelversion, modelversion_deletion
 
 ARTIFACT = "s3://mlflow/imports/churn/model"

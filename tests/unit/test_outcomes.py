@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from trailboss.clients.storage import DataNotFound, StoreUnavailable
-from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.clients.protocols import (
+    DataNotFound,
+    StoreUnavailable,
+    TrackingRejected,
+    TrackingUnavailable,
+)
 from trailboss.reconcilers.outcomes import Failed, Verdict, Waiting, classify
 
 

@@ -23,13 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from trailboss.clients.prometheus import (
-    LARGEST_ANSWER,
-    Credentials,
-    Endpoint,
-    Prometheus,
-    QueryFailed,
-)
+from trailboss.clients.prometheus import LARGEST_ANSWER, Prometheus
+from trailboss.clients.protocols import Credentials, Endpoint, QueryFailed
 
 ONE_NUMBER = {"status": "success", "data": {"resultType": "scalar", "result": [0, "0.25"]}}
 TOKEN = "tok-3f9a1c"

@@ -361,7 +361,8 @@ def test_a_repeat_rbac_refuses_names_the_patch_it_needs(caplog: pytest.LogCaptur
 def test_a_read_rbac_refuses_is_forbidden_for_the_caller_to_name() -> None:
     """A refused get reaches the reconcilers as Forbidden (not the client library's
     error), so one that can say which grant is missing does."""
-    from trailboss.clients.kube import Forbidden, Kube
+    from trailboss.clients.kube import Kube
+    from trailboss.clients.protocols import Forbidden
 
     class Refusing:
         def get(self, **_: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.unit.test_deployment_reconciler import ANALYSIS, ERRORS, World, _mv, _ready
-from trailboss.clients.prometheus import QueryFailed, single_value
+from trailboss.clients.prometheus import single_value
+from trailboss.clients.protocols import QueryFailed
 from trailboss.reconcilers import deployment
 
 PROMOTE = "trailboss.dev/promote"

@@ -11,7 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from trailboss import s3
-from trailboss.clients.storage import Storage, StoreUnavailable, digest
+from trailboss.clients.protocols import StoreUnavailable
+from trailboss.clients.storage import Storage, digest
 from trailboss.drift.store import ObjectStore, StoreError
 
 PAGES = [["data/a.csv", "data/b.csv"], ["data/c.csv"], ["data/d.csv", "data/e.csv"]]

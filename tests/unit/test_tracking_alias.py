@@ -10,7 +10,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2
 
-from trailboss.clients.tracking import Tracking, TrackingRejected
+from trailboss.clients.protocols import TrackingRejected
+from trailboss.clients.tracking import Tracking
 
 
 class _Registry:

@@ -23,6 +23,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ForbiddenError, NotFoundError
 
+from trailboss.clients.protocols import Conflict, Forbidden
+
 FIELD_MANAGER = "trailboss"
 log = logging.getLogger(__name__)
 
@@ -37,14 +39,6 @@ def _plain(_client: Any, data: dict[str, Any]) -> dict[str, Any]:
     nested field in a ResourceField (about 1 ms for a Job, 20 times the JSON
     parse), which every caller here turned straight back into dicts."""
     return data
-
-
-class Conflict(Exception):
-    """The object changed since it was read (HTTP 409): read it again and retry."""
-
-
-class Forbidden(Exception):
-    """The API server refused a read (HTTP 403): the operator's role does not grant it."""
 
 
 def load_config(kubeconfig: str | None = None) -> client.ApiClient:

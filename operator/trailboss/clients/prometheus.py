@@ -4,7 +4,6 @@ with a certificate of a private CA."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -12,7 +11,6 @@ import os
 import ssl
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,64 +18,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from trailboss.clients.protocols import Credentials, Endpoint, QueryFailed
 from trailboss.settings import CONNECTIONS
 
-TIMEOUT_SECONDS = 10.0
 LARGEST_ANSWER = 1 << 20
 """Bytes of an answer read at most: one number takes a few hundred, and a query
 that returns more than this is not one number anyway."""
 PROMETHEUS_HOSTS = 32
 """Prometheus servers whose connections are kept at once."""
-
-
-class QueryFailed(Exception):
-    """The query could not be answered: Prometheus unreachable, or the query refused."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Who the operator is to one Prometheus: a bearer token, a user name and
-    password (basic auth), or nobody. Their repr leaves the secrets out."""
-
-    token: str | None = field(default=None, repr=False)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    def authorization(self) -> str | None:
-        """The Authorization header they make, if any."""
-        if self.token is not None:
-            return f"Bearer {self.token}"
-        if self.username is not None and self.password is not None:
-            return "Basic " + _basic(self.username, self.password)
-        return None
-
-    def redact(self, text: str) -> str:
-        """``text`` without the secrets: a server may echo a request back in an error."""
-        secrets = [self.token, self.password]
-        if self.username is not None and self.password is not None:
-            secrets.append(_basic(self.username, self.password))
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-
-def _basic(username: str, password: str) -> str:
-    # UTF-8, as RFC 7617 asks; requests' own basic auth would send Latin-1.
-    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where and how to ask one Prometheus."""
-
-    url: str
-    credentials: Credentials = Credentials()
-    ca_bundle: str | None = field(default=None, repr=False)
-    """PEM certificates that alone are trusted for an https URL; none: the system's."""
-    ca_origin: str = "the CA bundle"
-    """Where ``ca_bundle`` came from, for the errors about it."""
-    timeout: float = TIMEOUT_SECONDS
 
 
 class _Authorization(AuthBase):

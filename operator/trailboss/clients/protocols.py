@@ -1,16 +1,140 @@
-"""The I/O the reconcilers use, as interfaces: the real clients implement them,
-and so do the in-memory fakes of the unit tests, without casts."""
+"""The I/O the reconcilers use, as interfaces, with the values and the errors
+they speak in: the real clients implement them and raise these errors, and so
+do the in-memory fakes of the unit tests, without casts. A reconciler imports
+this module, never a concrete client (and so neither kubernetes, boto3, mlflow
+nor requests)."""
 
 from __future__ import annotations
 
+import base64
 import builtins
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trailboss.api.trainingrun import DatasetPin
-from trailboss.clients.prometheus import Endpoint
-from trailboss.clients.storage import Listing
-from trailboss.clients.tracking import RegistryVersion, RunInfo
+
+TIMEOUT_SECONDS = 10.0
+"""How long one Prometheus query may take, unless its endpoint says otherwise."""
+
+UID_TAG = "trailboss.dev/uid"
+OBJECT_TAG = "trailboss.dev/object"
+"""The MLflow tags by which a run or a registry version is found again: the
+Kubernetes object's UID and its namespace/name."""
+
+
+class Conflict(Exception):
+    """The object changed since it was read (HTTP 409): read it again and retry."""
+
+
+class Forbidden(Exception):
+    """The API server refused a read (HTTP 403): the operator's role does not grant it."""
+
+
+class DataNotFound(Exception):
+    """Nothing exists at the URI."""
+
+
+class StoreUnavailable(Exception):
+    """S3 could not be reached, or refused the request; ``code`` is S3's error
+    code (``AccessDenied``, ``InvalidBucketName``…) when it answered."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Listing:
+    uri: str
+    objects: int
+    size_bytes: int
+    digest: str
+    keys: tuple[str, ...]
+
+
+class TrackingUnavailable(Exception):
+    """The tracking server could not be reached or answered with a server error."""
+
+
+class TrackingRejected(Exception):
+    """The tracking server refused the request (bad name, missing run, no access…).
+
+    ``code`` is MLflow's error code, e.g. ``RESOURCE_DOES_NOT_EXIST``: whether
+    to wait or to give up depends on it."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    status: str
+    artifact_uri: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    name: str
+    version: str
+    status: str
+    source: str
+    run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class QueryFailed(Exception):
+    """The query could not be answered: Prometheus unreachable, or the query refused."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who the operator is to one Prometheus: a bearer token, a user name and
+    password (basic auth), or nobody. Their repr leaves the secrets out."""
+
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def authorization(self) -> str | None:
+        """The Authorization header they make, if any."""
+        if self.token is not None:
+            return f"Bearer {self.token}"
+        if self.username is not None and self.password is not None:
+            return "Basic " + _basic(self.username, self.password)
+        return None
+
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets: a server may echo a request back in an error."""
+        secrets = [self.token, self.password]
+        if self.username is not None and self.password is not None:
+            secrets.append(_basic(self.username, self.password))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _basic(username: str, password: str) -> str:
+    # UTF-8, as RFC 7617 asks; requests' own basic auth would send Latin-1.
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to ask one Prometheus."""
+
+    url: str
+    credentials: Credentials = Credentials()
+    ca_bundle: str | None = field(default=None, repr=False)
+    """PEM certificates that alone are trusted for an https URL; none: the system's."""
+    ca_origin: str = "the CA bundle"
+    """Where ``ca_bundle`` came from, for the errors about it."""
+    timeout: float = TIMEOUT_SECONDS
 
 
 class KubeClient(Protocol):

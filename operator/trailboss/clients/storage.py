@@ -12,38 +12,16 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from trailboss import s3
 from trailboss.api.trainingrun import DatasetPin
+from trailboss.clients.protocols import DataNotFound, Listing, StoreUnavailable
 from trailboss.settings import CONNECTIONS
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
-
-
-class DataNotFound(Exception):
-    """Nothing exists at the URI."""
-
-
-class StoreUnavailable(Exception):
-    """S3 could not be reached, or refused the request; ``code`` is S3's error
-    code (``AccessDenied``, ``InvalidBucketName``…) when it answered."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Listing:
-    uri: str
-    objects: int
-    size_bytes: int
-    digest: str
-    keys: tuple[str, ...]
 
 
 def split_uri(uri: str) -> tuple[str, str]:

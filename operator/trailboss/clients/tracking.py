@@ -10,9 +10,16 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from trailboss.clients.protocols import (
+    UID_TAG,
+    RegistryVersion,
+    RunInfo,
+    TrackingRejected,
+    TrackingUnavailable,
+)
 from trailboss.settings import CONNECTIONS
 
 # The operator retries on its own schedule; the client's default of 7 retries
@@ -24,8 +31,6 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 # others open a connection per call and throw it away.
 os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(CONNECTIONS))
 
-UID_TAG = "trailboss.dev/uid"
-OBJECT_TAG = "trailboss.dev/object"
 FINAL_RUN_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
 
 # MLflow's package and its submodules import each other in a cycle. Two threads
@@ -61,43 +66,9 @@ def _mlflow() -> _Mlflow:
     return _Mlflow(client=MlflowClient, error=MlflowException, param=Param)
 
 
-class TrackingUnavailable(Exception):
-    """The tracking server could not be reached or answered with a server error."""
-
-
-class TrackingRejected(Exception):
-    """The tracking server refused the request (bad name, missing run, no access…).
-
-    ``code`` is MLflow's error code, e.g. ``RESOURCE_DOES_NOT_EXIST``: whether
-    to wait or to give up depends on it."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
 ALIAS_NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
 """MLflow's codes for a missing registered model (the first) and a missing alias
 (the second, as MLflow's stores raise it)."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    experiment_id: str
-    status: str
-    artifact_uri: str
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RegistryVersion:
-    name: str
-    version: str
-    status: str
-    source: str
-    run_id: str | None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class Tracking:

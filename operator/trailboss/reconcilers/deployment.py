@@ -28,7 +28,7 @@ from trailboss.api.deployment import (
     TrafficRouterKind,
 )
 from trailboss.api.durations import spec_seconds
-from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.clients.protocols import TrackingRejected, TrackingUnavailable
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import deployment_drift as drift
 from trailboss.reconcilers import deployment_retraining as retraining

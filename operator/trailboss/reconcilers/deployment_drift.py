@@ -29,7 +29,7 @@ from trailboss.api.deployment import (
 from trailboss.api.durations import spec_seconds
 from trailboss.builders import drift as jobs
 from trailboss.builders.serving import Owner
-from trailboss.clients.storage import StoreUnavailable
+from trailboss.clients.protocols import StoreUnavailable
 from trailboss.policies import drift as policy
 from trailboss.policies.training import observe_job
 from trailboss.reconcilers.common import drift_job_context

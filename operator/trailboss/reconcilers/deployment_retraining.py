@@ -28,7 +28,7 @@ from trailboss.api.deployment import (
 )
 from trailboss.builders import retraining as builder
 from trailboss.builders.labels import label_value, same_operator
-from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.clients.protocols import TrackingRejected, TrackingUnavailable
 from trailboss.policies import cron
 from trailboss.policies import retraining as policy
 from trailboss.reconcilers.turn import Turn

@@ -29,7 +29,7 @@ from trailboss.api.deployment import (
     RolloutStrategy,
 )
 from trailboss.api.durations import spec_seconds
-from trailboss.clients.prometheus import Endpoint, QueryFailed
+from trailboss.clients.protocols import Endpoint, QueryFailed
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import prometheus_access
 from trailboss.reconcilers.turn import Turn

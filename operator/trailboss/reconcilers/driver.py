@@ -26,7 +26,7 @@ from trailboss.api.conditions import find
 from trailboss.api.durations import TIME_SCALE_ANNOTATION, parse_time_scale, time_scale
 from trailboss.builders.labels import handled_by
 from trailboss.builders.patch import merge_patch
-from trailboss.clients.kube import Conflict
+from trailboss.clients.protocols import Conflict
 from trailboss.reconcilers.common import INVALID_SPEC, Backoff, ObjectLocks, Services
 from trailboss.reconcilers.outcomes import Outcome, Verdict, Waiting, classify
 from trailboss.reconcilers.requeue import Requeue

@@ -18,11 +18,12 @@ from trailboss.api.modelversion import (
     ModelReason,
     ModelVersion,
 )
-from trailboss.clients.storage import DataNotFound, StoreUnavailable
-from trailboss.clients.tracking import (
+from trailboss.clients.protocols import (
     OBJECT_TAG,
     UID_TAG,
+    DataNotFound,
     RegistryVersion,
+    StoreUnavailable,
     TrackingRejected,
     TrackingUnavailable,
 )

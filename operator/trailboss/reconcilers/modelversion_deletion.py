@@ -17,7 +17,7 @@ from trailboss.api.modelversion import (
     ModelVersionStatus,
 )
 from trailboss.builders.patch import merge_patch
-from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.clients.protocols import TrackingRejected, TrackingUnavailable
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.outcomes import Verdict, classify
 

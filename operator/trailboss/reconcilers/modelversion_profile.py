@@ -21,7 +21,7 @@ from trailboss.api.modelversion import (
     ReferenceProfileStatus,
 )
 from trailboss.builders import drift as jobs
-from trailboss.clients.storage import StoreUnavailable
+from trailboss.clients.protocols import StoreUnavailable
 from trailboss.policies import drift as policy
 from trailboss.policies.training import observe_job
 from trailboss.reconcilers.common import drift_job_context

@@ -15,8 +15,12 @@ from enum import StrEnum
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from trailboss.clients.storage import DataNotFound, StoreUnavailable
-from trailboss.clients.tracking import TrackingRejected, TrackingUnavailable
+from trailboss.clients.protocols import (
+    DataNotFound,
+    StoreUnavailable,
+    TrackingRejected,
+    TrackingUnavailable,
+)
 
 
 class Verdict(StrEnum):

@@ -12,8 +12,7 @@ from typing import Any
 
 from trailboss.api.deployment import AnalysisSpec
 from trailboss.api.durations import duration_seconds
-from trailboss.clients.kube import Forbidden
-from trailboss.clients.prometheus import Credentials, Endpoint
+from trailboss.clients.protocols import Credentials, Endpoint, Forbidden
 from trailboss.policies.prometheus_access import under_platform
 from trailboss.reconcilers.common import Services
 from trailboss.settings import Settings

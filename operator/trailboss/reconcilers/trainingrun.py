@@ -28,8 +28,7 @@ from trailboss.api.trainingrun import (
     TrainingRunStatus,
 )
 from trailboss.builders import training
-from trailboss.clients.storage import DataNotFound, StoreUnavailable
-from trailboss.clients.tracking import TrackingUnavailable
+from trailboss.clients.protocols import DataNotFound, StoreUnavailable, TrackingUnavailable
 from trailboss.policies import podstart
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services

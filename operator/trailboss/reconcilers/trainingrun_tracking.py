@@ -14,7 +14,7 @@ from trailboss.api.trainingrun import (
     TrainingRun,
     TrainingRunStatus,
 )
-from trailboss.clients.tracking import TrackingUnavailable
+from trailboss.clients.protocols import TrackingUnavailable
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.outcomes import Waiting
