@@ -346,14 +346,22 @@ def stack_leftovers(state_dir: str) -> list[str]:
                     cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            try:
-                exe = os.readlink(f"/proc/{proc}/exe")
-            except OSError:
-                exe = ""
-            ours = state_dir in cmdline or exe.startswith(f"{BIN_DIR}/")
+            exe, cwd = _link(f"/proc/{proc}/exe"), _link(f"/proc/{proc}/cwd")
+            # A stack component names the state directory or runs in it (Traefik); the
+            # same binaries run elsewhere (helm by the unit tests, a test's own MinIO)
+            # are not the stack's.
+            in_state = cwd == state_dir or cwd.startswith(f"{state_dir}/")
+            ours = state_dir in cmdline or (exe.startswith(f"{BIN_DIR}/") and in_state)
             if ours and "pytest" not in cmdline:
                 found.append(f"process {proc}: {cmdline[:120]}")
     return found
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
 
 
 @pytest.mark.disruptive
