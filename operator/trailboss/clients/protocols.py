@@ -35,13 +35,17 @@ class DataNotFound(Exception):
     """Nothing exists at the URI."""
 
 
-class StoreUnavailable(Exception):
-    """S3 could not be reached, or refused the request; ``code`` is S3's error
-    code (``AccessDenied``, ``InvalidBucketName``…) when it answered."""
+class ServerError(Exception):
+    """A failure a server reported, with its own code for it (empty when it gave none)."""
 
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class StoreUnavailable(ServerError):
+    """S3 could not be reached, or refused the request; ``code`` is S3's error
+    code (``AccessDenied``, ``InvalidBucketName``…) when it answered."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,11 @@ class TrackingUnavailable(Exception):
     """The tracking server could not be reached or answered with a server error."""
 
 
-class TrackingRejected(Exception):
+class TrackingRejected(ServerError):
     """The tracking server refused the request (bad name, missing run, no access…).
 
     ``code`` is MLflow's error code, e.g. ``RESOURCE_DOES_NOT_EXIST``: whether
     to wait or to give up depends on it."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
