@@ -4,6 +4,7 @@ due, what holds it back, and when a run counts against maxConcurrentRuns."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from trailboss.api.deployment import (
     DeploymentReason,
@@ -26,6 +27,14 @@ def drifted(consecutive: int, version: str = "v1", checks: int = 7) -> DriftStat
         score=0.4,
         checked_at=NOW - dt.timedelta(minutes=1),
     )
+
+
+def held_by(reason: str, *args: Any, **kwargs: Any) -> policy.Hold:
+    """``policy.hold(*args, **kwargs)``, which must hold for ``reason``."""
+    held = policy.hold(*args, **kwargs)
+    assert held is not None
+    assert held.reason == reason
+    return held
 
 
 def test_a_request_on_demand_comes_before_drift_and_is_acted_on_once() -> None:
@@ -84,9 +93,7 @@ def test_the_limit_holds_every_trigger_and_a_person_skips_rollout_and_cooldown()
     last = RetrainingStatus(triggered_at=NOW - dt.timedelta(hours=1))
     status = DeploymentStatus(canary_version="v2", last_retraining=last)
     manual = policy.Trigger(policy.MANUAL, "now")
-    held = policy.hold(spec, status, manual, NOW, running=1)
-    assert held is not None
-    assert held.reason == DeploymentReason.MAX_CONCURRENT_RUNS
+    held = held_by(DeploymentReason.MAX_CONCURRENT_RUNS, spec, status, manual, NOW, running=1)
     assert "maxConcurrentRuns: 1" in held.message
     assert policy.hold(spec, status, manual, NOW, running=0) is None
 
@@ -96,13 +103,9 @@ def test_drift_waits_for_the_rollout_then_for_the_cooldown() -> None:
     last = RetrainingStatus(triggered_at=NOW - dt.timedelta(hours=20))
     status = DeploymentStatus(canary_version="v2", last_retraining=last)
     trigger = policy.Trigger(policy.DRIFT, "check-7")
-    held = policy.hold(spec, status, trigger, NOW, running=0)
-    assert held is not None
-    assert held.reason == DeploymentReason.ROLLOUT_IN_PROGRESS
+    held = held_by(DeploymentReason.ROLLOUT_IN_PROGRESS, spec, status, trigger, NOW, running=0)
     status.canary_version = None
-    held = policy.hold(spec, status, trigger, NOW, running=0)
-    assert held is not None
-    assert held.reason == DeploymentReason.COOLDOWN
+    held = held_by(DeploymentReason.COOLDOWN, spec, status, trigger, NOW, running=0)
     assert held.retry_after == 4 * 3600
     assert policy.hold(RetrainingSpec(cooldown="20h"), status, trigger, NOW, running=0) is None
 
@@ -123,9 +126,7 @@ def test_a_daily_schedule_with_a_day_of_cooldown_fires_every_day_across_a_clock_
     trigger = policy.Trigger(policy.SCHEDULE, after.isoformat(), slot=after)
     assert policy.hold(spec, status, trigger, after, running=0) is None
     longer = RetrainingSpec(schedule="0 12 * * *", time_zone="Europe/Berlin", cooldown="25h")
-    held = policy.hold(longer, status, trigger, after, running=0)
-    assert held is not None
-    assert held.reason == DeploymentReason.COOLDOWN
+    held = held_by(DeploymentReason.COOLDOWN, longer, status, trigger, after, running=0)
     assert held.retry_after == 3600
 
 
