@@ -2,8 +2,9 @@
 KopfRunner) and its status writer, against the real API server.
 
 These check what the unit tests' fakes can only imitate: kopf's startup
-settings and finalizer on real objects, and the API server's own answer to a
-status merge patch with nulls and a stale resourceVersion.
+settings on real objects (what kopf writes to them, and what it does not), and
+the API server's own answer to a status merge patch with nulls and a stale
+resourceVersion.
 """
 
 from __future__ import annotations
@@ -65,29 +66,40 @@ def handlers_in_process(
     assert runner.exception is None, runner.output
 
 
-def test_startup_settings_and_finalizer_on_a_real_object(
+def test_kopf_writes_nothing_to_a_training_run_and_a_deletion_is_not_held(
     cluster: Cluster, namespace: str, handlers_in_process: KopfRunner
 ) -> None:
     missing = f"s3://datasets/{namespace}/nowhere.csv"
     cluster.create(namespace, _own(training_run("waits", dataset=missing), namespace))
+    # As an earlier version of the operator left its runs: with kopf's finalizer.
+    legacy = _own(training_run("legacy", dataset=missing), namespace)
+    legacy["metadata"]["finalizers"] = [FINALIZER]
+    cluster.create(namespace, legacy)
 
-    def settled_in() -> dict[str, Any] | None:
-        obj = cluster.get(namespace, "trainingruns", "waits") or {}
+    def settled_in(name: str) -> dict[str, Any] | None:
+        obj = cluster.get(namespace, "trainingruns", name) or {}
         status = obj.get("status") or {}
         return obj if ready(status).get("reason") == "DatasetNotFound" else None
 
-    obj = wait_for("the run to wait for its dataset", settled_in, 120)
-    assert FINALIZER in obj["metadata"]["finalizers"]
-    # kopf keeps its bookkeeping in annotations, never in the strict status.
-    assert DIFF_BASE in obj["metadata"]["annotations"]
+    obj = wait_for("the run to wait for its dataset", lambda: settled_in("waits"), 120)
+    # The run's only writes are the operator's status: no finalizer, no annotation of kopf's.
+    assert FINALIZER not in (obj["metadata"].get("finalizers") or [])
+    assert DIFF_BASE not in (obj["metadata"].get("annotations") or {})
     assert set(obj["status"]) <= {"phase", "conditions", "observedGeneration"}
     assert "spec.dataset.uri" in ready(obj["status"])["message"]
 
-    cluster.delete(namespace, "trainingruns", "waits")
+    def legacy_finalizers() -> list[str]:
+        meta = (cluster.get(namespace, "trainingruns", "legacy") or {}).get("metadata") or {}
+        return list(meta.get("finalizers") or [])
+
+    wait_for("kopf to take off the finalizer", lambda: FINALIZER not in legacy_finalizers(), 60)
+
+    for name in ("waits", "legacy"):
+        cluster.delete(namespace, "trainingruns", name)
     wait_for(
-        "the finalizer to let the run go",
-        lambda: cluster.get(namespace, "trainingruns", "waits") is None,
-        60,
+        "the runs to go",
+        lambda: not cluster.list(namespace, "trainingruns"),
+        30,
     )
 
 

@@ -13,6 +13,25 @@ TERMINAL = frozenset({TrainingPhase.SUCCEEDED, TrainingPhase.FAILED})
 MESSAGE_LIMIT = 1024
 
 
+def unfinished(body: dict[str, Any]) -> bool:
+    """The run has not reached Succeeded or Failed (as its status says)."""
+    return (body.get("status") or {}).get("phase") not in TERMINAL
+
+
+def needs_reconcile(body: dict[str, Any], *, first_sight: bool) -> bool:
+    """Whether a watch event of a run asks for a reconcile: the first sight of it
+    (created, or listed when the operator starts), or a spec the status does not
+    answer yet (``spec.suspend`` edited). The operator's own status writes come
+    back as events too: those ask for nothing."""
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return False
+    if first_sight:
+        return True
+    observed = (body.get("status") or {}).get("observedGeneration")
+    return bool(observed != meta.get("generation"))
+
+
 @dataclass(frozen=True)
 class JobObservation:
     """The parts of a batch/v1 Job status a TrainingRun cares about."""

@@ -28,6 +28,7 @@ from trailboss.builders.labels import handled_by
 from trailboss.builders.patch import merge_patch
 from trailboss.clients.protocols import Conflict
 from trailboss.reconcilers.common import INVALID_SPEC, Backoff, ObjectLocks, Services
+from trailboss.reconcilers.latest import LatestBodies
 from trailboss.reconcilers.outcomes import Outcome, Verdict, Waiting, classify
 from trailboss.reconcilers.requeue import Requeue
 from trailboss.reconcilers.turn import Turn
@@ -81,11 +82,20 @@ class Ended:
 class Driver(Generic[R]):
     """Runs a Kind's reconciles: one at a time per object, with backoff and requeue."""
 
-    def __init__(self, kind: Kind[R], base_delay: float, requeue: Requeue | None = None) -> None:
+    def __init__(
+        self,
+        kind: Kind[R],
+        base_delay: float,
+        requeue: Requeue | None = None,
+        latest: LatestBodies | None = None,
+    ) -> None:
         self.kind = kind
         self.locks = ObjectLocks()
         self.backoff = Backoff(base=base_delay)
         self.requeue = requeue
+        self.latest = latest
+        """Where the kind's handler keeps every watch event's body: then a requeue or a
+        child's event needs no read of the object."""
         self._errors_logged: set[str] = set()
 
     def reconcile(
@@ -103,7 +113,7 @@ class Driver(Generic[R]):
                 ended = Ended(Result.SKIPPED)
             else:
                 started = time.monotonic()
-                ended = self._until_written(body, svc, seen or {})
+                ended = self._until_written_or_retried(body, svc, seen or {})
                 seconds = time.monotonic() - started
                 metrics.RECONCILE_SECONDS.labels(self.kind.kind).observe(seconds)
         metrics.RECONCILES.labels(self.kind.kind, str(ended.result)).inc()
@@ -117,9 +127,13 @@ class Driver(Generic[R]):
         uid: str,
         svc: Services,
         seen: dict[str, dict[str, Any]] | None = None,
+        *,
+        read: bool = False,
     ) -> Ended:
-        """Read the object afresh and reconcile it (a requeue, a child's event)."""
-        body = svc.kube.get(API_VERSION, self.kind.kind, namespace, name)
+        """Reconcile the object as last seen (a requeue, a child's event): from
+        ``latest`` where it holds the object, else (or with ``read``) read afresh."""
+        held = None if read or self.latest is None else self.latest.get(uid)
+        body = held or svc.kube.get(API_VERSION, self.kind.kind, namespace, name)
         if body is None or body["metadata"].get("uid") != uid:
             self.forget(uid)
             return Ended(Result.SKIPPED)
@@ -133,6 +147,30 @@ class Driver(Generic[R]):
         self._errors_logged.discard(uid)
         if self.requeue is not None:
             self.requeue.cancel(uid)
+        if self.latest is not None:
+            self.latest.forget(uid)
+
+    def _until_written_or_retried(
+        self, body: dict[str, Any], svc: Services, seen: dict[str, dict[str, Any]]
+    ) -> Ended:
+        """Reconciled, or failed on the way to the API server (a read or the status
+        write): then tried again after the object's backoff, by the driver's own
+        requeue, since no watch event may ever come to ask for it."""
+        try:
+            return self._until_written(body, svc, seen)
+        except Exception as error:
+            meta = body["metadata"]
+            delay = self.backoff.failed(str(meta["uid"]))
+            log.warning(
+                "%s %s/%s: reconcile not finished (%s: %s); trying again in %.0f s",
+                self.kind.kind,
+                meta.get("namespace"),
+                meta.get("name"),
+                type(error).__name__,
+                error,
+                delay,
+            )
+            return Ended(Result.ERROR, requeue_after=delay)
 
     def _until_written(
         self, body: dict[str, Any], svc: Services, seen: dict[str, dict[str, Any]]
@@ -277,6 +315,8 @@ class Driver(Generic[R]):
         )
         if written is not None:
             turn.meta["resourceVersion"] = written["metadata"].get("resourceVersion")
+            if self.latest is not None:
+                self.latest.offer(written)
 
     def _announce(self, turn: Turn[Any]) -> None:
         for reason, message, warning in turn.events:

@@ -33,12 +33,18 @@ from trailboss.policies import podstart
 from trailboss.policies import training as policy
 from trailboss.reconcilers.common import Services
 from trailboss.reconcilers.driver import Driver, Ended, Result
+from trailboss.reconcilers.latest import LatestBodies
 from trailboss.reconcilers.outcomes import Failed, Outcome, Waiting
 from trailboss.reconcilers.trainingrun_registration import register
-from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run
+from trailboss.reconcilers.trainingrun_tracking import TRACKED, close_run, kill_mlflow_run
 from trailboss.reconcilers.turn import Turn
 
 PODS_POLL_SECONDS = 10.0
+RESYNC_SECONDS = 60.0
+"""An unfinished run is looked at again at least this often, in case a Job event
+was missed (a watch that broke and resumed)."""
+KILL_RETRIES = 5
+KILL_RETRY_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 Run = Turn[TrainingRun]
@@ -76,12 +82,46 @@ class TrainingRunKind:
         _transition(turn, TrainingPhase.FAILED, outcome.reason, outcome.message, announce=False)
 
 
-driver: Driver[TrainingRun] = Driver(TrainingRunKind(), base_delay=5.0)
+driver: Driver[TrainingRun] = Driver(
+    TrainingRunKind(), base_delay=5.0, latest=LatestBodies(keep=policy.unfinished)
+)
 
 
 def reconcile(body: dict[str, Any], svc: Services) -> Ended:
     """Bring one TrainingRun one step closer to done. Never raises for a bad object."""
     return driver.reconcile(body, svc)
+
+
+def watched(body: dict[str, Any], first_sight: bool, svc: Services) -> Ended | None:
+    """A watch event of a run: kept as its latest body, and reconciled when it asks
+    for it (see ``policy.needs_reconcile``). None when it asked for nothing."""
+    assert driver.latest is not None
+    driver.latest.offer(body)
+    if not policy.needs_reconcile(body, first_sight=first_sight):
+        return None
+    return driver.reconcile(body, svc)
+
+
+def deleted(body: dict[str, Any], svc: Services, attempt: int = 1) -> None:
+    """The run is gone (its Job goes by garbage collection): an unfinished run's
+    MLflow run is marked KILLED, tried again a few times while MLflow is away."""
+    uid = str(body["metadata"]["uid"])
+    forget(uid)
+    try:
+        kill_mlflow_run(body, svc)
+    except TrackingUnavailable as error:
+        meta = body["metadata"]
+        if attempt >= KILL_RETRIES or driver.requeue is None:
+            log.warning(
+                "TrainingRun %s/%s was deleted; its MLflow run stays open: %s",
+                meta["namespace"],
+                meta["name"],
+                error,
+            )
+            return
+        delay = KILL_RETRY_SECONDS * attempt
+        # Under a key of its own: forgetting the run (its Job's deletion) must not cancel it.
+        driver.requeue.schedule(f"{uid}/kill", delay, lambda: deleted(body, svc, attempt + 1))
 
 
 def reconcile_latest(namespace: str, name: str, uid: str, svc: Services) -> Ended:
@@ -125,9 +165,9 @@ def job_changed(
     """A watch event of ``run``'s Job: reconcile the run from the Job in the event
     (no read of it), unless nothing the run shows of its Job changed. None when skipped."""
     namespace, name, uid = run
-    if deleted:  # the reconcile finds it gone and says so
+    if deleted:  # the reconcile reads the run: is it gone too, or did its Job go alone?
         jobs_acted_on.forget(uid)
-        return driver.reconcile_latest(namespace, name, uid, svc)
+        return driver.reconcile_latest(namespace, name, uid, svc, read=True)
     observed = policy.observe_job(job)
     if not jobs_acted_on.is_news(uid, observed):
         return None
@@ -153,8 +193,10 @@ def _advance(turn: Run) -> None:
         _open_mlflow_run(turn)
         job = _ensure_job(turn)
         _observe(turn, job)
-    if status.phase in policy.TERMINAL:
-        close_run(turn)
+    if status.phase not in policy.TERMINAL:
+        turn.requeue(RESYNC_SECONDS)  # a wait on the way here asked for its own time
+        return
+    close_run(turn)
     if status.phase == TrainingPhase.SUCCEEDED and turn.obj.spec.registration:
         register(turn)
 
@@ -169,8 +211,6 @@ def _pin_dataset(turn: Run) -> None:
         _dataset_missing(turn, dataset, error)
     except StoreUnavailable as error:
         raise Waiting(TrainingReason.DATA_STORE_UNAVAILABLE, f"S3: {error} (retrying)") from error
-    pin = turn.status.dataset
-    turn.event("DatasetPinned", f"pinned {pin.uri} at {pin.version_id or pin.etag or pin.digest}")
 
 
 def _dataset_missing(turn: Run, dataset: DatasetSpec, error: DataNotFound) -> NoReturn:
@@ -248,8 +288,9 @@ def _ensure_job(turn: Run) -> dict[str, Any] | None:
         if spec.workers > 1:
             kube.create(training.build_worker_service(owner, spec))
         manifest = training.build_job(owner, spec, _training_context(turn))
+        # No Event of its own: status.jobName says it, and the Job controller's
+        # Events on the Job follow its pods.
         job = kube.create(manifest) or kube.get("batch/v1", "Job", owner.namespace, name)
-        turn.event(TrainingReason.JOB_CREATED, f"created Job {name}")
     elif _suspend_differs(job, spec.suspend):
         job = kube.apply(_suspend_patch(job, spec.suspend))
     return job
