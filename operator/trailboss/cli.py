@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser(pod_command: str | None = None) -> argparse.ArgumentParser:
-    """Every command; with ``pod_command``, that one alone (see POD_COMMANDS)."""
+    """Every command; with ``pod_command``, only the commands pods run (POD_COMMANDS),
+    so that a pod's start imports none of the others."""
     if pod_command is not None:
         parser = argparse.ArgumentParser(prog=_program())
         _pod_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
