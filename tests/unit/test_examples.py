@@ -145,7 +145,7 @@ BAD = {
     "canary weights decrease": (
         _with(DEP, "spec.rollout.steps.1", {"weight": 5}),
         "",  # a CEL rule on the API server; see e2e
-        "spec.rollout.steps: Value error, weights must strictly increase",
+        "spec.rollout.steps: weights must strictly increase",
     ),
     "both a pinned version and a policy": (
         _with(DEP, "spec.versionPolicy", {"latest": "Validated"}),

@@ -9,7 +9,7 @@ from itertools import pairwise
 from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from trailboss.api.common import (
     AGE_COLUMN,
@@ -310,14 +310,19 @@ class AnalysisSpec(ApiModel):
     its own. A query that returns no data is inconclusive: the step holds, and the
     progress deadline decides."""
 
-    @field_validator("interval")
-    @classmethod
-    def _interval_at_least_10s(cls, interval: str) -> str:
-        if duration_seconds(interval) < 10:
-            raise ValueError(
-                f"must be at least 10s, so Prometheus has new samples (got {interval})"
-            )
-        return interval
+
+DEFAULT_STEPS = (
+    RolloutStep(weight=10, pause="1m"),
+    RolloutStep(weight=50, pause="1m"),
+    RolloutStep(weight=100),
+)
+"""The canary steps of a rollout whose spec.rollout.steps is empty (its description says so)."""
+
+_WEIGHTS_INCREASE = Rule(
+    "self.all(s, self.exists_one(t, t.weight == s.weight)) && self.map(s, s.weight).isSorted()",
+    "weights must strictly increase, e.g. 10, 50, 100",
+    lambda steps: all(a.weight < b.weight for a, b in pairwise(steps)),
+)
 
 
 class RolloutSpec(ApiModel):
@@ -327,35 +332,12 @@ class RolloutSpec(ApiModel):
     """Canary shifts traffic in steps; Replace swaps once the new version's pods are
     ready. Shadow (mirroring a share of requests) needs a router that mirrors; neither
     router here does, so it is refused with UnsupportedConfiguration."""
-    steps: Annotated[
-        list[RolloutStep],
-        Field(
-            max_length=20,
-            json_schema_extra={
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "self.all(s, self.exists_one(t, t.weight == s.weight)) "
-                        "&& self.map(s, s.weight).isSorted()",
-                        "message": "spec.rollout.steps: weights must strictly increase, "
-                        "e.g. 10, 50, 100",
-                    }
-                ]
-            },
-        ),
-    ] = []
+    steps: Annotated[list[RolloutStep], Field(max_length=20), checked(_WEIGHTS_INCREASE)] = []
     """Canary steps; weights strictly increase. Empty means 10, 50, 100 with 1m pauses.
     A last step below 100 is followed by promotion at 100. Edited mid-rollout (or the
     strategy switched), the rollout goes on from the same step index in the new plan,
     or from its last step when the plan is now shorter; a step whose weight changed
     starts again at its new weight."""
-
-    @field_validator("steps")
-    @classmethod
-    def _weights_increase(cls, steps: list[RolloutStep]) -> list[RolloutStep]:
-        weights = [s.weight for s in steps]
-        if any(a >= b for a, b in pairwise(weights)):
-            raise ValueError(f"weights must strictly increase, e.g. 10, 50, 100 (got {weights})")
-        return steps
 
     analysis: AnalysisSpec | None = None
     """Prometheus checks gating each step; without it, steps advance on time."""

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from trailboss.api.deployment import (
+    DEFAULT_STEPS,
     AnalysisQuery,
     AnalysisResult,
     AnalysisSpec,
@@ -19,11 +20,6 @@ from trailboss.api.deployment import (
 )
 from trailboss.api.durations import spec_seconds
 
-DEFAULT_STEPS = (
-    RolloutStep(weight=10, pause="1m"),
-    RolloutStep(weight=50, pause="1m"),
-    RolloutStep(weight=100),
-)
 SERVABLE = frozenset({"Validated"})
 PHASE_ORDER = ("Registered", "Validated")
 """How far a ModelVersion got: a phase filter means "at least this far"."""
