@@ -35,6 +35,25 @@ USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["trailboss", "serve"]
 
+# Drift image (`docker build --target drift .`): the same venv plus the drift engine
+# (numpy, scipy, pyarrow), for the reference-profile and drift check Jobs.
+FROM build AS build-drift
+COPY requirements/drift.txt /src/requirements/
+RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/drift.txt
+
+FROM ${PYTHON_IMAGE} AS drift
+LABEL org.opencontainers.image.title="trailboss-drift" \
+      org.opencontainers.image.description="Trailboss reference-profile and drift check Jobs" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build-drift /opt/trailboss /opt/trailboss
+ENV PATH=/opt/trailboss/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp
+USER 65532:65532
+ENTRYPOINT ["trailboss"]
+
 # Run: the venv on a slim base, as a non-root user, read-only root filesystem friendly.
 # The last stage is the default target: the operator.
 FROM ${PYTHON_IMAGE}

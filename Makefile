@@ -118,9 +118,10 @@ LOCK := $(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes \
   --python-version 3.11 --python-platform linux --no-header --annotation-style line
 
 .PHONY: lock
-lock: $(STAMP) ## Pin the images' dependencies: requirements/operator.txt and requirements/serve.txt
+lock: $(STAMP) ## Pin the images' dependencies: requirements/operator.txt, serve.txt and drift.txt
 	$(LOCK) -o requirements/operator.txt
 	$(LOCK) --extra serve -o requirements/serve.txt
+	$(LOCK) --extra drift -o requirements/drift.txt
 
 .PHONY: chart-publish
 chart-publish: stack-build ## Lint, package and push the chart, versioned like the operator: OCI=oci://<registry>/<path> [PUSH_FLAGS=--plain-http]

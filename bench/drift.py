@@ -27,7 +27,7 @@ from scipy import stats as sps
 from bench import drift_decisions
 from bench.drift_job import NOW, job
 from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
-from trailboss.drift import stats, verdict
+from trailboss.drift import decision, stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,
     NumericReference,
@@ -82,7 +82,7 @@ def trailboss_check(data: dict[str, Any], refs: dict[str, Reference]) -> tuple[f
         ref = categorical_reference(list(counts), list(counts.values()))
         cur_c = CategoricalCurrent(ref.categories, ref.counts, missing)
         features.append(verdict.check_feature(spec, name, refs[name], cur_c))
-    status = verdict.summarize(
+    status = decision.summarize(
         spec, features, model_version="v1", window_rows=data["cur"].shape[1], checked_at=NOW
     )
     return time.perf_counter() - started, status

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from trailboss.api.deployment import DriftMethod, MonitoringSpec
-from trailboss.drift import verdict
+from trailboss.drift import decision, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,
     Current,
@@ -41,7 +41,7 @@ Window = Callable[[np.random.Generator, int], Current]
 def drifted(method: str, ref: Reference, cur: Current) -> tuple[bool, str]:
     """The verdict and the method used for one feature, with the default spec."""
     spec = MonitoringSpec(method=DriftMethod(method))
-    feature = verdict.decide(spec, [verdict.check_feature(spec, "x", ref, cur)])[0]
+    feature = decision.decide(spec, [verdict.check_feature(spec, "x", ref, cur)])[0]
     return feature.drifted, str(feature.method)
 
 

@@ -26,10 +26,15 @@ check() {
   echo "$image: $(du -sm "$venv" | cut -f1) MB venv, $(($(date +%s) - started)) s"
 }
 
-# The operator's image also runs the reference-profile and drift check Jobs.
+# The operator merges a split drift check's results (trailboss.drift.shard) without
+# the drift engine, which its image does not carry.
 check operator requirements/operator.txt "" \
-  "trailboss --version" "trailboss run --help" "trailboss drift --help" \
-  "trailboss profile --help" "trailboss crds" \
-  "python -c 'import trailboss.handlers, trailboss.runtime, trailboss.drift.shard'"
+  "trailboss --version" "trailboss run --help" "trailboss crds" \
+  "python -c 'import trailboss.handlers, trailboss.runtime, trailboss.drift.shard'" \
+  "! python -c 'import numpy' 2>/dev/null" \
+  "trailboss drift --profile s3://b/p --logs s3://b/l --deployment a.b --model-version 1 2>&1 | grep -q trailboss-drift"
+check drift requirements/drift.txt "[drift]" \
+  "trailboss drift --help" "trailboss profile --help" \
+  "python -c 'import trailboss.drift.job, trailboss.drift.profile, scipy.stats, pyarrow.parquet'"
 check serve requirements/serve.txt "[serve]" \
   "trailboss serve --help" "python -c 'import trailboss.serving.app, trailboss.serving.server'"

@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     """Extra labels on every model server pod."""
     server_image: str = f"ghcr.io/trailboss-dev/trailboss-serve:{__version__}"
     """Image of the built-in model server (`trailboss serve`)."""
-    drift_image: str = f"ghcr.io/trailboss-dev/trailboss:{__version__}"
+    drift_image: str = f"ghcr.io/trailboss-dev/trailboss-drift:{__version__}"
     """Image of the reference-profile and drift check Jobs (`trailboss profile`,
-    `trailboss drift`): the operator's own."""
+    `trailboss drift`): the operator's plus the drift engine (numpy, scipy, pyarrow)."""
     drift_pod_labels: dict[str, str] = {}
     """Extra labels on every profile and drift check pod."""
     server_image_pull_policy: PullPolicy | None = None

@@ -143,7 +143,7 @@ def test_global_image_registry_rewrites_every_image(monkeypatch: pytest.MonkeyPa
     assert only(objects, "Pod")["spec"]["containers"][0]["image"] == container(objects)["image"]
     settings = settings_from(operator_env(objects), monkeypatch)
     assert settings.server_image == f"mirror.corp/trailboss-dev/trailboss-serve:{tag}"
-    assert settings.drift_image == f"mirror.corp/trailboss-dev/trailboss:{tag}"
+    assert settings.drift_image == f"mirror.corp/trailboss-dev/trailboss-drift:{tag}"
 
 
 @needs_helm

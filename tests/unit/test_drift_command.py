@@ -216,3 +216,26 @@ def test_the_training_data_is_profiled_at_its_pinned_version_or_not_at_all(
     err = capsys.readouterr().err
     assert "s3://datasets/churn/train.csv changed since the model was trained on it" in err
     assert "spec.referenceData" in err
+
+
+@pytest.mark.parametrize("command", ["drift", "profile"])
+def test_without_the_drift_engine_the_commands_name_the_image_to_use(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator's image carries no numpy, scipy or pyarrow: run there, the Job's
+    commands refuse at once, naming the image that has them."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else found(name, *a)
+    )
+    args = {
+        "drift": ["--profile", "s3://b/p", "--logs", "s3://b/l", "--deployment", "ns.d",
+                  "--model-version", "1"],
+        "profile": ["--reference", "s3://b/r.csv", "--output", "s3://b/p"],
+    }[command]  # fmt: skip
+    assert main([command, *args]) == 2
+    error = capsys.readouterr().err
+    assert f"trailboss {command}: this installation lacks scipy" in error
+    assert "trailboss-drift image" in error

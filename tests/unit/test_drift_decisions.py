@@ -16,7 +16,7 @@ import pytest
 from tests.unit.driftdata import LocalStore
 from tests.unit.driftlogs import log_table, write_local
 from trailboss.api.deployment import DriftMethod, FeatureDrift, FeatureStatus, MonitoringSpec
-from trailboss.drift import build, job, stats, verdict
+from trailboss.drift import build, decision, job, stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,
     NumericCurrent,
@@ -33,7 +33,7 @@ def _numeric(method: str, ref: np.ndarray, cur: np.ndarray, **spec: Any) -> Feat
     feature = verdict.check_feature(
         monitoring, "x", numeric_reference(ref, 100_000), NumericCurrent(np.sort(cur))
     )
-    status = verdict.summarize(
+    status = decision.summarize(
         monitoring, [feature], model_version="v1", window_rows=cur.size, checked_at=NOW
     )
     return status.features[0]
@@ -48,7 +48,7 @@ def _categorical(
     feature = verdict.check_feature(
         monitoring, "c", reference, CategoricalCurrent(current.categories, current.counts)
     )
-    status = verdict.summarize(
+    status = decision.summarize(
         monitoring, [feature], model_version="v1", window_rows=1, checked_at=NOW
     )
     return status.features[0]

@@ -18,7 +18,7 @@ from trailboss.api.deployment import (
     FeatureStatus,
     MonitoringSpec,
 )
-from trailboss.drift import build, job, verdict, window
+from trailboss.drift import build, decision, job, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.methods import auto_method
 
@@ -61,7 +61,7 @@ def _window(tmp_path: Path, *tables: Any) -> window.Window:
 
 def _check(spec: MonitoringSpec, prof: profiles.Profile, win: window.Window) -> dict[str, Any]:
     features = job.check_window(spec, prof, win)
-    status = verdict.summarize(
+    status = decision.summarize(
         spec, features, model_version="v1", window_rows=win.rows, checked_at=NOW
     )
     return {f.name: f for f in status.features} | {"": status}
@@ -232,12 +232,12 @@ def test_integer_coded_category_can_be_checked_as_categorical(
 
 def test_corrections_of_p_values() -> None:
     p = [0.01, 0.04, 0.03, 0.005]
-    assert verdict.adjusted(p, DriftCorrection.NONE) == p
-    assert verdict.adjusted(p, DriftCorrection.BONFERRONI) == pytest.approx(
+    assert decision.adjusted(p, DriftCorrection.NONE) == p
+    assert decision.adjusted(p, DriftCorrection.BONFERRONI) == pytest.approx(
         [0.04, 0.16, 0.12, 0.02]
     )
-    assert verdict.adjusted(p, DriftCorrection.HOLM) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert verdict.adjusted(p, DriftCorrection.BENJAMINI_HOCHBERG) == pytest.approx(
+    assert decision.adjusted(p, DriftCorrection.HOLM) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert decision.adjusted(p, DriftCorrection.BENJAMINI_HOCHBERG) == pytest.approx(
         [0.02, 0.04, 0.04, 0.02]
     )
 
@@ -250,11 +250,11 @@ def _tested(name: str, p: float) -> FeatureDrift:
 
 def test_correction_changes_verdicts_and_dataset_share() -> None:
     features = [_tested("a", 0.01), _tested("b", 0.04), _tested("c", 0.03), _tested("d", 0.005)]
-    plain = verdict.summarize(
+    plain = decision.summarize(
         MonitoringSpec(), features, model_version="v", window_rows=1, checked_at=NOW
     )
     assert plain.drifted_features == 4
-    holm = verdict.summarize(
+    holm = decision.summarize(
         MonitoringSpec(correction=DriftCorrection.HOLM),
         features,
         model_version="v",
@@ -264,7 +264,7 @@ def test_correction_changes_verdicts_and_dataset_share() -> None:
     assert [f.drifted for f in holm.features] == [True, False, False, True]
     assert holm.drift_share == 0.5
     assert holm.drifted is True  # 0.5 >= the default drift share
-    strict = verdict.summarize(
+    strict = decision.summarize(
         MonitoringSpec(correction=DriftCorrection.HOLM, drift_share=0.75),
         features,
         model_version="v",
@@ -287,7 +287,7 @@ def test_predictions_are_reported_but_not_counted_in_the_dataset_share() -> None
             decided_by="score",
         ),
     ]
-    status = verdict.summarize(
+    status = decision.summarize(
         MonitoringSpec(), features, model_version="v", window_rows=9, checked_at=NOW
     )
     assert status.prediction_drifted is True

@@ -19,7 +19,11 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "Dockerfile", ROOT / "examples" / "trainer" / "Dockerfile"]
-LOCKS = {"operator": ROOT / "requirements/operator.txt", "serve": ROOT / "requirements/serve.txt"}
+LOCKS = {
+    "operator": ROOT / "requirements/operator.txt",
+    "serve": ROOT / "requirements/serve.txt",
+    "drift": ROOT / "requirements/drift.txt",
+}
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
     "hadolint"
 )
@@ -52,7 +56,9 @@ def _requirements(extra: str | None) -> list[Requirement]:
     return [Requirement(r) for r in wanted]
 
 
-@pytest.mark.parametrize(("image", "extra"), [("operator", None), ("serve", "serve")])
+@pytest.mark.parametrize(
+    ("image", "extra"), [("operator", None), ("serve", "serve"), ("drift", "drift")]
+)
 def test_the_lock_pins_every_dependency_as_pyproject_allows_it(
     image: str, extra: str | None
 ) -> None:
@@ -68,13 +74,21 @@ def test_the_lock_pins_every_dependency_as_pyproject_allows_it(
     assert not unhashed, f"pinned without a hash: {unhashed}"
 
 
-def test_the_serve_image_keeps_the_operator_images_pins() -> None:
-    """The serve stage installs its lock over the operator's venv: a package the
-    two pinned differently would be reinstalled, and the images would differ
-    from what each lock says."""
-    operator, serve = pins(LOCKS["operator"]), pins(LOCKS["serve"])
-    differ = {n: (v, serve[n][0]) for n, (v, _) in operator.items() if serve[n][0] != v}
-    assert not differ, f"pinned differently (operator, serve): {differ}"
+@pytest.mark.parametrize("image", ["serve", "drift"])
+def test_an_image_built_on_the_operators_venv_keeps_its_pins(image: str) -> None:
+    """The serve and drift stages install their locks over the operator's venv: a
+    package two locks pinned differently would be reinstalled, and the images would
+    differ from what each lock says."""
+    operator, other = pins(LOCKS["operator"]), pins(LOCKS[image])
+    differ = {n: (v, other[n][0]) for n, (v, _) in operator.items() if other[n][0] != v}
+    assert not differ, f"pinned differently (operator, {image}): {differ}"
+
+
+def test_the_operators_image_carries_no_drift_engine() -> None:
+    """numpy, scipy and pyarrow are the drift Jobs' (their own image); the operator
+    takes a split check's verdict in pure Python."""
+    locked = pins(LOCKS["operator"])
+    assert not {"numpy", "scipy", "pyarrow"} & set(locked)
 
 
 def test_the_dockerfile_installs_only_from_the_locks() -> None:

@@ -1,7 +1,7 @@
 """Build the Jobs that profile a ModelVersion's reference data and check a
 Deployment's predictions for drift.
 
-Both run `trailboss profile` / `trailboss drift` from the operator's image on
+Both run `trailboss profile` / `trailboss drift` from the trailboss-drift image on
 the cluster's nodes, never in the operator, so a large window cannot stall
 reconciles or grow the operator's memory. Pure functions: the same inputs give
 the same manifest, and the names are deterministic, so a restart re-creates

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,7 +39,7 @@ def add_commands(sub: Any) -> None:
     )
     profile.add_argument("--sample-rows", type=int, help="numeric sample size (default 100000)")
     profile.add_argument("--s3-endpoint-url", help="S3 endpoint (default: environment)")
-    profile.set_defaults(func=_profile)
+    profile.set_defaults(func=_needs_the_engine(_profile))
 
     drift = sub.add_parser("drift", help="check prediction logs for drift against a profile")
     drift.add_argument("--profile", required=True, help="s3:// prefix of the reference profile")
@@ -55,7 +57,28 @@ def add_commands(sub: Any) -> None:
         help="measure only this pod's group of features and write them before their verdicts",
     )
     drift.add_argument("--s3-endpoint-url", help="S3 endpoint (default: environment)")
-    drift.set_defaults(func=_drift)
+    drift.set_defaults(func=_needs_the_engine(_drift))
+
+
+ENGINE = ("numpy", "scipy", "pyarrow")
+
+
+def _needs_the_engine(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """The command, or a clear refusal where the drift engine's libraries are not
+    installed (the operator's image: the Jobs run the trailboss-drift image)."""
+
+    def run(args: argparse.Namespace) -> int:
+        missing = [name for name in ENGINE if importlib.util.find_spec(name) is None]
+        if missing:
+            print(
+                f"trailboss {args.command}: this installation lacks {', '.join(missing)}: run it "
+                "from the trailboss-drift image, or install trailboss[drift]",
+                file=sys.stderr,
+            )
+            return 2
+        return command(args)
+
+    return run
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

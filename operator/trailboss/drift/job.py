@@ -20,7 +20,7 @@ import pyarrow as pa
 from trailboss.api.deployment import FeatureDrift, FeatureType, MonitoringSpec
 from trailboss.api.durations import duration_seconds
 from trailboss.api.modelversion import ReferenceProfileStatus
-from trailboss.drift import build, verdict, window
+from trailboss.drift import build, decision, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current
 from trailboss.drift.fetch import fetch_columns
@@ -98,7 +98,7 @@ def run_check(
         features = check_window(spec, profile, current, shard)
         if shard is not None:
             return partial_result(target, current, start, now, shard, features)
-        status = verdict.summarize(
+        status = decision.summarize(
             spec,
             features,
             model_version=target.model_version,
@@ -184,7 +184,7 @@ def check_window(
 
 
 def _column_of(feature: str) -> str:
-    return feature if feature.startswith(verdict.OUTPUT_PREFIX) else f"input.{feature}"
+    return feature if feature.startswith(decision.OUTPUT_PREFIX) else f"input.{feature}"
 
 
 def _feature_of(column: str) -> str:

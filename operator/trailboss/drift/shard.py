@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailboss.api.deployment import FeatureDrift, FeatureStatus, MonitoringSpec
-from trailboss.drift import verdict
+from trailboss.drift import decision
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def merge(spec: MonitoringSpec, parts: Sequence[dict[str, Any]]) -> dict[str, An
     first = parts[0]
     features = [FeatureDrift.model_validate(f) for part in parts for f in part["features"]]
     features.sort(key=lambda f: (f.status == FeatureStatus.NOT_IN_REFERENCE, f.name))
-    status = verdict.summarize(
+    status = decision.summarize(
         spec,
         features,
         model_version=first["modelVersion"],

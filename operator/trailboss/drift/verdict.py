@@ -3,15 +3,10 @@ window columns in, the DriftStatus a Deployment shows out."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
-
 import numpy as np
 
 from trailboss.api.deployment import (
-    DriftCorrection,
     DriftMethod,
-    DriftStatus,
     FeatureDrift,
     FeatureStatus,
     MonitoringSpec,
@@ -31,9 +26,6 @@ from trailboss.drift.methods import (
     distinct_in_both,
     measure,
 )
-
-OUTPUT_PREFIX = "output."
-CHECKED = frozenset({FeatureStatus.OK, FeatureStatus.INVALID_VALUES})
 
 INVALID_SHARE_THRESHOLD = 0.1
 """A feature also drifts when |phi| of its share of invalid rows (missing,
@@ -162,78 +154,4 @@ def invalid_share_drifted(spec: MonitoringSpec, ref: Reference, cur: Current) ->
     return (
         f"the share of invalid rows moved from {ref_share[0]:.1%} in the reference to "
         f"{cur_share[0]:.1%} (|phi| {phi:.3f} > {INVALID_SHARE_THRESHOLD})"
-    )
-
-
-def adjusted(p_values: list[float], correction: DriftCorrection) -> list[float]:
-    """p-values adjusted for testing them together (Bonferroni, Holm step-down,
-    Benjamini-Hochberg step-up), each capped at 1."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0 or correction == DriftCorrection.NONE:
-        return [float(v) for v in p]
-    if correction == DriftCorrection.BONFERRONI:
-        return [float(v) for v in np.minimum(p * m, 1.0)]
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
-    if correction == DriftCorrection.HOLM:
-        steps = np.maximum.accumulate(ranked * (m - np.arange(m)))
-    else:
-        steps = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(steps, 1.0)
-    return [float(v) for v in out]
-
-
-def decide(spec: MonitoringSpec, features: list[FeatureDrift]) -> list[FeatureDrift]:
-    """Verdicts: a feature drifts when its score exceeds its threshold and its
-    (corrected) p-value is below pValueThreshold, or when its share of invalid
-    rows drifted. The score says the shift matters, the p-value that it is not
-    sampling noise; one rule at every sample size."""
-    tested = [i for i, f in enumerate(features) if f.status in CHECKED and f.p_value is not None]
-    corrected = adjusted([features[i].p_value or 0.0 for i in tested], spec.correction)
-    p_of = dict(zip(tested, corrected, strict=True))
-    out = []
-    for i, feature in enumerate(features):
-        if feature.status not in CHECKED or feature.threshold is None:
-            out.append(feature)
-            continue
-        large = (feature.score or 0) > feature.threshold
-        significant = i not in p_of or p_of[i] < spec.p_value_threshold
-        update: dict[str, object] = {
-            "drifted": (large and significant) or bool(feature.invalid_share_drifted),
-            "decided_by": "pValue" if large and not significant else "score",
-        }
-        if i in p_of:
-            update |= {"p_value": p_of[i], "p_value_threshold": spec.p_value_threshold}
-        out.append(feature.model_copy(update=update))
-    return out
-
-
-def summarize(
-    spec: MonitoringSpec,
-    features: Iterable[FeatureDrift],
-    *,
-    model_version: str,
-    window_rows: int,
-    checked_at: dt.datetime,
-) -> DriftStatus:
-    """The dataset verdict over the input features; predictions reported apart."""
-    decided = decide(spec, list(features))
-    inputs = [f for f in decided if f.status in CHECKED and not f.name.startswith(OUTPUT_PREFIX)]
-    outputs = [f for f in decided if f.status in CHECKED and f.name.startswith(OUTPUT_PREFIX)]
-    drifted = sum(f.drifted for f in inputs)
-    share = drifted / len(inputs) if inputs else None
-    scores = [f.score for f in decided if f.score is not None]
-    return DriftStatus(
-        score=max(scores) if scores else None,
-        drifted=None if share is None else share >= spec.drift_share,
-        drift_share=share,
-        drifted_features=drifted,
-        checked_features=len(inputs),
-        prediction_drifted=any(f.drifted for f in outputs) if outputs else None,
-        model_version=model_version,
-        window_rows=window_rows,
-        features=decided,
-        checked_at=checked_at,
     )
