@@ -25,13 +25,16 @@ is deleted before the next phase starts:
 - **parts** of the floor, for diagnosis (BENCH_FLOOR_PARTS=0 skips them): the
   MLflow calls alone (N find + create at the same concurrency) and the
   Kubernetes calls alone (the floor with a made-up run id);
-- **floor, again** after the operator stopped: MLflow and the API server, on
-  the same two cores, vary from minute to minute (the same floor has taken
-  7 s and 26 s), so the ratio is to the mean of the floor before and after;
 - **trailboss**: the operator, started only now (so it never sees the objects
   of the phases before it) and warmed up with one TrainingRun (the first one
   pays for importing MLflow, reported as the cold start); the N TrainingRuns
-  created in a burst.
+  created in a burst; then stopped;
+- **rounds**: floor and operator take turns, BENCH_ROUNDS (default 3) rounds
+  of the operator between BENCH_ROUNDS + 1 floors. MLflow and the API server,
+  on the same two cores, vary from minute to minute (the same floor has taken
+  7 s and 26 s), so each round is compared with the mean of the floors just
+  before and after it, and the verdict is on the median of the rounds. When the
+  floors differ by more than 25 % the run is refused as noisy, and says so.
 
 The TrainingRuns of the floor and of the operator's burst have pods that run
 BENCH_TRAINING_SECONDS (default 45) on the local stack, longer than a burst,
@@ -41,10 +44,12 @@ does not do. After its burst, the operator's phase waits until every run has
 succeeded and it is quiet again ("trailboss, after the Jobs").
 
 Prints p50/p99/total per phase, the ratios of the operator to the raw Jobs
-(as before) and its total as a ratio to the floor (the target:
-at most 1.3x), the CPU seconds each process spent in each phase, the operator's
-RSS (idle before the burst, peak, and BENCH_SETTLE_SECONDS after it), and one
-JSON line with everything.
+(as before), each round's total as a ratio to the floors around it and their
+median (the target: at most 1.3x), the API writes per run of the floor and of
+the operator's burst (the target: at most the floor's + 1), the CPU seconds
+each process spent in each phase, the operator's RSS in the first round (idle
+before the burst, peak, and BENCH_SETTLE_SECONDS after it), and one JSON line
+with everything.
 
     make bench                                   # N=200
     BENCH_RUNS=50 make bench
@@ -53,6 +58,7 @@ JSON line with everything.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -89,6 +95,9 @@ SETTLE_SECONDS = float(os.environ.get("BENCH_SETTLE_SECONDS", "30"))
 TRAINING_SECONDS = float(os.environ.get("BENCH_TRAINING_SECONDS", "45"))
 RUN_FOR = "stack.trailboss.dev/run-for"
 TARGET = 1.3  # the operator's burst total, at most this times the floor
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+FLOOR_SPREAD = 0.25
+"""Floors further apart than this (max / min - 1) make the run too noisy to judge."""
 
 
 class JobWatch:
@@ -405,15 +414,12 @@ def main() -> int:
 
     print(
         f"{RUNS} creations in a burst, latency from create call to Job seen by a watch;"
-        f" {WORKERS} workers, as the operator's. Already in the cluster: {others}\n"
+        f" {WORKERS} workers, as the operator's; {ROUNDS} rounds of the operator between"
+        f" {ROUNDS + 1} of the floor. Already in the cluster: {others}\n"
     )
     with measure("baseline"):
         results["baseline"] = in_namespace(cluster, "bench-jobs", lambda ns: baseline(cluster, ns))
     floor = Floor(env, tracking)
-    with measure("floor"):
-        results["floor"] = in_namespace(
-            cluster, "bench-floor", lambda ns: floor.run(cluster, ns, "floor: MLflow + Kubernetes")
-        )
     if FLOOR_PARTS:
         with measure("floor part: MLflow"):
             results["floor_mlflow"] = mlflow_only(tracking, unique("bench-mlflow"))
@@ -424,90 +430,143 @@ def main() -> int:
                 "bench-kube",
                 lambda ns: kube_only.run(cluster, ns, "floor part: Kubernetes only"),
             )
-
-    operator = kit.operator_process(env)
-    print(f"\noperator: {operator.python}, logs in {operator.log_dir}")
-    operator.start()
+    # Floor and operator take turns, so each round of the operator is compared with
+    # the floors measured just before and just after it.
     rss: dict[str, float] = {}
-    try:
-        assert operator.proc is not None
-        pid = operator.proc.pid
-        measure.meter.pids["operator"] = pid
-        kit.wait_quiet(operator)
-        rss["started_mib"] = kit.status_mib(pid, "VmRSS")
-        results["cold_start"] = {"first_run_s": cold_start(cluster)}
-        kit.wait_quiet(operator)
-        rss["idle_mib"] = kit.status_mib(pid, "VmRSS")
-        namespace = kit.create_namespace(cluster, "bench")
-        try:
-            with measure("trailboss"):
-                results["trailboss"] = operator_burst(cluster, namespace)
-            # What follows the Jobs (pods start, phases change) is not part of the burst.
-            with measure("trailboss, after the Jobs"):
-                wait_finished(cluster, namespace, TRAINING_SECONDS + 300)
-                if kit.wait_quiet(operator, timeout=300) is None:
-                    print("  the operator was still reconciling 300 s after the burst")
-            rss["peak_mib"] = kit.status_mib(pid, "VmHWM")
-            time.sleep(SETTLE_SECONDS)
-            rss["after_burst_mib"] = kit.status_mib(pid, "VmRSS")
-        finally:
-            # Delete while the operator still runs, so it releases its finalizers and
-            # the next benchmark does not start with this one's clean-up as a backlog.
-            kit.delete_namespace(cluster, namespace)
-    finally:
-        operator.stop()
-    # The floor again, now that the operator is gone: MLflow and the API server
-    # vary from minute to minute here, so the ratio is to the floor before and after.
-    with measure("floor, again"):
-        results["floor_again"] = in_namespace(
-            cluster, "bench-floor", lambda ns: floor.run(cluster, ns, "floor, again after it")
-        )
+    for i in range(ROUNDS + 1):
+        title = f"floor {i}"
+        with measure(title):
+            results[f"floor_{i}"] = in_namespace(
+                cluster, "bench-floor", functools.partial(floor.run, cluster, title=title)
+            )
+        if i < ROUNDS:
+            results.update(operator_round(cluster, env, measure, i + 1, rss))
 
     report(results, measure, rss)
     return 0 if all(r.get("missing", 0) == 0 for r in results.values()) else 1
 
 
+def operator_round(
+    cluster: Cluster,
+    env: dict[str, str],
+    measure: kit.Phases,
+    number: int,
+    rss: dict[str, float],
+) -> dict[str, dict[str, float]]:
+    """One round of the operator: started now (so it never sees the objects of the
+    phases before it), warmed up with one run, then the burst, then until every run
+    has succeeded and it is quiet again. The first round's RSS is kept."""
+    results: dict[str, dict[str, float]] = {}
+    operator = kit.operator_process(env)
+    print(f"\noperator, round {number}: {operator.python}, logs in {operator.log_dir}")
+    operator.start()
+    try:
+        assert operator.proc is not None
+        pid = operator.proc.pid
+        measure.meter.pids["operator"] = pid
+        kit.wait_quiet(operator)
+        started_mib = kit.status_mib(pid, "VmRSS")
+        results[f"cold_start_{number}"] = {"first_run_s": cold_start(cluster)}
+        kit.wait_quiet(operator)
+        idle_mib = kit.status_mib(pid, "VmRSS")
+        namespace = kit.create_namespace(cluster, "bench")
+        try:
+            with measure(f"trailboss {number}"):
+                results[f"trailboss_{number}"] = operator_burst(cluster, namespace)
+            # What follows the Jobs (pods start, phases change) is not part of the burst.
+            with measure(f"trailboss {number}, after the Jobs"):
+                wait_finished(cluster, namespace, TRAINING_SECONDS + 300)
+                if kit.wait_quiet(operator, timeout=300) is None:
+                    print("  the operator was still reconciling 300 s after the burst")
+            if not rss:
+                rss.update(started_mib=started_mib, idle_mib=idle_mib)
+                rss["peak_mib"] = kit.status_mib(pid, "VmHWM")
+                time.sleep(SETTLE_SECONDS)
+                rss["after_burst_mib"] = kit.status_mib(pid, "VmRSS")
+        finally:
+            # Delete while the operator still runs, so that the next phase does not
+            # start with this one's clean-up as a backlog.
+            kit.delete_namespace(cluster, namespace)
+    finally:
+        operator.stop()
+    return results
+
+
+def ratios(results: dict[str, dict[str, float]]) -> tuple[list[float], list[float]]:
+    """Each round's burst total over the mean of the floors just before and after
+    it; and every floor's total."""
+    floors = [results[f"floor_{i}"]["total_s"] for i in range(ROUNDS + 1)]
+    ours = [results[f"trailboss_{i + 1}"]["total_s"] for i in range(ROUNDS)]
+    return [t / statistics.mean(floors[i : i + 2]) for i, t in enumerate(ours)], floors
+
+
+def writes(counts: dict[str, int]) -> int:
+    """Requests that change something: every POST, PATCH, PUT and DELETE."""
+    verbs = ("POST", "PATCH", "PUT", "DELETE")
+    return sum(n for row, n in counts.items() if row.split()[0] in verbs)
+
+
 def report(
     results: dict[str, dict[str, float]], measure: kit.Phases, rss: dict[str, float]
 ) -> None:
-    base, floor, ours = results["baseline"], results["floor"], results["trailboss"]
+    base, ours = results["baseline"], results["trailboss_1"]
     print()
-    print(f"first run on a fresh operator {results['cold_start']['first_run_s']:6.2f} s")
-    print(f"floor: every status written  {floor['done_s']:6.2f} s after the first create")
+    print(f"first run on a fresh operator {results['cold_start_1']['first_run_s']:6.2f} s")
+    print(
+        f"floor: every status written  {results['floor_0']['done_s']:6.2f} s after the first create"
+    )
     if "floor_mlflow" in results:
         parts = results["floor_mlflow"]["total_s"] + results["floor_kubernetes"]["total_s"]
-        print(f"floor / (MLflow part + Kubernetes part) {floor['total_s'] / parts:5.2f}"
+        overlap = results["floor_0"]["total_s"] / parts
+        print(f"floor / (MLflow part + Kubernetes part) {overlap:5.2f}"
               "   (1: no overlap; lower: the parts overlap)")  # fmt: skip
     print()
-    print(f"ratio p50   {ours['p50_s'] / base['p50_s']:8.1f}x   (trailboss / Jobs directly)")
+    print(
+        f"ratio p50   {ours['p50_s'] / base['p50_s']:8.1f}x   (trailboss round 1 / Jobs directly)"
+    )
     print(f"ratio p99   {ours['p99_s'] / base['p99_s']:8.1f}x")
     print(f"ratio total {ours['total_s'] / base['total_s']:8.1f}x")
-    floors = [floor["total_s"], results["floor_again"]["total_s"]]
-    for when, total in zip(("before", "after"), floors, strict=True):
-        print(f"ratio total to the floor {when} it {ours['total_s'] / total:5.2f}x")
-    ratio = ours["total_s"] / statistics.mean(floors)
-    verdict = "meets" if ratio <= TARGET else "misses"
-    print(f"ratio total to the mean floor {ratio:5.2f}x   ({verdict} the target of {TARGET}x)")
+    by_round, floors = ratios(results)
+    print("floors (s)  " + "  ".join(f"{f:6.2f}" for f in floors))
+    print("rounds (s)  " + "  ".join(
+        f"{results[f'trailboss_{i + 1}']['total_s']:6.2f}" for i in range(ROUNDS)))  # fmt: skip
+    print("ratio to the floors around it  " + "  ".join(f"{r:5.2f}x" for r in by_round))
+    spread = max(floors) / min(floors) - 1
+    median = statistics.median(by_round)
+    print(f"median ratio to the floor {median:5.2f}x, from {min(by_round):.2f}x to "
+          f"{max(by_round):.2f}x over {ROUNDS} rounds")  # fmt: skip
+    if spread > FLOOR_SPREAD:
+        print(f"NOISY: the floors differ by {spread:.0%} (more than {FLOOR_SPREAD:.0%}): this"
+              " run says nothing about the target; run it again on a quieter machine")  # fmt: skip
+    else:
+        verdict = "meets" if median <= TARGET else "misses"
+        print(f"floors within {spread:.0%}: the median {verdict} the target of {TARGET}x")
     print()
     kit.print_cpu(measure.cpu)
-    burst = measure.cpu.get("trailboss", {}).get("operator", float("nan"))
-    print(f"operator CPU per TrainingRun, burst {burst / RUNS * 1000:.1f} ms")
-    for phase in ("floor", "floor, again", "trailboss"):
-        mlflow = measure.cpu.get(phase, {}).get("mlflow")
-        if mlflow is not None:
-            print(f"MLflow server CPU per run, {phase:<12} {mlflow / RUNS * 1000:6.1f} ms")
+    for i in range(ROUNDS):
+        burst = measure.cpu.get(f"trailboss {i + 1}", {}).get("operator", float("nan"))
+        print(f"operator CPU per TrainingRun, burst of round {i + 1}: {burst / RUNS * 1000:.1f} ms")
     print()
-    shown = ("floor", "trailboss", "trailboss, after the Jobs")
+    shown = ("floor 0", "floor 1", "trailboss 1", "trailboss 1, after the Jobs")
     kit.print_requests({p: measure.requests.get(p, {}) for p in shown}, RUNS, "per run")
     print("  (every client's requests: the Job controller, scheduler and kwok add theirs in each)")
+    floor_writes = statistics.mean(
+        writes(measure.requests.get(f"floor {i}", {})) for i in range(ROUNDS + 1)
+    )
+    our_writes = statistics.mean(
+        writes(measure.requests.get(f"trailboss {i + 1}", {})) for i in range(ROUNDS)
+    )
+    print(f"writes per run in the burst: floor {floor_writes / RUNS:.2f}, trailboss "
+          f"{our_writes / RUNS:.2f} (the target: at most the floor's + 1)")  # fmt: skip
     print()
     print(
-        f"operator RSS: started {rss['started_mib']:.0f} MiB, idle after one run "
+        f"operator RSS (round 1): started {rss['started_mib']:.0f} MiB, idle after one run "
         f"{rss['idle_mib']:.0f} MiB, peak {rss['peak_mib']:.0f} MiB, "
         f"{SETTLE_SECONDS:.0f} s after the burst {rss['after_burst_mib']:.0f} MiB"
     )
-    print(json.dumps({"runs": RUNS, "workers": WORKERS, **results, "cpu_s": measure.cpu,
-                      "api_requests": measure.requests, "rss": rss,
+    print(json.dumps({"runs": RUNS, "workers": WORKERS, "rounds": ROUNDS, **results,
+                      "ratios": by_round, "median_ratio": median, "floor_spread": spread,
+                      "cpu_s": measure.cpu, "api_requests": measure.requests, "rss": rss,
                       "peak_rss_mib": rss["peak_mib"]}))  # fmt: skip
 
 
