@@ -15,23 +15,28 @@ COPY pyproject.toml README.md /src/
 COPY operator /src/operator
 RUN /opt/trailboss/bin/pip install --no-deps /src
 
-# Model server image (`docker build --target serve .`): the same venv plus the serve extra.
-# One ModelVersion per pod; the only writes go to TMPDIR (mount an emptyDir at /tmp).
-FROM build AS build-serve
-COPY requirements/serve.txt /src/requirements/
-RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/serve.txt
-
-FROM ${PYTHON_IMAGE} AS serve
-LABEL org.opencontainers.image.title="trailboss-serve" \
-      org.opencontainers.image.description="Trailboss model server: MLflow and v2 inference, per-version metrics, prediction logs" \
-      org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build-serve /opt/trailboss /opt/trailboss
+# What every image runs on: the slim base, a non-root user, the venv on PATH, and
+# writes only to /tmp (read-only root filesystem friendly).
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/trailboss/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     TMPDIR=/tmp
 USER 65532:65532
+ENTRYPOINT ["trailboss"]
+
+# Model server image (`docker build --target serve .`): the same venv plus the serve extra.
+# One ModelVersion per pod; the only writes go to TMPDIR (mount an emptyDir at /tmp).
+FROM build AS build-serve
+COPY requirements/serve.txt /src/requirements/
+RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/serve.txt
+
+FROM runtime AS serve
+LABEL org.opencontainers.image.title="trailboss-serve" \
+      org.opencontainers.image.description="Trailboss model server: MLflow and v2 inference, per-version metrics, prediction logs" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build-serve /opt/trailboss /opt/trailboss
 EXPOSE 8080
 ENTRYPOINT ["trailboss", "serve"]
 
@@ -41,31 +46,17 @@ FROM build AS build-drift
 COPY requirements/drift.txt /src/requirements/
 RUN /opt/trailboss/bin/pip install --require-hashes -r /src/requirements/drift.txt
 
-FROM ${PYTHON_IMAGE} AS drift
+FROM runtime AS drift
 LABEL org.opencontainers.image.title="trailboss-drift" \
       org.opencontainers.image.description="Trailboss reference-profile and drift check Jobs" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build-drift /opt/trailboss /opt/trailboss
-ENV PATH=/opt/trailboss/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    HOME=/tmp \
-    TMPDIR=/tmp
-USER 65532:65532
-ENTRYPOINT ["trailboss"]
 
-# Run: the venv on a slim base, as a non-root user, read-only root filesystem friendly.
-# The last stage is the default target: the operator.
-FROM ${PYTHON_IMAGE}
+# The operator. The last stage is the default target.
+FROM runtime
 LABEL org.opencontainers.image.title="trailboss" \
       org.opencontainers.image.description="Kubernetes operator for the ML model lifecycle" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/trailboss /opt/trailboss
-ENV PATH=/opt/trailboss/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    HOME=/tmp
-USER 65532:65532
 EXPOSE 9090 8081
-ENTRYPOINT ["trailboss"]
 CMD ["run", "--all-namespaces"]
