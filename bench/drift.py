@@ -26,7 +26,7 @@ from scipy import stats as sps
 
 from bench import drift_decisions
 from bench.drift_job import NOW, job
-from trailboss.api.deployment import DriftStatus, FeatureDrift, MonitoringSpec
+from trailboss.api.monitoring import DriftStatus, FeatureDrift, MonitoringSpec
 from trailboss.drift import decision, stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,

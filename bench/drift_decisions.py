@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from trailboss.api.deployment import DriftMethod, MonitoringSpec
+from trailboss.api.monitoring import DriftMethod, MonitoringSpec
 from trailboss.drift import decision, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,

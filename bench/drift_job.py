@@ -77,7 +77,7 @@ def sharded(env: dict[str, str], profile_uri: str, whole: dict[str, Any]) -> lis
     at once as Kubernetes would start them, each its own process: wall time, CPU
     seconds of all pods, each pod's peak RSS, and whether the merged result is
     the unsharded one."""
-    from trailboss.api.deployment import MonitoringSpec
+    from trailboss.api.monitoring import MonitoringSpec
     from trailboss.drift.shard import merge
 
     runs = []

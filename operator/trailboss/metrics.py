@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 import trailboss
 
 if TYPE_CHECKING:
-    from trailboss.api.deployment import DriftStatus
+    from trailboss.api.monitoring import DriftStatus
 
 # No `<name>_created` series beside each counter and histogram: nothing reads
 # them, and they would double the series every scrape stores.

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.unit.driftdata import NOW, TARGET, LocalStore, mixed_window
-from trailboss.api.deployment import MonitoringSpec
+from trailboss.api.monitoring import MonitoringSpec
 from trailboss.drift import job
 from trailboss.drift.shard import Shard, features_of
 

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trailboss.api.deployment import DriftCorrection
+from trailboss.api.monitoring import DriftCorrection
 from trailboss.drift.decision import adjusted
 
 

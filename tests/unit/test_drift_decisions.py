@@ -15,7 +15,7 @@ import pytest
 
 from tests.unit.driftdata import LocalStore
 from tests.unit.driftlogs import log_table, write_local
-from trailboss.api.deployment import DriftMethod, FeatureDrift, FeatureStatus, MonitoringSpec
+from trailboss.api.monitoring import DriftMethod, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.drift import build, decision, job, stats, verdict
 from trailboss.drift.columns import (
     CategoricalCurrent,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trailboss.api.deployment import DriftMethod, MonitoringSpec
+from trailboss.api.monitoring import DriftMethod, MonitoringSpec
 from trailboss.drift import columns, methods, stats, verdict
 
 DRIFT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "drift.md"

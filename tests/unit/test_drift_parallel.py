@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from tests.unit.driftdata import NOW as LOGGED_AT
 from tests.unit.driftdata import TARGET, LocalStore, mixed_window
 from tests.unit.fakes import NOW, services
-from trailboss.api.deployment import MAX_DRIFT_PODS, MonitoringSpec
+from trailboss.api.monitoring import MAX_DRIFT_PODS, MonitoringSpec
 from trailboss.builders import drift as jobs
 from trailboss.builders.serving import Owner
 from trailboss.cli import _parser

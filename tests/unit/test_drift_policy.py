@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from trailboss.api.deployment import DriftStatus, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.api.modelversion import ModelVersionSpec
+from trailboss.api.monitoring import DriftStatus, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.cli import _parser
 from trailboss.policies import drift
 

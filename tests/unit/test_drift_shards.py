@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.driftdata import NOW, TARGET, LocalStore, mixed_window
-from trailboss.api.deployment import MonitoringSpec
+from trailboss.api.monitoring import MonitoringSpec
 from trailboss.drift import job
 from trailboss.drift.shard import Shard, features_of, merge
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.unit.driftlogs import log_table, write_local
-from trailboss.api.deployment import (
+from trailboss.api.monitoring import (
     DriftCorrection,
     DriftMethod,
     FeatureDrift,

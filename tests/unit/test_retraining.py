@@ -220,13 +220,14 @@ def test_a_schedule_fires_once_per_time_in_its_time_zone(
 
 
 def _spec(**fields: Any) -> Any:
-    from trailboss.api.deployment import RetrainingSpec
+    from trailboss.api.retraining import RetrainingSpec
 
     return RetrainingSpec.model_validate({"template": TEMPLATE, **fields})
 
 
 def test_the_cooldown_compares_schedule_times_not_when_they_were_acted_on() -> None:
-    from trailboss.api.deployment import DeploymentStatus, RetrainingStatus
+    from trailboss.api.deployment import DeploymentStatus
+    from trailboss.api.retraining import RetrainingStatus
     from trailboss.policies import retraining as rules
 
     slot = dt.datetime(2026, 11, 23, 3, tzinfo=dt.UTC)
@@ -246,7 +247,8 @@ def test_the_cooldown_compares_schedule_times_not_when_they_were_acted_on() -> N
 
 
 def test_only_an_unbroken_streak_of_the_stable_version_counts() -> None:
-    from trailboss.api.deployment import DeploymentStatus, DriftStatus
+    from trailboss.api.deployment import DeploymentStatus
+    from trailboss.api.monitoring import DriftStatus
     from trailboss.policies.retraining import drift_streak
 
     at = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)

@@ -6,13 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from trailboss.api.deployment import (
-    DeploymentReason,
-    DeploymentStatus,
-    DriftStatus,
-    RetrainingSpec,
-    RetrainingStatus,
-)
+from trailboss.api.deployment import DeploymentReason, DeploymentStatus
+from trailboss.api.monitoring import DriftStatus
+from trailboss.api.retraining import RetrainingSpec, RetrainingStatus
 from trailboss.policies import retraining as policy
 
 NOW = dt.datetime(2026, 3, 28, 12, 0, tzinfo=dt.UTC)

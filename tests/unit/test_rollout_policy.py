@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from trailboss.api.deployment import (
+from trailboss.api.rollout import (
     AnalysisQuery,
     AnalysisResult,
     AnalysisSpec,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.deployment import MAX_DRIFT_PODS
+from trailboss.api.monitoring import MAX_DRIFT_PODS
 from trailboss.builders import names
 from trailboss.builders.labels import label_value, standard
 from trailboss.builders.names import child_name

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailboss.api.deployment import DeploymentSpec, TrafficRouterKind
+from trailboss.api.deployment import DeploymentSpec
+from trailboss.api.rollout import TrafficRouterKind
 from trailboss.api.security import PodSecurity
 from trailboss.builders import names
 from trailboss.builders.labels import (

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trailboss.api.deployment import FeatureType
+from trailboss.api.monitoring import FeatureType
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import categorical_reference, numeric_reference
 from trailboss.drift.tables import (

@@ -92,7 +92,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from trailboss.api.deployment import FeatureType
+    from trailboss.api.monitoring import FeatureType
     from trailboss.drift import build, job, store
     from trailboss.drift.profile import DEFAULT_SAMPLE_ROWS
 
@@ -126,7 +126,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _drift(args: argparse.Namespace) -> int:
     from trailboss.api.common import explain
-    from trailboss.api.deployment import MonitoringSpec
+    from trailboss.api.monitoring import MonitoringSpec
     from trailboss.drift import job, store
     from trailboss.drift.shard import Shard
 

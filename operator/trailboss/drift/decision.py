@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from trailboss.api.deployment import (
+from trailboss.api.monitoring import (
     DriftCorrection,
     DriftStatus,
     FeatureDrift,

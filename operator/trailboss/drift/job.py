@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from trailboss.api.deployment import FeatureDrift, FeatureType, MonitoringSpec
 from trailboss.api.durations import duration_seconds
 from trailboss.api.modelversion import ReferenceProfileStatus
+from trailboss.api.monitoring import FeatureDrift, FeatureType, MonitoringSpec
 from trailboss.drift import build, decision, verdict, window
 from trailboss.drift import profile as profiles
 from trailboss.drift.columns import Current

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trailboss.api.deployment import DriftMethod
+from trailboss.api.monitoring import DriftMethod
 from trailboss.drift import stats
 from trailboss.drift.columns import (
     DISCRETE_VALUES,

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trailboss.api.deployment import FeatureType
+from trailboss.api.monitoring import FeatureType
 from trailboss.drift.columns import (
     CategoricalReference,
     NumericReference,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailboss.api.deployment import FeatureDrift, FeatureStatus, MonitoringSpec
+from trailboss.api.monitoring import FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.drift import decision
 
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trailboss.api.deployment import (
-    DriftMethod,
-    FeatureDrift,
-    FeatureStatus,
-    MonitoringSpec,
-)
+from trailboss.api.monitoring import DriftMethod, FeatureDrift, FeatureStatus, MonitoringSpec
 from trailboss.drift import stats
 from trailboss.drift.columns import (
     CategoricalReference,

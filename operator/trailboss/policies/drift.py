@@ -10,15 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from trailboss.api.common import explain
-from trailboss.api.deployment import (
-    DeploymentReason,
-    DriftStatus,
-    FeatureDrift,
-    FeatureStatus,
-    MonitoringSpec,
-)
+from trailboss.api.deployment import DeploymentReason
 from trailboss.api.durations import spec_seconds
 from trailboss.api.modelversion import ModelVersionSpec
+from trailboss.api.monitoring import DriftStatus, FeatureDrift, FeatureStatus, MonitoringSpec
 
 PROFILE_DIR = "reference-profile"
 PROFILE_STATUS = "status.json"

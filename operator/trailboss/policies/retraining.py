@@ -11,13 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from trailboss.api.deployment import (
-    DeploymentReason,
-    DeploymentStatus,
-    RetrainingSpec,
-    RetrainingStatus,
-)
+from trailboss.api.deployment import DeploymentReason, DeploymentStatus
 from trailboss.api.durations import spec_seconds
+from trailboss.api.retraining import RetrainingSpec, RetrainingStatus
 from trailboss.policies import cron
 
 DRIFT, SCHEDULE, MANUAL = "Drift", "Schedule", "Manual"

@@ -7,18 +7,18 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from trailboss.api.deployment import (
+from trailboss.api.deployment import DeploymentSpec
+from trailboss.api.durations import spec_seconds
+from trailboss.api.rollout import (
     DEFAULT_STEPS,
     AnalysisQuery,
     AnalysisResult,
     AnalysisSpec,
-    DeploymentSpec,
     MeasurementPhase,
     PromotedVersion,
     RolloutSpec,
     RolloutStep,
 )
-from trailboss.api.durations import spec_seconds
 
 SERVABLE = frozenset({"Validated"})
 PHASE_ORDER = ("Registered", "Validated")

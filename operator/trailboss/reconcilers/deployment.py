@@ -24,10 +24,9 @@ from trailboss.api.deployment import (
     DeploymentPhase,
     DeploymentReason,
     DeploymentStatus,
-    RolloutStrategy,
-    TrafficRouterKind,
 )
 from trailboss.api.durations import spec_seconds
+from trailboss.api.rollout import RolloutStrategy, TrafficRouterKind
 from trailboss.clients.protocols import TrackingRejected, TrackingUnavailable
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import deployment_drift as drift

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailboss.api.common import API_VERSION
-from trailboss.api.deployment import Deployment, TrafficRouterKind, TrafficRouterSpec
+from trailboss.api.deployment import Deployment
+from trailboss.api.rollout import TrafficRouterKind, TrafficRouterSpec
 from trailboss.builders import serving
 from trailboss.builders.labels import label_value
 from trailboss.builders.serving import (

@@ -23,10 +23,9 @@ from trailboss.api.deployment import (
     Deployment,
     DeploymentReason,
     DeploymentStatus,
-    DriftStatus,
-    MonitoringSpec,
 )
 from trailboss.api.durations import spec_seconds
+from trailboss.api.monitoring import DriftStatus, MonitoringSpec
 from trailboss.builders import drift as jobs
 from trailboss.builders.serving import Owner
 from trailboss.clients.protocols import StoreUnavailable

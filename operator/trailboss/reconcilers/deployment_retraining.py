@@ -23,9 +23,8 @@ from trailboss.api.deployment import (
     Deployment,
     DeploymentReason,
     DeploymentStatus,
-    RetrainingSpec,
-    RetrainingStatus,
 )
+from trailboss.api.retraining import RetrainingSpec, RetrainingStatus
 from trailboss.builders import retraining as builder
 from trailboss.builders.labels import label_value, same_operator
 from trailboss.clients.protocols import TrackingRejected, TrackingUnavailable

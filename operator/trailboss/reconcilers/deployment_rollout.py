@@ -19,16 +19,18 @@ from trailboss.api.deployment import (
     MANUAL_REQUEST,
     PROMOTE_ANNOTATION,
     PROMOTED,
-    AnalysisResult,
     Deployment,
     DeploymentReason,
     DeploymentStatus,
+)
+from trailboss.api.durations import spec_seconds
+from trailboss.api.rollout import (
+    AnalysisResult,
     PromotedVersion,
     RetiringVersion,
     RolloutStep,
     RolloutStrategy,
 )
-from trailboss.api.durations import spec_seconds
 from trailboss.clients.protocols import Endpoint, QueryFailed
 from trailboss.policies import rollout as policy
 from trailboss.reconcilers import prometheus_access

@@ -14,9 +14,8 @@ from trailboss.api.deployment import (
     DeploymentPhase,
     DeploymentReason,
     DeploymentStatus,
-    TrafficRouterKind,
-    TrafficStatus,
 )
+from trailboss.api.rollout import TrafficRouterKind, TrafficStatus
 from trailboss.builders.serving import service_names, service_url
 from trailboss.reconcilers import deployment_rollout as rollout
 from trailboss.reconcilers.deployment_children import Route, Server, owner_of

@@ -10,8 +10,8 @@ import binascii
 import re
 from typing import Any
 
-from trailboss.api.deployment import AnalysisSpec
 from trailboss.api.durations import duration_seconds
+from trailboss.api.rollout import AnalysisSpec
 from trailboss.clients.protocols import Credentials, Endpoint, Forbidden
 from trailboss.policies.prometheus_access import under_platform
 from trailboss.reconcilers.common import Services
