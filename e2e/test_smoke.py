@@ -93,7 +93,7 @@ BAD = [
         "deployment-pinned.yaml",
         "spec.rollout.steps.1",
         {"weight": 5},
-        'spec.rollout.steps: Invalid value: "array": weights must strictly increase',
+        "spec.rollout.steps: Invalid value: weights must strictly increase",
     ),
     (
         "deployment-pinned.yaml",
