@@ -120,7 +120,9 @@ def _step_shares(cluster: Cluster, namespace: str, load: Load) -> dict[int, tupl
         if weight in seen:
             time.sleep(1)
             continue
-        wait_for(f"the {weight}% step's pods", lambda: _traffic_settled(cluster, namespace), 60)
+        # Starting a version's servers costs seconds of CPU each; on two busy cores
+        # (the side-by-side tests start theirs too) a step's pods can take over a minute.
+        wait_for(f"the {weight}% step's pods", lambda: _traffic_settled(cluster, namespace), 150)
         start = time.monotonic()
         time.sleep(15)  # within the step's 25 s pause
         answers = load.since(start)
