@@ -319,10 +319,13 @@ class Driver(Generic[R]):
                 self.latest.offer(written)
 
     def _announce(self, turn: Turn[Any]) -> None:
-        for reason, message, warning in turn.events:
-            turn.svc.kube.event(turn.body, reason, message, warning=warning)
+        # The metrics first: they are this process's own and instant, while each Event
+        # is a request that a busy API server can hold for seconds, and the metrics
+        # should say what the written status says as soon as it says it.
         for action in turn.on_commit:
             action()
+        for reason, message, warning in turn.events:
+            turn.svc.kube.event(turn.body, reason, message, warning=warning)
 
     def _schedule(self, uid: str, body: dict[str, Any], svc: Services, ended: Ended) -> None:
         if self.requeue is None or ended.result == Result.SKIPPED:
